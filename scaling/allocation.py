@@ -1,0 +1,121 @@
+"""Allocation rules: how a compute budget C = 6ND is split between parameters N and tokens D.
+
+- ``optimal``: the law's compute-optimal N and D (closed form, `ParametricLaw.compute_optimal`).
+- ``chinchilla`` / ``gpt3`` / ``llama``: a fixed ratio r = D/N, so N = sqrt(C / 6r), D = r N. Chinchilla's ~20
+  (Hoffmann et al. 2022, Table 3), GPT-3's 300B tokens on 175B parameters (1.7), LLaMA-7B's 1T tokens on its
+  6.74B parameters (~148).
+- ``kaplan``: N_opt = 1.3e9 (C / 1 PF-day)^0.73 (Kaplan et al. 2020, Eq. 6.1 / Fig. 14), D = C / 6N.
+- ``inference``: Sardana & Frankle 2023: minimise 6 N D_train + 2 N D_inference subject to
+  L(N, D_train) = the loss the optimal allocation reaches with C. Its training compute is >= C by design.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from scaling.architecture import PRESETS
+from scaling.errors import ScalingError
+from scaling.laws import ParametricLaw
+
+PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day
+
+TOKENS_PER_PARAM: dict[str, float] = {
+    "chinchilla": 20.0,
+    "gpt3": 1.7,
+    "llama": 1.0e12 / PRESETS["llama-7b"].params,
+}
+
+RULES = ("optimal", "chinchilla", "gpt3", "llama", "kaplan", "inference")
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One way to spend a budget: N parameters on D tokens, and the loss the law predicts for it."""
+
+    rule: str
+    flops: float  # training compute 6 N D
+    params: float
+    tokens: float
+    predicted_loss: float
+    inference_tokens: float = 0.0
+
+    @property
+    def tokens_per_param(self) -> float:
+        return self.tokens / self.params
+
+    @property
+    def inference_flops(self) -> float:
+        """2 N per generated or scored token (a forward pass)."""
+        return 2.0 * self.params * self.inference_tokens
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "tokens_per_param": self.tokens_per_param,
+                "inference_flops": self.inference_flops, "total_flops": self.flops + self.inference_flops}
+
+
+def check_budget(flops, what: str = "compute budget") -> float:
+    """A finite positive FLOP count, or a ScalingError saying what was given."""
+    try:
+        value = float(flops)
+    except (TypeError, ValueError):
+        raise ScalingError(f"{what} must be a number of FLOPs, got {flops!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ScalingError(f"{what} must be a finite positive number of FLOPs, got {flops!r}")
+    return value
+
+
+def kaplan_params(flops: float) -> float:
+    """Kaplan et al. 2020: N_opt = 1.3e9 (C / PF-day)^0.73."""
+    return 1.3e9 * (flops / PF_DAY) ** 0.73
+
+
+def inference_aware(flops: float, law: ParametricLaw, inference_tokens: float) -> tuple[float, float]:
+    """(N, D_train) minimising 6 N D_train + 2 N D_inf at the loss the compute-optimal model reaches with
+    `flops` (Sardana & Frankle 2023, Eq. 1). With no inference tokens it is the compute-optimal point."""
+    from scipy.optimize import minimize_scalar  # only this rule needs it: keeps `scaling plan` fast
+
+    n_opt, d_opt = law.compute_optimal(flops)
+    if inference_tokens == 0:
+        return n_opt, d_opt
+    target = law.loss(n_opt, d_opt)
+    n_min = (law.A / (target - law.E)) ** (1.0 / law.alpha)  # below it, no D reaches the target
+
+    def total_cost(log_n: float) -> float:
+        n = math.exp(log_n)
+        return (6.0 * n * law.tokens_for_loss(n, target) + 2.0 * n * inference_tokens) / flops
+
+    lo = math.log(n_min) + 1e-9 * max(1.0, abs(math.log(n_min)))
+    result = minimize_scalar(total_cost, bounds=(lo, math.log(n_opt)), method="bounded",
+                             options={"xatol": 1e-10})
+    n = math.exp(result.x)
+    return n, law.tokens_for_loss(n, target)
+
+
+def allocate(rule: str, flops: float, law: ParametricLaw, *, size_factor: float = 1.0,
+             inference_tokens: float | None = None) -> Allocation:
+    """Split `flops` by `rule` (one of RULES); `size_factor` scales the rule's N and keeps C = 6ND."""
+    flops = check_budget(flops)
+    if not (math.isfinite(size_factor) and size_factor > 0):
+        raise ScalingError(f"size_factor must be a finite positive multiple of the rule's N, got {size_factor!r}")
+    d_inf = 0.0
+    if rule == "optimal":
+        params = law.compute_optimal(flops)[0]
+    elif rule in TOKENS_PER_PARAM:
+        params = math.sqrt(flops / (6.0 * TOKENS_PER_PARAM[rule]))
+    elif rule == "kaplan":
+        params = kaplan_params(flops)
+    elif rule == "inference":
+        if inference_tokens is None or not (math.isfinite(inference_tokens) and inference_tokens >= 0):
+            raise ScalingError("the inference rule needs a finite, non-negative number of inference tokens "
+                               f"(--inference-tokens), got {inference_tokens!r}")
+        if size_factor != 1.0:
+            raise ScalingError("size_factor does not apply to the inference rule: it fixes the loss, not C")
+        d_inf = float(inference_tokens)
+        params, tokens = inference_aware(flops, law, d_inf)
+        return Allocation(rule, 6.0 * params * tokens, params, tokens, law.loss(params, tokens), d_inf)
+    else:
+        raise ScalingError(f"unknown allocation rule {rule!r}: choose one of {', '.join(RULES)}")
+    params *= size_factor
+    tokens = flops / (6.0 * params)
+    return Allocation(rule, flops, params, tokens, law.loss(params, tokens), d_inf)

@@ -1,0 +1,373 @@
+"""Decoder-only transformer shapes and their exact parameter counts.
+
+One `ModelShape` covers LLaMA style (RMSNorm pre-norm, SwiGLU, RoPE, no biases, untied; Touvron et al. 2023),
+GPT-3 style (LayerNorm with bias, 4d GELU FFN with biases, learned positions, tied; Brown et al. 2020) and every
+mix of the two: each architectural choice is a field of `Components`. The counts are the sums of
+`numel()` over the modules the harness builds, term by term:
+
+- token embedding ``V d``; learned positions ``T d``; Transformer-XL relative positions (Gopher, Chinchilla)
+  ``L (d A + 2 A)`` for the projection W_r and the biases u, v, where ``A = n_heads * head_dim``;
+- attention ``d A + 2 d K + A d`` with ``K = n_kv_heads * head_dim`` (grouped-query when K < A),
+  biases ``A + 2 K + d``;
+- FFN: SwiGLU ``3 d F`` (biases ``2 F + d``), GELU/ReLU ``2 d F`` (biases ``F + d``);
+- norms: RMSNorm ``d``, LayerNorm ``d`` or ``2 d`` with bias; two per layer, plus a final norm with pre-norm
+  (post-norm blocks end in a norm already, so none is added);
+- output head ``V d`` unless tied to the embedding; no head bias.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import asdict, dataclass, field
+
+from scaling.errors import ScalingError
+
+NORMS = ("rmsnorm", "layernorm")
+NORM_POSITIONS = ("pre", "post")
+FFNS = ("swiglu", "gelu", "relu")
+POSITIONS = ("rope", "learned", "none", "relative")
+
+
+@dataclass(frozen=True)
+class Components:
+    """The switches that separate GPT-3 style from LLaMA style (DESIGN.md, "The model switches")."""
+
+    norm: str = "rmsnorm"  # rmsnorm | layernorm
+    norm_position: str = "pre"  # pre | post
+    ffn: str = "swiglu"  # swiglu | gelu | relu
+    position: str = "rope"  # rope | learned | none | relative (planner only: Gopher/Chinchilla presets)
+    bias: bool = False  # biases in every linear layer and in LayerNorm
+    tied: bool = False  # output head shares the token embedding
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("norm", NORMS), ("norm_position", NORM_POSITIONS), ("ffn", FFNS),
+                              ("position", POSITIONS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ScalingError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+
+
+STYLES: dict[str, Components] = {
+    "llama": Components(),
+    "gpt3": Components(norm="layernorm", ffn="gelu", position="learned", bias=True, tied=True),
+    # Gopher/Chinchilla (Rae et al. 2021; Hoffmann et al. 2022): RMSNorm, 4d dense FFN, relative positions, tied.
+    "gopher": Components(norm="rmsnorm", ffn="gelu", position="relative", bias=False, tied=True),
+}
+
+
+def style_components(style: str) -> Components:
+    """The components of a named style, or a one-line error naming the styles there are."""
+    try:
+        return STYLES[style]
+    except KeyError:
+        raise ScalingError(f"unknown style {style!r}: choose one of {', '.join(STYLES)}") from None
+
+
+def swiglu_hidden(d_model: int, multiple_of: int = 256) -> int:
+    """LLaMA's SwiGLU width: 2/3 of 4d, rounded up to a multiple of `multiple_of` (meta-llama/llama model.py)."""
+    hidden = int(2 * (4 * d_model) / 3)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)
+
+
+def default_ffn_hidden(components: Components, d_model: int, multiple_of: int) -> int:
+    return swiglu_hidden(d_model, multiple_of) if components.ffn == "swiglu" else 4 * d_model
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise ScalingError(f"{name} must be a positive integer, got {value!r}") from None
+    if value <= 0:
+        raise ScalingError(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+def param_breakdown(c: Components, d: int, n_layers: int, attn_dim: int, kv_dim: int, ffn_hidden: int,
+                    vocab_size: int, seq_len: int) -> dict[str, int]:
+    """Exact parameter counts by part (see the module docstring for every term)."""
+    bias = c.bias
+    attention = d * attn_dim + 2 * d * kv_dim + attn_dim * d + (attn_dim + 2 * kv_dim + d if bias else 0)
+    if c.ffn == "swiglu":
+        ffn = 3 * d * ffn_hidden + (2 * ffn_hidden + d if bias else 0)
+    else:
+        ffn = 2 * d * ffn_hidden + (ffn_hidden + d if bias else 0)
+    per_norm = d * (2 if c.norm == "layernorm" and bias else 1)
+    n_norms = 2 * n_layers + (1 if c.norm_position == "pre" else 0)
+    if c.position == "learned":
+        position = seq_len * d
+    elif c.position == "relative":
+        position = n_layers * (d * attn_dim + 2 * attn_dim)
+    else:
+        position = 0
+    return {
+        "embedding": vocab_size * d,
+        "position": position,
+        "attention": n_layers * attention,
+        "ffn": n_layers * ffn,
+        "norm": n_norms * per_norm,
+        "head": 0 if c.tied else vocab_size * d,
+    }
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A decoder-only transformer's shape. Unset fields take the style's defaults:
+    `n_kv_heads` = `n_heads`, `head_dim` = `d_model / n_heads`, `ffn_hidden` = the FFN rule of the components."""
+
+    d_model: int
+    n_layers: int
+    n_heads: int
+    vocab_size: int
+    seq_len: int
+    components: Components = field(default_factory=Components)
+    n_kv_heads: int | None = None
+    head_dim: int | None = None  # set it when heads do not split d_model evenly (GPT-3 13B: 5140 = d, 40 x 128)
+    ffn_hidden: int | None = None
+    multiple_of: int = 256  # SwiGLU width rounding (LLaMA uses 256; tiny models need smaller)
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layers", "n_heads", "vocab_size", "seq_len", "multiple_of"):
+            object.__setattr__(self, name, _positive_int(name, getattr(self, name)))
+        if not isinstance(self.components, Components):
+            raise ScalingError(f"components must be a Components, got {type(self.components).__name__}")
+        if self.head_dim is None:
+            if self.d_model % self.n_heads:
+                raise ScalingError(
+                    f"n_heads {self.n_heads} does not divide d_model {self.d_model}: choose a head count that "
+                    f"divides it, or give head_dim explicitly")
+            object.__setattr__(self, "head_dim", self.d_model // self.n_heads)
+        else:
+            object.__setattr__(self, "head_dim", _positive_int("head_dim", self.head_dim))
+        kv = self.n_heads if self.n_kv_heads is None else _positive_int("n_kv_heads", self.n_kv_heads)
+        if self.n_heads % kv:
+            raise ScalingError(f"n_kv_heads {kv} does not divide n_heads {self.n_heads}: grouped-query attention "
+                               f"shares each key/value head among an equal number of query heads")
+        object.__setattr__(self, "n_kv_heads", kv)
+        if self.ffn_hidden is None:
+            object.__setattr__(self, "ffn_hidden", default_ffn_hidden(self.components, self.d_model,
+                                                                       self.multiple_of))
+        else:
+            object.__setattr__(self, "ffn_hidden", _positive_int("ffn_hidden", self.ffn_hidden))
+
+    @classmethod
+    def of_style(cls, style: str, **fields) -> ModelShape:
+        return cls(components=style_components(style), **fields)
+
+    @property
+    def style(self) -> str:
+        """The named style whose components these are, or "custom"."""
+        return next((name for name, c in STYLES.items() if c == self.components), "custom")
+
+    @property
+    def attn_dim(self) -> int:
+        return self.n_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.n_kv_heads * self.head_dim
+
+    def param_breakdown(self) -> dict[str, int]:
+        return param_breakdown(self.components, self.d_model, self.n_layers, self.attn_dim, self.kv_dim,
+                               self.ffn_hidden, self.vocab_size, self.seq_len)
+
+    @property
+    def params(self) -> int:
+        """Total parameters, embeddings included (Chinchilla's N)."""
+        return sum(self.param_breakdown().values())
+
+    @property
+    def non_embedding_params(self) -> int:
+        """Kaplan et al.'s N: all parameters but the vocabulary (input and untied output) and position ones."""
+        b = self.param_breakdown()
+        return self.params - b["embedding"] - b["head"] - b["position"]
+
+    @property
+    def matmul_params(self) -> int:
+        """Weights of the matrix multiplies a token goes through (PaLM's N for FLOPs): attention, FFN, the
+        relative-position projection and the output head (tied or not); no lookups, norms or biases."""
+        c = self.components
+        per_layer = 2 * self.d_model * (self.attn_dim + self.kv_dim)
+        per_layer += (3 if c.ffn == "swiglu" else 2) * self.d_model * self.ffn_hidden
+        if c.position == "relative":
+            per_layer += self.d_model * self.attn_dim
+        return self.n_layers * per_layer + self.vocab_size * self.d_model
+
+    def describe(self) -> str:
+        kv = f" kv{self.n_kv_heads}" if self.n_kv_heads != self.n_heads else ""
+        return (f"d{self.d_model} L{self.n_layers} H{self.n_heads}x{self.head_dim}{kv} F{self.ffn_hidden} "
+                f"V{self.vocab_size} T{self.seq_len}")
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["style"] = self.style
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelShape:
+        data = dict(data)
+        data.pop("style", None)
+        components = data.pop("components", None)
+        return cls(components=Components(**components) if components else Components(), **data)
+
+
+def _gpt3(d_model: int, n_layers: int, n_heads: int, head_dim: int | None = None) -> ModelShape:
+    return ModelShape.of_style("gpt3", d_model=d_model, n_layers=n_layers, n_heads=n_heads, head_dim=head_dim,
+                               vocab_size=50257, seq_len=2048)
+
+
+def _llama(d_model: int, n_layers: int, n_heads: int) -> ModelShape:
+    return ModelShape.of_style("llama", d_model=d_model, n_layers=n_layers, n_heads=n_heads, vocab_size=32000,
+                               seq_len=2048, multiple_of=256)
+
+
+def _gopher(d_model: int, n_layers: int, n_heads: int) -> ModelShape:
+    return ModelShape.of_style("gopher", d_model=d_model, n_layers=n_layers, n_heads=n_heads, head_dim=128,
+                               vocab_size=32000, seq_len=2048)
+
+
+PRESETS: dict[str, ModelShape] = {
+    # Touvron et al. 2023, Table 2 (SwiGLU widths 11008, 13824, 17920, 22016 follow from multiple_of 256).
+    "llama-7b": _llama(4096, 32, 32),
+    "llama-13b": _llama(5120, 40, 40),
+    "llama-33b": _llama(6656, 60, 52),
+    "llama-65b": _llama(8192, 80, 64),
+    # Brown et al. 2020, Table 2.1 (context 2048, vocab 50257, d_ff = 4d, tied). Two rows of that table do not
+    # add up: the 1.3B row lists 24 heads of 128 (= 3072, not d 2048) and we keep d_head 128, i.e. 16 heads
+    # (3072-wide attention would make it 1.5B); the 13B row lists d 5140 with 40 heads of 128, which we keep
+    # as given: a 5120-wide attention inside a 5140-wide residual stream.
+    "gpt3-125m": _gpt3(768, 12, 12),
+    "gpt3-350m": _gpt3(1024, 24, 16),
+    "gpt3-760m": _gpt3(1536, 24, 16),
+    "gpt3-1.3b": _gpt3(2048, 24, 16),
+    "gpt3-2.7b": _gpt3(2560, 32, 32),
+    "gpt3-6.7b": _gpt3(4096, 32, 32),
+    "gpt3-13b": _gpt3(5140, 40, 40, head_dim=128),
+    "gpt3-175b": _gpt3(12288, 96, 96),
+    # OpenAI's GPT-2 small checkpoint: 1024 context, every bias present.
+    "gpt2-124m": ModelShape.of_style("gpt3", d_model=768, n_layers=12, n_heads=12, vocab_size=50257,
+                                     seq_len=1024),
+    # Hoffmann et al. 2022 Table 4 and Rae et al. 2021 Table 1: key size 128, ffw 4d, relative positions.
+    "chinchilla-70b": _gopher(8192, 80, 64),
+    "gopher-280b": _gopher(16384, 80, 128),
+}
+
+
+def preset(name: str) -> ModelShape:
+    """A published model's shape by name (see `PRESETS`)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ScalingError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None
+
+
+# --- Shape solver -----------------------------------------------------------------------------------------------
+
+MAX_LAYERS = 256
+MAX_WIDTH = 65536
+
+
+def width_quantum(d_model: int) -> tuple[int, int, int]:
+    """(width step, head_dim, SwiGLU multiple_of) for a residual width: the rule the solver uses.
+
+    Below 64: steps of 8, one head. 64-255: steps of 32, heads of 32. 256-2047: steps of 64, heads of 64
+    (GPT-3 125M-760M, Chinchilla's small models). 2048 and up: steps of 128, heads of 128 (LLaMA, GPT-3 6.7B+).
+    """
+    if d_model < 64:
+        return 8, d_model, 8
+    if d_model < 256:
+        return 32, 32, 8
+    if d_model < 2048:
+        return 64, 64, 64
+    return 128, 128, 256
+
+
+def _widths() -> list[int]:
+    out = list(range(8, 64, 8)) + list(range(64, 256, 32)) + list(range(256, 2048, 64))
+    return out + list(range(2048, MAX_WIDTH + 1, 128))
+
+
+WIDTHS = tuple(_widths())
+
+
+def target_aspect_ratio(params: float) -> float:
+    """Width/depth the solver aims for: 64 up to 1e8 parameters, 128 from 1e10, log-linear between.
+
+    GPT-3 125M-760M and Chinchilla's sub-1B models sit near 64; LLaMA-7B/GPT-3 6.7B/175B at 128, Chinchilla-70B
+    and LLaMA-65B at 102. Kaplan et al. 2020 (Fig. 5) find the loss flat within ~1% for ratios of ~20-200.
+    """
+    t = min(max((math.log10(max(params, 1.0)) - 8.0) / 2.0, 0.0), 1.0)
+    return 64.0 * 2.0**t
+
+
+def _count(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: int, seq_len: int) -> int:
+    return sum(param_breakdown(c, d, n_layers, d, d, ffn_hidden, vocab_size, seq_len).values())
+
+
+def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+                components: Components | None = None, tolerance: float = 0.02) -> ModelShape:
+    """A sensible shape whose exact parameter count (embeddings included) is close to `target_params`.
+
+    The rule, deterministic: widths come from `WIDTHS` (see `width_quantum`), the FFN from the style's rule.
+    For each depth 1..256 the widths whose counts bracket the target are candidates; among candidates within
+    `tolerance` of the target the one whose d/L is closest (in log) to `target_aspect_ratio` wins, ties going to
+    the smaller count error. Where no standard shape lands within tolerance (tiny models, whose embeddings make
+    widths coarse) the FFN width is moved off its rule (by at most 2x, in steps of 8) to close the gap,
+    preferring the smallest such change. Raises ScalingError for targets outside what the widths can reach.
+    """
+    if not (isinstance(target_params, (int, float)) and math.isfinite(target_params) and target_params > 0):
+        raise ScalingError(f"target parameter count must be a finite positive number, got {target_params!r}")
+    c = components if components is not None else style_components(style)
+    vocab_size = _positive_int("vocab_size", vocab_size)
+    seq_len = _positive_int("seq_len", seq_len)
+
+    def standard(d: int) -> int:
+        return default_ffn_hidden(c, d, width_quantum(d)[2])
+
+    smallest = _count(c, WIDTHS[0], 1, standard(WIDTHS[0]), vocab_size, seq_len)
+    largest = _count(c, WIDTHS[-1], MAX_LAYERS, standard(WIDTHS[-1]), vocab_size, seq_len)
+    if not smallest / 2 <= target_params <= largest:
+        raise ScalingError(f"no shape near {target_params:.4g} parameters: with vocab {vocab_size} this solver "
+                           f"spans {smallest:,} to {largest:.3g} (d 8..{MAX_WIDTH}, 1..{MAX_LAYERS} layers)")
+    aspect = target_aspect_ratio(target_params)
+    log_tol = math.log1p(tolerance)
+    candidates = []  # (aspect error, count error, ffn change, d, L, F)
+    for n_layers in range(1, MAX_LAYERS + 1):
+        lo, hi = 0, len(WIDTHS) - 1  # first width whose count reaches the target
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _count(c, WIDTHS[mid], n_layers, standard(WIDTHS[mid]), vocab_size, seq_len) < target_params:
+                lo = mid + 1
+            else:
+                hi = mid
+        for i in {max(lo - 1, 0), lo}:
+            d = WIDTHS[i]
+            f0 = standard(d)
+            n0 = _count(c, d, n_layers, f0, vocab_size, seq_len)
+            aspect_err = abs(math.log(d / n_layers / aspect))
+            candidates.append((aspect_err, abs(math.log(n0 / target_params)), 0.0, d, n_layers, f0))
+            # The FFN width that would hit the target: counts are linear in F.
+            slope = _count(c, d, n_layers, f0 + 8, vocab_size, seq_len) - n0
+            f = 8 * round((f0 + (target_params - n0) * 8 / slope) / 8)
+            if f != f0 and f0 / 2 <= f <= 2 * f0 and f > 0:
+                n = _count(c, d, n_layers, f, vocab_size, seq_len)
+                candidates.append((aspect_err, abs(math.log(n / target_params)), abs(math.log(f / f0)), d,
+                                   n_layers, f))
+        if n_layers > 4 and WIDTHS[lo] < n_layers * aspect / 16:
+            break  # deeper models only get thinner: past any sensible aspect ratio
+    feasible = [x for x in candidates if x[1] <= log_tol]
+    sensible = [x for x in feasible if x[0] <= math.log(4.0)]
+    standard_ffn = [x for x in sensible if x[2] == 0.0]
+    if standard_ffn:
+        best = min(standard_ffn, key=lambda x: (x[0], x[1]))
+    elif sensible or feasible:
+        best = min(sensible or feasible, key=lambda x: (x[2] + x[0], x[1]))
+    else:
+        best = min(candidates, key=lambda x: (x[1], x[0]))
+    _, _, _, d, n_layers, f = best
+    step, head_dim, multiple_of = width_quantum(d)
+    return ModelShape(d_model=d, n_layers=n_layers, n_heads=d // head_dim, vocab_size=vocab_size,
+                      seq_len=seq_len, components=c, ffn_hidden=f, multiple_of=multiple_of)

@@ -1,0 +1,282 @@
+"""`scaling`: the planner's command line (count | plan | grid).
+
+Tables by default, `--json` for scripts. Bad input gets one line on stderr and exit code 2. The module imports
+only what a subcommand needs, and never torch, pandas or hydra, so `scaling plan` answers in a blink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from scaling.errors import ScalingError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, where to look) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# --- formatting --------------------------------------------------------------------------------------------------
+
+def human(x: float) -> str:
+    """1234567 -> '1.23M'; counts of parameters and tokens as people write them."""
+    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """Left-aligned text table; `columns` are (key, header) pairs and values are already strings."""
+    widths = [max(len(header), *(len(r[key]) for r in rows)) for key, header in columns]
+    lines = ["  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(r[k].ljust(w) for (k, _), w in zip(columns, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _emit(args, payload, text: str) -> None:
+    print(json.dumps(payload, indent=2) if args.json else text)
+
+
+# --- argument types ------------------------------------------------------------------------------------------------
+
+def _flops_list(text: str) -> list[float]:
+    from scaling.allocation import check_budget
+
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    if not parts:
+        raise ScalingError(f"--flops takes comma-separated budgets in FLOPs, got {text!r}")
+    return [check_budget(x, "every --flops value") for x in parts]
+
+
+# --- count ---------------------------------------------------------------------------------------------------------
+
+def _shape_from_args(args):
+    from scaling.architecture import Components, ModelShape, preset, style_components
+
+    if args.preset is not None:
+        if any(getattr(args, k) is not None for k in ("d_model", "n_layers", "n_heads")):
+            raise ScalingError("give either --preset or --d-model/--n-layers/--n-heads, not both")
+        return preset(args.preset)
+    missing = [flag for flag, key in (("--d-model", "d_model"), ("--n-layers", "n_layers"),
+                                      ("--n-heads", "n_heads")) if getattr(args, key) is None]
+    if missing:
+        raise ScalingError(f"give --preset NAME, or a shape with {', '.join(missing)}")
+    base = style_components(args.style)
+    switches = {k: getattr(args, k) for k in ("norm", "norm_position", "ffn", "position", "bias", "tied")
+                if getattr(args, k) is not None}
+    components = Components(**{**base.__dict__, **switches})
+    return ModelShape(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
+                      n_kv_heads=args.n_kv_heads, head_dim=args.head_dim, ffn_hidden=args.ffn_hidden,
+                      multiple_of=args.multiple_of, vocab_size=args.vocab, seq_len=args.seq_len,
+                      components=components)
+
+
+def _count_record(shape, name: str | None = None) -> dict:
+    from scaling.flops import all_methods
+
+    record = {"params": shape.params, "non_embedding_params": shape.non_embedding_params,
+              "flops_per_token": all_methods(shape), "breakdown": shape.param_breakdown(),
+              "shape": shape.to_dict()}
+    return {"preset": name, **record} if name else record
+
+
+def cmd_count(args) -> int:
+    from scaling.architecture import PRESETS
+
+    if args.preset == "all":
+        records = [_count_record(shape, name) for name, shape in PRESETS.items()]
+        rows = [{"preset": r["preset"], "style": r["shape"]["style"], "shape": PRESETS[r["preset"]].describe(),
+                 "params": f"{r['params']:,}", "non_emb": f"{r['non_embedding_params']:,}",
+                 "6N": f"{r['flops_per_token']['6N']:.4g}", "palm": f"{r['flops_per_token']['palm']:.4g}",
+                 "chin": f"{r['flops_per_token']['chinchilla']:.4g}"} for r in records]
+        text = table(rows, [("preset", "preset"), ("style", "style"), ("params", "params"),
+                            ("non_emb", "non-embedding"), ("6N", "6N/token"), ("palm", "PaLM/token"),
+                            ("chin", "Chinchilla/token"), ("shape", "shape")])
+        _emit(args, records, text)
+        return 0
+    shape = _shape_from_args(args)
+    record = _count_record(shape, args.preset)
+    lines = [f"{args.preset or 'shape'}: {shape.describe()} ({shape.style} style)",
+             f"  params                {record['params']:>20,}",
+             f"  non-embedding params  {record['non_embedding_params']:>20,}"]
+    lines += [f"    {part:<19} {n:>20,}" for part, n in record["breakdown"].items()]
+    lines += [f"  FLOPs/token {method:<10} {v:>20.6g}" for method, v in record["flops_per_token"].items()]
+    _emit(args, record, "\n".join(lines))
+    return 0
+
+
+# --- plan ----------------------------------------------------------------------------------------------------------
+
+def _budget(args) -> float:
+    from scaling.allocation import check_budget
+    from scaling.hardware import DEFAULT_MFU, device_peak, flops_from_gpu_hours
+
+    if args.flops is not None:
+        if args.gpu_hours is not None:
+            raise ScalingError("give either --flops or --gpu-hours with --gpu, not both")
+        return check_budget(args.flops, "--flops")
+    if args.gpu_hours is None:
+        raise ScalingError("give a budget: --flops C, or --gpu-hours H --gpu NAME [--mfu F]")
+    if args.gpu is None:
+        raise ScalingError("--gpu-hours needs --gpu NAME (see scaling plan --help for the devices)")
+    mfu = DEFAULT_MFU if args.mfu is None else args.mfu
+    flops = flops_from_gpu_hours(args.gpu_hours, args.gpu, mfu)
+    args.compute = {"gpu_hours": args.gpu_hours, "gpu": args.gpu, "peak_flops": device_peak(args.gpu), "mfu": mfu}
+    args.compute_note = f" = {args.gpu_hours:g} GPU-hours x {args.gpu} {device_peak(args.gpu):.4g} FLOP/s x MFU {mfu:g}"
+    return flops
+
+
+def cmd_plan(args) -> int:
+    from scaling.allocation import RULES, allocate
+    from scaling.architecture import solve_shape
+    from scaling.laws import get_law
+
+    flops = _budget(args)
+    law = get_law(args.law)
+    rules = [r.strip() for r in args.rules.split(",")] if args.rules else \
+        [r for r in RULES if r != "inference" or args.inference_tokens is not None]
+    allocations = []
+    for rule in rules:
+        alloc = allocate(rule, flops, law, inference_tokens=args.inference_tokens)
+        shape = solve_shape(alloc.params, args.style, vocab_size=args.vocab, seq_len=args.seq_len)
+        allocations.append({**alloc.to_dict(), "shape": {**shape.to_dict(), "params": shape.params}})
+    payload = {"flops": flops, "law": law.to_dict(), "allocations": allocations}
+    note = getattr(args, "compute_note", "")
+    if note:
+        payload["compute"] = args.compute
+
+    best = law.optimal_loss(flops)
+    rows = [{"rule": a["rule"], "params": human(a["params"]), "tokens": human(a["tokens"]),
+             "ratio": f"{a['tokens_per_param']:.3g}", "loss": f"{a['predicted_loss']:.4f}",
+             "delta": f"{round(a['predicted_loss'] - best, 4) + 0.0:+.4f}", "train": f"{a['flops']:.3g}",
+             "shape": f"d{a['shape']['d_model']} L{a['shape']['n_layers']} H{a['shape']['n_heads']} "
+                      f"({human(a['shape']['params'])})"} for a in allocations]
+    head = (f"Budget {flops:.4g} FLOPs{note} (C = 6ND) under law {law.name}: E={law.E:g} A={law.A:g} B={law.B:g} "
+            f"alpha={law.alpha:g} beta={law.beta:g}; N_opt ~ C^{law.a:.3f}, D_opt ~ C^{law.b:.3f}")
+    body = table(rows, [("rule", "rule"), ("params", "params"), ("tokens", "tokens"), ("ratio", "tokens/param"),
+                        ("loss", "predicted loss"), ("delta", "vs optimal"), ("train", "train FLOPs"),
+                        ("shape", f"{args.style} shape (exact params)")])
+    notes = []
+    by_rule = {a["rule"]: a for a in allocations}
+    if "gpt3" in by_rule and "optimal" in by_rule:
+        g, o = by_rule["gpt3"], by_rule["optimal"]
+        notes.append(f"GPT-3-style ({g['tokens_per_param']:.3g} tokens/param): {human(g['params'])} params on "
+                     f"{human(g['tokens'])} tokens -> loss {g['predicted_loss']:.4f}; the law-optimal "
+                     f"{human(o['params'])} on {human(o['tokens'])} -> {o['predicted_loss']:.4f} "
+                     f"({g['predicted_loss'] - o['predicted_loss']:+.4f} nats for GPT-3-style).")
+    if "inference" in by_rule:
+        i = by_rule["inference"]
+        notes.append(f"inference-aware: serves {human(i['inference_tokens'])} tokens; training "
+                     f"{i['flops']:.3g} + inference {i['inference_flops']:.3g} = {i['total_flops']:.3g} FLOPs.")
+    _emit(args, payload, "\n".join([head, body, *notes]))
+    return 0
+
+
+# --- grid ----------------------------------------------------------------------------------------------------------
+
+def cmd_grid(args) -> int:
+    from scaling.grid import allocation_grid, isoflop_grid
+
+    budgets = _flops_list(args.flops)
+    common = {"style": args.style, "vocab_size": args.vocab, "seq_len": args.seq_len,
+              "flops_method": args.flops_method}
+    if args.allocations:
+        rules = [r.strip() for r in args.allocations.split(",") if r.strip()]
+        rows = allocation_grid(budgets, rules, args.law, inference_tokens=args.inference_tokens, **common)
+    else:
+        rows = isoflop_grid(budgets, args.law, points=args.points, span=args.span, **common)
+    text = table([{"flops": f"{p.flops:.3g}", "rule": p.rule, "factor": f"{p.size_factor:.3g}",
+                   "params": f"{p.params:,}", "tokens": human(p.tokens), "ratio": f"{p.tokens_per_param:.3g}",
+                   "loss": f"{p.predicted_loss:.4f}", "shape": p.shape.describe()} for p in rows],
+                 [("flops", "flops"), ("rule", "rule"), ("factor", "x N_opt" if not args.allocations else "factor"),
+                  ("params", "params"), ("tokens", "tokens"), ("ratio", "tokens/param"),
+                  ("loss", "predicted loss"), ("shape", "shape")])
+    _emit(args, [p.to_dict() for p in rows], text)
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------------------------------
+
+def _add_shape_context(p, style_default: str = "llama") -> None:
+    p.add_argument("--style", default=style_default, help="llama | gpt3 | gopher (default %(default)s)")
+    p.add_argument("--vocab", type=int, default=32000, help="vocabulary size (default %(default)s)")
+    p.add_argument("--seq-len", type=int, default=2048, help="context length T (default %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="scaling", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid}")
+
+    p = sub.add_parser("count", help="exact parameter count and FLOPs per token of a shape or preset",
+                       description="Exact parameters and per-token training FLOPs (6N, PaLM, Chinchilla App. F).")
+    p.add_argument("--preset", help="a published model (llama-7b, gpt3-175b, chinchilla-70b, ...) or 'all'")
+    for flag in ("--d-model", "--n-layers", "--n-heads", "--n-kv-heads", "--head-dim", "--ffn-hidden"):
+        p.add_argument(flag, type=int)
+    p.add_argument("--multiple-of", type=int, default=256, help="SwiGLU width rounding (default %(default)s)")
+    _add_shape_context(p)
+    p.add_argument("--norm", choices=("rmsnorm", "layernorm"))
+    p.add_argument("--norm-position", choices=("pre", "post"))
+    p.add_argument("--ffn", choices=("swiglu", "gelu", "relu"))
+    p.add_argument("--position", choices=("rope", "learned", "none", "relative"))
+    p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--tied", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=cmd_count)
+
+    p = sub.add_parser("plan", help="split a compute budget between parameters and tokens, rule by rule",
+                       description="Allocations of a budget under a law: optimal, chinchilla (20), gpt3 (1.7), "
+                                   "llama (~148 tokens/param), kaplan, and inference-aware.")
+    p.add_argument("--flops", help="training budget C in FLOPs (C = 6ND)")
+    p.add_argument("--gpu-hours", type=float, help="budget as GPU-hours (with --gpu and --mfu)")
+    p.add_argument("--gpu", help="h100-sxm, h100-pcie, h200, b200, a100, v100, l4, rtx-4090, mi300x, tpu-v4, ...")
+    p.add_argument("--mfu", type=float, help="model FLOPs utilisation (default 0.4)")
+    p.add_argument("--law", default="chinchilla",
+                   help="chinchilla | chinchilla-unrounded | epoch | a fit JSON (default %(default)s)")
+    p.add_argument("--inference-tokens", type=float, help="tokens the model will serve (adds the inference rule)")
+    p.add_argument("--rules", help="comma-separated rules (default: all that apply)")
+    _add_shape_context(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("grid", help="isoFLOP grid (or allocation grid) of runs with shapes and token counts",
+                       description="isoFLOP grid: per budget, --points sizes log-spaced from N_opt/span to "
+                                   "N_opt*span, each with a shape and D = C / FLOPs-per-token.")
+    p.add_argument("--flops", required=True, help="comma-separated budgets, e.g. 1e18,1e19,1e20")
+    p.add_argument("--points", type=int, default=7, help="sizes per budget (default %(default)s)")
+    p.add_argument("--span", type=float, default=4.0, help="sizes from N_opt/span to N_opt*span (default 4)")
+    p.add_argument("--law", default="chinchilla", help="law that places the centre N_opt (default %(default)s)")
+    p.add_argument("--allocations", help="comma-separated rules: an allocation grid instead of an isoFLOP one")
+    p.add_argument("--inference-tokens", type=float, help="for the inference rule in --allocations")
+    p.add_argument("--flops-method", default="6N", choices=("6N", "palm", "chinchilla"),
+                   help="FLOPs per token used for D = C / flops_per_token (default %(default)s)")
+    _add_shape_context(p)
+    p.set_defaults(func=cmd_grid)
+
+    for p in sub.choices.values():
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = args.func(args)
+        except ScalingError as err:
+            print(f"scaling {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # `scaling ... | head`
+            sys.stderr.close()
+            return 0
+    for w in caught:
+        print(f"scaling {args.command}: warning: {w.message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

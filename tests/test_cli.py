@@ -1,0 +1,109 @@
+"""The `scaling` command line: contracts of DESIGN.md, and one clear line for every bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scaling.architecture import PRESETS
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", *args], capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_count_preset_json_has_the_contract_keys():
+    out = json.loads(run("count", "--preset", "llama-7b", "--json").stdout)
+    assert out["params"] == 6_738_415_616
+    assert out["non_embedding_params"] == 6_738_415_616 - 2 * 32000 * 4096
+    assert set(out["flops_per_token"]) == {"6N", "palm", "chinchilla"}
+
+
+def test_count_all_presets_prints_every_preset():
+    out = json.loads(run("count", "--preset", "all", "--json").stdout)
+    assert [r["preset"] for r in out] == list(PRESETS)
+    text = run("count", "--preset", "all").stdout
+    assert "174,604,259,328" in text and "124,439,808" in text
+
+
+def test_count_from_flags_matches_gpt2_without_biases():
+    out = json.loads(run("count", "--d-model", "768", "--n-layers", "12", "--n-heads", "12", "--vocab", "50257",
+                         "--seq-len", "1024", "--style", "gpt3", "--no-bias", "--json").stdout)
+    assert out["params"] == 124_337_664
+
+
+def test_plan_at_gpt3_budget_shows_gpt3_allocation_above_optimal():
+    out = json.loads(run("plan", "--flops", "3.14e23", "--law", "epoch", "--json").stdout)
+    by_rule = {a["rule"]: a for a in out["allocations"]}
+    assert {"optimal", "chinchilla", "gpt3", "llama"} <= set(by_rule)
+    for a in out["allocations"]:
+        assert {"rule", "params", "tokens", "tokens_per_param", "predicted_loss", "shape"} <= set(a)
+    assert by_rule["gpt3"]["predicted_loss"] > by_rule["optimal"]["predicted_loss"]
+    text = run("plan", "--flops", "3.14e23", "--law", "epoch").stdout
+    assert "GPT-3-style" in text and "gpt3" in text
+
+
+def test_plan_takes_a_fit_file_as_its_law(tmp_path):
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps({"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}))
+    mine = json.loads(run("plan", "--flops", "1e21", "--law", str(fit), "--json").stdout)
+    named = json.loads(run("plan", "--flops", "1e21", "--law", "epoch", "--json").stdout)
+    assert mine["allocations"][0]["params"] == pytest.approx(named["allocations"][0]["params"])
+
+
+def test_plan_from_gpu_hours_and_inference_tokens():
+    out = json.loads(run("plan", "--gpu-hours", "1000", "--gpu", "h100-sxm", "--mfu", "0.4",
+                         "--inference-tokens", "1e13", "--json").stdout)
+    assert out["flops"] == pytest.approx(1000 * 3600 * 989e12 * 0.4)
+    assert out["allocations"][-1]["rule"] == "inference"
+
+
+def test_grid_json_rows():
+    rows = json.loads(run("grid", "--flops", "1e18,1e19", "--points", "5", "--json").stdout)
+    assert len(rows) == 10
+    assert {"flops", "params", "tokens", "shape"} <= set(rows[0])
+
+
+BAD_INPUT = {
+    "negative budget": ["plan", "--flops", "-1"],
+    "nan budget": ["plan", "--flops", "nan"],
+    "overflowing budget": ["plan", "--flops", "1e400"],
+    "text budget": ["plan", "--flops", "lots"],
+    "unknown preset": ["count", "--preset", "llama-8b"],
+    "unknown law": ["plan", "--flops", "1e20", "--law", "kaplan2"],
+    "heads not dividing d_model": ["count", "--d-model", "100", "--n-layers", "2", "--n-heads", "3"],
+    "missing fit file": ["plan", "--flops", "1e20", "--law", "no/such/fit.json"],
+    "grid with a bad budget": ["grid", "--flops", "1e18,-5"],
+    "unknown gpu": ["plan", "--gpu-hours", "10", "--gpu", "abacus"],
+    "no subcommand": [],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_one_line_and_exit_2(case):
+    proc = run(*BAD_INPUT[case], check=False)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("content", ["{oops", '{"E": 1.7, "A": 400}'])
+def test_malformed_fit_file_is_one_line_and_exit_2(tmp_path, content):
+    fit = tmp_path / "fit.json"
+    fit.write_text(content)
+    proc = run("plan", "--flops", "1e20", "--law", str(fit), check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert str(fit) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_plan_imports_no_torch_pandas_hydra_or_matplotlib():
+    code = ("import sys; from scaling.cli import main; main(['plan', '--flops', '1e21', '--json']); "
+            "heavy = [m for m in ('torch', 'pandas', 'hydra', 'matplotlib', 'scipy.optimize') if m in sys.modules]; "
+            "print(heavy, file=sys.stderr); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
