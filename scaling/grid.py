@@ -25,8 +25,8 @@ class GridPoint:
     """One run of a grid: its budget, how its size was chosen, its shape and token count."""
 
     flops: float
-    rule: str  # "isoflop" for isoFLOP points, else the allocation rule
-    size_factor: float  # target N / the rule's (isoflop: the law-optimal) N
+    rule: str  # the allocation rule that placed N ("optimal" for isoFLOP points)
+    size_factor: float  # target N / the rule's N
     target_params: float
     shape: ModelShape
     tokens: float
@@ -48,11 +48,19 @@ class GridPoint:
                 "flops_method": self.flops_method, "shape": self.shape.to_dict()}
 
 
-def _point(flops: float, rule: str, size_factor: float, target: float, law: ParametricLaw, style: str,
-           vocab_size: int, seq_len: int, components: Components | None, flops_method: str) -> GridPoint:
-    shape = solve_shape(target, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
-    tokens = flops / flops_per_token(shape, flops_method)
-    return GridPoint(flops, rule, size_factor, target, shape, tokens, law.loss(shape.params, tokens), flops_method)
+def plan_point(flops: float, rule: str, law: ParametricLaw | str = "chinchilla", *, size_factor: float = 1.0,
+               style: str = "llama", vocab_size: int = 32000, seq_len: int = 2048,
+               components: Components | None = None, flops_method: str = "6N",
+               inference_tokens: float | None = None) -> GridPoint:
+    """One run: `rule` picks N for the budget (times `size_factor`), the solver gives it a shape, and
+    D = C / flops_per_token(shape) spends the budget on that exact shape (the inference rule's training
+    compute, which exceeds C by design, in its place)."""
+    law = get_law(law)
+    alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens)
+    shape = solve_shape(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
+    tokens = alloc.flops / flops_per_token(shape, flops_method)
+    return GridPoint(alloc.flops, rule, size_factor, alloc.params, shape, tokens, law.loss(shape.params, tokens),
+                     flops_method)
 
 
 def size_factors(points: int, span: float) -> np.ndarray:
@@ -76,11 +84,10 @@ def isoflop_grid(budgets, law: ParametricLaw | str = "chinchilla", *, points: in
     factors = size_factors(points, span)
     rows: list[GridPoint] = []
     for c in (check_budget(b) for b in budgets):
-        n_opt = law.compute_optimal(c)[0]
         seen = set()
         for f in factors:
-            point = _point(c, "isoflop", float(f), n_opt * f, law, style, vocab_size, seq_len, components,
-                           flops_method)
+            point = plan_point(c, "optimal", law, size_factor=float(f), style=style, vocab_size=vocab_size,
+                               seq_len=seq_len, components=components, flops_method=flops_method)
             if point.shape in seen:
                 warnings.warn(f"budget {c:.3g}: size factor {f:.3g} gives the same shape as a smaller factor; "
                               f"kept once (widen --span or lower --points)", stacklevel=2)
@@ -98,7 +105,7 @@ def allocation_grid(budgets, rules, law: ParametricLaw | str = "chinchilla", *, 
     rows = []
     for c in (check_budget(b) for b in budgets):
         for rule in rules:
-            alloc = allocate(rule, c, law, inference_tokens=inference_tokens)
-            rows.append(_point(alloc.flops, rule, 1.0, alloc.params, law, style, vocab_size, seq_len, components,
-                               flops_method))
+            rows.append(plan_point(c, rule, law, style=style, vocab_size=vocab_size, seq_len=seq_len,
+                                   components=components, flops_method=flops_method,
+                                   inference_tokens=inference_tokens))
     return rows

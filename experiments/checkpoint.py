@@ -1,0 +1,46 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped, written atomically.
+
+Model and optimizer state, the step (which also fixes the data position: batches are drawn per step), the
+elapsed time and the RNG states of torch, numpy and Python, plus the run's fingerprint so a checkpoint is never
+resumed into a different configuration.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scaling.atomic import atomic_path
+
+FILENAME = "checkpoint.pt"
+
+
+def save(run_dir: Path, *, model, optimizer, step: int, elapsed: float, fingerprint: str, **extra) -> None:
+    state = {
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed,
+        "fingerprint": fingerprint,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        **extra,
+    }
+    with atomic_path(run_dir / FILENAME) as tmp:
+        torch.save(state, tmp)
+
+
+def load(run_dir: Path, map_location="cpu") -> dict | None:
+    path = run_dir / FILENAME
+    if not path.exists():
+        return None
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def restore_rng(state: dict) -> None:
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])

@@ -1,0 +1,182 @@
+"""Typed configuration of one run (Hydra structured configs, registered in the ConfigStore).
+
+`conf/config.yaml` builds on `train_schema`, so every YAML file and command-line override is checked against
+these dataclasses: an unknown key or a value of the wrong type is rejected before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+
+class Norm(Enum):
+    rmsnorm = "rmsnorm"
+    layernorm = "layernorm"
+
+
+class NormPosition(Enum):
+    pre = "pre"
+    post = "post"
+
+
+class FFN(Enum):
+    swiglu = "swiglu"
+    gelu = "gelu"
+    relu = "relu"
+
+
+class Position(Enum):
+    rope = "rope"
+    learned = "learned"
+    none = "none"
+
+
+class Tokenizer(Enum):
+    byte = "byte"
+    bpe = "bpe"
+
+
+class Split(Enum):
+    tail = "tail"  # the last val_fraction of every document is held out
+    documents = "documents"  # whole documents are held out (every k-th, about val_fraction of the bytes)
+
+
+class Schedule(Enum):
+    cosine = "cosine"
+    wsd = "wsd"
+    constant = "constant"
+
+
+@dataclass
+class ModelConfig:
+    style: str = "llama"  # a label for results; the switches below are what is built
+    norm: Norm = Norm.rmsnorm
+    norm_position: NormPosition = NormPosition.pre
+    ffn: FFN = FFN.swiglu
+    position: Position = Position.rope
+    bias: bool = False
+    tied: bool = False
+    # Leave the shape null and the planner sizes it from the budget and allocation; set all three to fix it.
+    d_model: int | None = None
+    n_layers: int | None = None
+    n_heads: int | None = None
+    n_kv_heads: int | None = None
+    head_dim: int | None = None  # null: d_model / n_heads
+    ffn_hidden: int | None = None
+    seq_len: int = 128  # context T; byte-level tiny models learn most within 128 bytes
+    init_std: float = 0.02  # N(0, 0.02) as GPT-2/LLaMA; residual projections get 0.02 / sqrt(2 L)
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+
+
+@dataclass
+class DataConfig:
+    name: str = "gutenberg"  # gutenberg | sotu | tiny | text | hf
+    tokenizer: Tokenizer = Tokenizer.byte
+    vocab_size: int = 4096  # BPE only: the size to train
+    paths: list[str] = field(default_factory=list)  # text: files or globs
+    archive: str | None = None  # gutenberg/sotu: a local copy of the npm tarball (no network needed)
+    hf_name: str | None = None  # hf: a dataset name or a local dataset directory
+    hf_split: str = "train"
+    hf_field: str = "text"
+    split: Split = Split.tail
+    val_fraction: float = 0.05
+    val_windows: int = 256  # fixed held-out windows of seq_len tokens, the same for every run
+    cache_dir: str = ".cache/data"  # relative to the directory the command is started from
+
+
+@dataclass
+class BudgetConfig:
+    flops: float | None = None  # C = 6ND: the planner picks N by the allocation rule, then D = C / 6N
+    tokens: float | None = None  # or fix D and let the rule pick N
+
+
+@dataclass
+class AllocationConfig:
+    rule: str = "chinchilla"  # optimal | chinchilla | gpt3 | llama | kaplan | inference (scaling.allocation)
+    size_factor: float = 1.0  # a multiple of the rule's N (isoFLOP sweeps vary it)
+    law: str = "chinchilla"  # law for `optimal` and for the predicted loss; a name or a fit JSON
+    inference_tokens: float | None = None  # for the inference rule
+
+
+@dataclass
+class OptimConfig:
+    lr: float | None = None  # peak LR; null: the size rule (experiments/sizing.py)
+    batch_size: int | None = None  # sequences per optimizer step; null: the size rule
+    micro_batch_size: int | None = None  # sequences per forward pass (gradient accumulation); null: batch_size
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1  # on matrices only; norms and biases are not decayed
+    grad_clip: float = 1.0
+    target_steps: int = 500  # the batch rule keeps at least this many steps where one sequence per step allows
+    min_steps: int = 100  # fewer steps than this is refused: the loss would reflect the step count, not the size
+
+
+@dataclass
+class ScheduleConfig:
+    name: Schedule = Schedule.cosine
+    warmup_fraction: float = 0.05
+    final_lr_fraction: float = 0.1  # Chinchilla: cosine to 10% of peak at exactly the run's last token
+    cooldown_fraction: float = 0.2  # wsd: the final share of steps that decays linearly
+
+
+@dataclass
+class EvalConfig:
+    every_tokens: float | None = None  # null: `count` evals spread evenly over the run
+    count: int = 8
+    batch_size: int = 64
+
+
+@dataclass
+class CheckpointConfig:
+    every_steps: int = 0  # 0: only by time and at the end
+    every_minutes: float = 5.0
+    keep: bool = True  # keep the final checkpoint of a completed run
+
+
+@dataclass
+class TrainConfig:
+    experiment_name: str = "default"  # results go to <results_dir>/<experiment_name>/<run_name>/
+    results_dir: str = "results"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    compile: bool = False  # torch.compile the model (CUDA)
+    threads: int | None = None  # torch CPU threads; null: torch's default
+    log_every_steps: int | None = None  # null: about 200 log points per run
+    divergence_factor: float = 2.0  # a train loss above this x the first step's loss stops the run as diverged
+    progress: bool = True  # tqdm bar (shown only on a terminal)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    allocation: AllocationConfig = field(default_factory=AllocationConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+def run_name(override_dirname: str) -> str:
+    """A run's directory name from its overrides (Hydra's `override_dirname`): deterministic, so a relaunched
+    sweep finds its runs again; path separators become '_', and very long names end in a hash."""
+    name = re.sub(r"[/\\\s]+", "_", override_dirname).strip("_") or "default"
+    if len(name) > 200:
+        name = name[:180] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name
+
+
+def register() -> None:
+    """Register the schema and the `run_name` resolver (idempotent)."""
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    if not OmegaConf.has_resolver("run_name"):
+        OmegaConf.register_new_resolver("run_name", run_name)
+
+
+register()

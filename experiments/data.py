@@ -1,0 +1,174 @@
+"""Corpora prepared once into cached token arrays (memmap) with a manifest, then served as batches.
+
+Preparation: documents (experiments/corpora.py) -> held-out split by document (`tail`: the last `val_fraction`
+of every document, cut at a line break; `documents`: every k-th whole document) -> tokens (byte or BPE) ->
+`train.bin`, `val.bin`, `manifest.json` in `<cache_dir>/<key>/`, written to a scratch folder and renamed into
+place, so concurrent sweep jobs and crashes never leave half a cache.
+
+Serving: training windows of T+1 tokens at random offsets drawn from a generator seeded by (seed, step,
+micro-step), so the data a step sees depends on nothing but its index (a resumed run sees the same batches);
+validation on a fixed set of evenly spaced windows, the same for every run of a corpus and context length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments.corpora import CORPORA, Document, load_documents, text_files
+from experiments.tokenizer import BPETokenizer, ByteTokenizer
+from scaling.errors import ScalingError
+
+SEPARATOR = b"\n\n"  # between documents in the token stream
+
+
+def split_documents(docs: list[Document], val_fraction: float, how: str) -> tuple[list[bytes], list[bytes]]:
+    """(train parts, validation parts) of each document."""
+    if not 0 < val_fraction < 1:
+        raise ScalingError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
+    if how == "documents":
+        k = max(2, round(1 / val_fraction))
+        val = [raw for i, (_, raw) in enumerate(docs) if i % k == k - 1]
+        if not val:
+            raise ScalingError(f"data.split=documents holds out every {k}th document but the corpus has only "
+                               f"{len(docs)}: use data.split=tail")
+        return [raw for i, (_, raw) in enumerate(docs) if i % k != k - 1], val
+    train, val = [], []
+    for _, raw in docs:
+        cut = len(raw) - math.ceil(len(raw) * val_fraction)
+        newline = raw.rfind(b"\n", 0, cut)
+        if newline > 0 and cut - newline < 2000:  # cut at a line break when one is near
+            cut = newline + 1
+        train.append(raw[:cut])
+        val.append(raw[cut:])
+    return train, val
+
+
+def unigram_entropy(tokens: np.ndarray, vocab_size: int) -> float:
+    """Entropy (nats/token) of the token frequencies: the loss of the best model that ignores context."""
+    counts = np.bincount(np.asarray(tokens, dtype=np.int64), minlength=vocab_size).astype(float)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum()) + 0.0
+
+
+@dataclass
+class Corpus:
+    """A prepared corpus: memory-mapped train and validation tokens plus their manifest."""
+
+    root: Path
+    manifest: dict
+    train: np.ndarray
+    val: np.ndarray
+
+    @property
+    def vocab_size(self) -> int:
+        return self.manifest["vocab_size"]
+
+    @property
+    def val_bytes_per_token(self) -> float:
+        return self.manifest["bytes"]["val"] / self.manifest["tokens"]["val"]
+
+    def val_windows(self, seq_len: int, count: int) -> np.ndarray:
+        """`count` evenly spaced windows of seq_len + 1 tokens from the validation split (fewer if it is short)."""
+        last = len(self.val) - seq_len - 1
+        if last < 0:
+            raise ScalingError(f"model.seq_len {seq_len} is longer than the validation set ({len(self.val)} "
+                               f"tokens): lower model.seq_len or raise data.val_fraction")
+        starts = np.unique(np.linspace(0, last, count).round().astype(np.int64))
+        return self.val[starts[:, None] + np.arange(seq_len + 1)].astype(np.int64)
+
+    def train_batch(self, seed: int, step: int, micro: int, batch: int, seq_len: int) -> np.ndarray:
+        """`batch` random training windows of seq_len + 1 tokens for (step, micro-step): inputs [:, :-1],
+        targets [:, 1:]."""
+        last = len(self.train) - seq_len - 1
+        if last < 0:
+            raise ScalingError(f"model.seq_len {seq_len} is longer than the training set ({len(self.train)} tokens)")
+        starts = np.random.default_rng([seed, step, micro]).integers(0, last + 1, size=batch)
+        return self.train[starts[:, None] + np.arange(seq_len + 1)].astype(np.int64)
+
+
+def cache_key(name: str, tokenizer: str, vocab_size: int, split: str, val_fraction: float, extra: str = "") -> str:
+    key = f"{name}-{tokenizer}{vocab_size if tokenizer == 'bpe' else ''}-{split}{val_fraction:g}"
+    if extra:
+        key += "-" + hashlib.sha1(extra.encode()).hexdigest()[:10]
+    return key
+
+
+def _load(root: Path) -> Corpus:
+    manifest = json.loads((root / "manifest.json").read_text())
+    dtype = np.dtype(manifest["dtype"])
+    arrays = {}
+    for split in ("train", "val"):
+        path = root / f"{split}.bin"
+        n = path.stat().st_size // dtype.itemsize if path.exists() else -1
+        if n != manifest["tokens"][split]:
+            raise ScalingError(f"the token cache {root} is damaged ({split}.bin): delete that folder and rerun")
+        arrays[split] = np.memmap(path, dtype=dtype, mode="r")
+    return Corpus(root, manifest, arrays["train"], arrays["val"])
+
+
+def prepare(name: str, *, cache_dir: str | Path, tokenizer: str = "byte", vocab_size: int = 4096,
+            split: str = "tail", val_fraction: float = 0.05, paths: list[str] | None = None,
+            archive: str | None = None, hf_name: str | None = None, hf_split: str = "train",
+            hf_field: str = "text") -> Corpus:
+    """The corpus `name`, tokenized and cached (prepared on first use; later calls only map the files)."""
+    if name not in CORPORA:
+        raise ScalingError(f"unknown corpus {name!r}: choose one of {', '.join(CORPORA)}")
+    if tokenizer not in ("byte", "bpe"):
+        raise ScalingError(f"unknown tokenizer {tokenizer!r}: choose byte or bpe")
+    extra = {"hf": f"{hf_name}|{hf_split}|{hf_field}"}.get(name, "")
+    if name == "text":  # the files' identity: paths, sizes and modification times
+        extra = json.dumps([(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in text_files(list(paths or []))])
+    cache_dir = Path(cache_dir).expanduser()
+    root = cache_dir / cache_key(name, tokenizer, vocab_size, split, val_fraction, extra)
+    if (root / "manifest.json").exists():
+        return _load(root)
+
+    docs, source = load_documents(name, downloads=cache_dir / "downloads", paths=paths, archive=archive,
+                                  hf_name=hf_name, hf_split=hf_split, hf_field=hf_field)
+    if not docs or not any(raw for _, raw in docs):
+        raise ScalingError(f"corpus {name!r} has no text")
+    train_parts, val_parts = split_documents(docs, val_fraction, split)
+    tok = BPETokenizer.train(train_parts, vocab_size) if tokenizer == "bpe" else ByteTokenizer()
+    sep = tok.encode(SEPARATOR)
+
+    def stream(parts: list[bytes]) -> np.ndarray:
+        pieces = []
+        for raw in parts:
+            pieces += [tok.encode(raw), sep]
+        return np.concatenate(pieces[:-1]).astype(tok.dtype)
+
+    train, val = stream(train_parts), stream(val_parts)
+    scratch = cache_dir / f".{root.name}.{os.getpid()}.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    train.tofile(scratch / "train.bin")
+    val.tofile(scratch / "val.bin")
+    if tokenizer == "bpe":
+        tok.save(scratch / "tokenizer.json")
+    manifest = {
+        "corpus": name, "source": source.source, "version": source.version, "license": source.license,
+        "documents": len(docs), "tokenizer": tok.name, "vocab_size": tok.vocab_size,
+        "dtype": np.dtype(tok.dtype).name, "split": split, "val_fraction": val_fraction,
+        "bytes": {"train": sum(map(len, train_parts)) + len(SEPARATOR) * (len(train_parts) - 1),
+                  "val": sum(map(len, val_parts)) + len(SEPARATOR) * (len(val_parts) - 1)},
+        "tokens": {"train": int(len(train)), "val": int(len(val))},
+        "unigram_entropy_nats": {"train": unigram_entropy(train, tok.vocab_size),
+                                 "val": unigram_entropy(val, tok.vocab_size)},
+        "checksum": {f: hashlib.sha256((scratch / f).read_bytes()).hexdigest() for f in ("train.bin", "val.bin")},
+        "prepared": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (scratch / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    try:
+        os.rename(scratch, root)
+    except OSError:  # another process finished first: use its copy
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _load(root)

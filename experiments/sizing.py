@@ -1,0 +1,191 @@
+"""Resolving a run before anything is built: budget + allocation -> shape and tokens (the planner, `scaling`),
+then the peak learning rate, batch size and number of steps (the size rules below).
+
+Size rules, used where `optim.lr` / `optim.batch_size` are null:
+- Peak LR: below 60M parameters, 4 x clip(3e-3 (N/1e4)^-0.268, 1e-3, 3e-3) (measured on byte-level CPU sweeps,
+  DESIGN.md: 1.2e-2 at 10K parameters to 4e-3 at 600K); from 60M up, the OLMo ladder's
+  0.0047 (N/108M)^(-1/3) / 2.
+- Batch: as many sequences as keep at least `optim.target_steps` optimizer steps (the trap measured in DESIGN.md:
+  too few steps favours small models), never more than the OLMo ladder's 160 (N/108M)^(2/3) sequences of 2,048
+  tokens, and at least one sequence.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+from scaling.allocation import allocate
+from scaling.architecture import Components, ModelShape, solve_shape, width_quantum
+from scaling.errors import ScalingError
+from scaling.flops import flops_per_token
+from scaling.grid import plan_point
+from scaling.laws import get_law
+
+TINY_LR_LIMIT = 60e6  # parameters: above it the OLMo ladder's rule takes over
+
+
+def peak_lr(params: float) -> float:
+    if params < TINY_LR_LIMIT:
+        return 4 * min(max(3e-3 * (params / 1e4) ** -0.268, 1e-3), 3e-3)
+    return 0.0047 * (params / 108e6) ** (-1 / 3) / 2
+
+
+def batch_sequences(params: float, tokens: float, seq_len: int, target_steps: int) -> int:
+    ladder = 160 * 2048 * (params / 108e6) ** (2 / 3) / seq_len
+    return max(1, min(math.floor(tokens / (seq_len * target_steps)), math.floor(ladder)))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will do, fixed before the model is built; recorded in config.yaml and summary.json."""
+
+    shape: ModelShape
+    rule: str
+    size_factor: float
+    law: str
+    target_params: float  # the rule's N times size_factor (or the fixed shape's count)
+    budget_flops: float | None
+    budget_tokens: float | None
+    steps: int
+    batch_size: int  # sequences per optimizer step
+    micro_batch_size: int  # sequences per forward pass
+    lr: float
+    warmup_steps: int
+    predicted_loss: float
+
+    @property
+    def seq_len(self) -> int:
+        return self.shape.seq_len
+
+    @property
+    def params(self) -> int:
+        return self.shape.params
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+    @property
+    def tokens(self) -> int:
+        return self.steps * self.tokens_per_step
+
+    @property
+    def flops(self) -> float:
+        """6 N D with the exact N and the tokens actually trained."""
+        return 6.0 * self.params * self.tokens
+
+    @property
+    def flops_exact(self) -> float:
+        """Chinchilla Appendix F count (attention, embeddings and logits included) for the tokens trained."""
+        return flops_per_token(self.shape, "chinchilla") * self.tokens
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["shape"] = self.shape.to_dict()
+        out.update(params=self.params, non_embedding_params=self.shape.non_embedding_params, tokens=self.tokens,
+                   tokens_per_param=self.tokens / self.params, flops=self.flops, flops_exact=self.flops_exact,
+                   seq_len=self.seq_len)
+        return out
+
+
+def _positive(name: str, value, allow_none: bool = True):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ScalingError(f"{name} must be a finite positive number, got {value!r}")
+    return value
+
+
+def components_of(model_cfg) -> Components:
+    return Components(norm=model_cfg.norm.value, norm_position=model_cfg.norm_position.value,
+                      ffn=model_cfg.ffn.value, position=model_cfg.position.value, bias=model_cfg.bias,
+                      tied=model_cfg.tied)
+
+
+def _rule_params_for_tokens(rule: str, tokens: float, law, size_factor: float, inference_tokens) -> float:
+    """N that `rule` pairs with D = `tokens`: the budget C whose allocation trains on D tokens, by bisection."""
+    lo, hi = math.log(6 * tokens), math.log(6 * tokens * 1e12)  # N between 1 and 1e12 parameters
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        alloc = allocate(rule, math.exp(mid), law, size_factor=size_factor, inference_tokens=inference_tokens)
+        lo, hi = (mid, hi) if alloc.tokens < tokens else (lo, mid)
+    return allocate(rule, math.exp(hi), law, size_factor=size_factor, inference_tokens=inference_tokens).params
+
+
+def resolve(cfg, vocab_size: int) -> RunPlan:
+    """The run that `cfg` (a TrainConfig) asks for on a corpus of `vocab_size`; ScalingError if impossible."""
+    m, b, a, o, s = cfg.model, cfg.budget, cfg.allocation, cfg.optim, cfg.schedule
+    seq_len = m.seq_len
+    if not isinstance(seq_len, int) or seq_len < 1:
+        raise ScalingError(f"model.seq_len must be a positive integer, got {seq_len!r}")
+    flops, tokens = _positive("budget.flops", b.flops), _positive("budget.tokens", b.tokens)
+    if (flops is None) == (tokens is None):
+        raise ScalingError("give exactly one budget: budget.flops=C (FLOPs, C = 6ND) or budget.tokens=D")
+    law = get_law(a.law)
+    components = components_of(m)
+    fixed = [m.d_model, m.n_layers, m.n_heads]
+    if any(v is not None for v in fixed):
+        if any(v is None for v in fixed):
+            raise ScalingError("a fixed shape needs model.d_model, model.n_layers and model.n_heads together "
+                               "(or none of them: the planner sizes the model from the budget)")
+        shape = ModelShape(d_model=m.d_model, n_layers=m.n_layers, n_heads=m.n_heads, n_kv_heads=m.n_kv_heads,
+                           head_dim=m.head_dim, ffn_hidden=m.ffn_hidden, multiple_of=width_quantum(m.d_model)[2],
+                           vocab_size=vocab_size, seq_len=seq_len, components=components)
+        target, rule = float(shape.params), "fixed-shape"
+        if tokens is None:
+            tokens = flops / (6.0 * shape.params)
+    elif flops is not None:
+        try:
+            point = plan_point(flops, a.rule, law, size_factor=a.size_factor, components=components,
+                               vocab_size=vocab_size, seq_len=seq_len, inference_tokens=a.inference_tokens)
+        except ScalingError as err:
+            raise ScalingError(f"budget.flops={flops:g} under allocation {a.rule}: {err}") from None
+        shape, tokens, target, rule = point.shape, point.tokens, point.target_params, a.rule
+    else:
+        target = _rule_params_for_tokens(a.rule, tokens, law, a.size_factor, a.inference_tokens)
+        try:
+            shape = solve_shape(target, vocab_size=vocab_size, seq_len=seq_len, components=components)
+        except ScalingError as err:
+            raise ScalingError(f"budget.tokens={tokens:g} under allocation {a.rule} asks for a {target:.3g}-parameter "
+                               f"model: {err}") from None
+        rule = a.rule
+    if abs(shape.params / target - 1) > 0.05:
+        warnings.warn(f"the nearest shape has {shape.params:,} parameters, {shape.params / target - 1:+.0%} off the "
+                      f"rule's {target:,.0f}: the budget sits at the edge of what the vocabulary allows",
+                      stacklevel=2)
+
+    if o.lr is not None:
+        _positive("optim.lr", o.lr)
+    _positive("optim.target_steps", o.target_steps)
+    batch = o.batch_size if o.batch_size is not None else batch_sequences(shape.params, tokens, seq_len,
+                                                                          o.target_steps)
+    _positive("optim.batch_size", batch)
+    micro = o.micro_batch_size if o.micro_batch_size is not None else batch
+    _positive("optim.micro_batch_size", micro)
+    if batch % micro:
+        raise ScalingError(f"optim.micro_batch_size {micro} must divide optim.batch_size {batch}")
+    steps = math.floor(tokens / (batch * seq_len) + 1e-9)
+    if steps < 1:
+        raise ScalingError(f"the budget buys {tokens:.4g} tokens for a {shape.params:,}-parameter model, less than "
+                           f"one optimizer step ({batch} x {seq_len} tokens): raise the budget")
+    if steps < o.min_steps:
+        raise ScalingError(f"the budget gives only {steps} optimizer steps of {batch} x {seq_len} tokens (fewer than "
+                           f"optim.min_steps={o.min_steps}): raise the budget, lower optim.batch_size or "
+                           f"optim.min_steps")
+    for name, value, lo, hi in (("schedule.warmup_fraction", s.warmup_fraction, 0, 1),
+                                ("schedule.final_lr_fraction", s.final_lr_fraction, 0, 1),
+                                ("schedule.cooldown_fraction", s.cooldown_fraction, 0, 1),
+                                ("optim.beta1", o.beta1, 0, 1), ("optim.beta2", o.beta2, 0, 1)):
+        if not lo <= value <= hi:
+            raise ScalingError(f"{name} must be between {lo} and {hi}, got {value}")
+    for name, value in (("optim.weight_decay", o.weight_decay), ("optim.grad_clip", o.grad_clip)):
+        if value < 0:
+            raise ScalingError(f"{name} must be >= 0, got {value}")
+    lr = o.lr if o.lr is not None else peak_lr(shape.params)
+    plan_tokens = steps * batch * seq_len
+    return RunPlan(shape=shape, rule=rule, size_factor=a.size_factor, law=law.name, target_params=target,
+                   budget_flops=flops, budget_tokens=b.tokens, steps=steps, batch_size=batch, micro_batch_size=micro,
+                   lr=lr, warmup_steps=round(s.warmup_fraction * steps),
+                   predicted_loss=law.loss(shape.params, plan_tokens))

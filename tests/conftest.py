@@ -1,0 +1,36 @@
+"""Shared fixtures: Hydra composition of the harness's config, and a token cache shared by the session."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("data-cache")
+
+
+@pytest.fixture
+def compose(data_cache, tmp_path):
+    """compose(*overrides) -> the run config as `scaling-train` would build it, writing under tmp_path."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import experiments.config  # noqa: F401  (registers the schema)
+
+    def _compose(*overrides: str):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=[f"data.cache_dir={data_cache}",
+                                                                   f"results_dir={tmp_path / 'results'}",
+                                                                   "progress=false", *overrides])
+    return _compose
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

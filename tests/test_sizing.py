@@ -1,0 +1,61 @@
+"""Resolving a run: the planner's shape and tokens, and the documented LR and batch-size rules."""
+
+import pytest
+
+from experiments.sizing import batch_sequences, peak_lr, resolve
+from scaling.architecture import solve_shape
+from scaling.errors import ScalingError
+
+
+def test_peak_lr_rule_matches_the_documented_values():
+    # DESIGN.md: 1.2e-2 at 10K parameters to 4e-3 at 600K; OLMo ladder 0.0047/2 at its 108M reference.
+    assert peak_lr(1e4) == pytest.approx(1.2e-2)
+    assert peak_lr(6e5) == pytest.approx(4e-3, rel=0.01)
+    assert peak_lr(5e6) == pytest.approx(4e-3)
+    assert peak_lr(108e6) == pytest.approx(0.0047 / 2)
+
+
+def test_batch_rule_keeps_target_steps_and_the_ladder_cap():
+    b = batch_sequences(50_000, 1e6, 128, 500)
+    assert 1e6 / (b * 128) >= 500
+    assert batch_sequences(108e6, 1e12, 2048, 500) == 160  # the OLMo ladder's reference batch
+    assert batch_sequences(1e4, 1e3, 128, 500) == 1
+
+
+def test_budget_flops_resolves_through_the_planner(compose):
+    cfg = compose("data=tiny", "budget.flops=3e11", "allocation=chinchilla", "model=llama")
+    plan = resolve(cfg, vocab_size=256)
+    assert plan.shape == solve_shape(5e4, "llama", vocab_size=256, seq_len=128)
+    assert 6 * plan.params * plan.tokens == pytest.approx(3e11, rel=plan.tokens_per_step / plan.tokens + 1e-9)
+    assert plan.steps >= 500 and plan.warmup_steps == round(0.05 * plan.steps)
+
+
+def test_size_factor_and_gpt3_rule(compose):
+    base = resolve(compose("data=tiny", "budget.flops=1e12", "allocation=optimal"), 256)
+    big = resolve(compose("data=tiny", "budget.flops=1e12", "allocation=optimal", "allocation.size_factor=4"), 256)
+    assert big.params == pytest.approx(4 * base.params, rel=0.05)
+    gpt3 = resolve(compose("data=tiny", "budget.flops=1e12", "allocation=gpt3", "model=gpt3"), 256)
+    assert gpt3.tokens / gpt3.params == pytest.approx(1.7, rel=0.1)
+    assert gpt3.shape.components.position == "learned"
+
+
+def test_budget_tokens_and_fixed_shapes(compose):
+    plan = resolve(compose("data=tiny", "budget.tokens=2e6", "allocation=chinchilla"), 256)
+    assert plan.tokens == pytest.approx(2e6, rel=0.01) and plan.params == pytest.approx(1e5, rel=0.03)
+    fixed = resolve(compose("data=tiny", "budget.flops=1e12", "model.d_model=64", "model.n_layers=2",
+                            "model.n_heads=2"), 256)
+    assert (fixed.shape.d_model, fixed.shape.n_layers) == (64, 2) and fixed.rule == "fixed-shape"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["budget.flops=3e11", "budget.tokens=1e6"], "exactly one budget"),
+    (["budget.flops=3e11", "model.d_model=64"], "together"),
+    (["budget.tokens=100", "model.d_model=64", "model.n_layers=2", "model.n_heads=2"], "one optimizer step"),
+    (["budget.flops=3e11", "optim.lr=-1"], "optim.lr"),
+    (["budget.flops=3e11", "optim.batch_size=6", "optim.micro_batch_size=4"], "must divide"),
+    (["budget.flops=3e11", "optim.batch_size=1000"], "min_steps"),
+    (["budget.flops=1e8"], "no shape near"),
+])
+def test_impossible_runs_are_refused(compose, overrides, message):
+    with pytest.raises(ScalingError, match=message):
+        resolve(compose("data=tiny", *overrides), 256)

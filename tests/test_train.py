@@ -1,0 +1,147 @@
+"""The trainer end to end: a budgeted run, its records, resume after kill -9, golden losses, divergence, and
+one-line refusals of bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments.records import read_metrics
+from experiments.train import train
+
+GOLDEN = Path(__file__).parent / "golden" / "first_20_losses.json"
+SUMMARY_KEYS = {"status", "params", "non_embedding_params", "tokens", "flops", "flops_exact", "final_train_loss",
+                "final_val_loss", "val_bits_per_byte", "steps", "wall_seconds", "tokens_per_second", "mfu", "model",
+                "allocation", "budget", "seed", "data"}
+METRIC_KEYS = {"step", "tokens", "flops", "lr", "train_loss", "tokens_per_second", "elapsed_s"}
+
+
+def scaling_train(*args, cwd, check=True, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "experiments.train", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def golden_config(compose, style, tmp):
+    """A tiny seeded CPU run: fixed shape, batch and tokens, a loss logged every step, one thread."""
+    return compose("data=tiny", f"model={style}", "model.d_model=32", "model.n_layers=2", "model.n_heads=2",
+                   "optim.batch_size=4", "budget.tokens=61440", "log_every_steps=1", "eval.count=1", "threads=1",
+                   "seed=1234", f"results_dir={tmp}")
+
+
+@pytest.mark.parametrize("style", ["llama", "gpt3"])
+def test_golden_losses_of_a_tiny_seeded_run(compose, tmp_path, style):
+    train(golden_config(compose, style, tmp_path), tmp_path / style)
+    losses = [r["train_loss"] for r in read_metrics(tmp_path / style)][:20]
+    expected = json.loads(GOLDEN.read_text())[style]
+    assert losses == pytest.approx(expected, abs=1e-4)
+
+
+def test_same_seed_same_losses_other_seed_other_losses(compose, tmp_path):
+    runs = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        cfg = compose("data=tiny", "budget.flops=1e11", f"seed={seed}", "log_every_steps=1")
+        train(cfg, tmp_path / name)
+        runs[name] = [r["train_loss"] for r in read_metrics(tmp_path / name)]
+    assert runs["a"] == runs["b"] and runs["a"] != runs["c"]
+
+
+def test_exploding_loss_stops_the_run_as_diverged_and_keeps_its_metrics(compose, tmp_path):
+    summary = train(compose("data=tiny", "budget.flops=1e11", "optim.lr=30", "log_every_steps=1"), tmp_path / "d")
+    assert summary["status"] == "diverged" and summary["steps"] < 50
+    rows = read_metrics(tmp_path / "d")
+    assert len(rows) == summary["steps"] and rows[-1]["train_loss"] > 2 * rows[0]["train_loss"]
+
+
+def test_budgeted_tiny_run_completes_fast_with_a_complete_summary(tmp_path):
+    start = time.perf_counter()
+    proc = scaling_train("model=llama", "allocation=chinchilla", "budget.flops=3e11", "data=tiny",
+                         f"data.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    wall = time.perf_counter() - start
+    run = tmp_path / "results" / "default" / "allocation=chinchilla,budget.flops=3e11,data=tiny,model=llama"
+    summary = json.loads((run / "summary.json").read_text())
+    assert wall < 60, wall
+    assert SUMMARY_KEYS <= set(summary) and summary["status"] == "completed"
+    assert all(summary[k] is not None for k in SUMMARY_KEYS - {"mfu"})
+    assert summary["flops"] == pytest.approx(3e11, rel=0.01) and summary["steps"] >= 500
+    # the model learned: well below what a context-free (unigram) model of the same bytes can do
+    assert summary["final_val_loss"] < 0.8 * summary["data"]["unigram_entropy_nats"]
+    rows = read_metrics(run)
+    assert all(METRIC_KEYS <= set(r) for r in rows) and "val_loss" in rows[-1]
+    assert rows[-1]["step"] == summary["steps"] and rows[-1]["val_loss"] == summary["final_val_loss"]
+    assert "resolved:" in (run / "config.yaml").read_text() and "data-constrained" in proc.stderr
+
+    # the same command again: the completed run is skipped and its files are not touched
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    again = scaling_train("model=llama", "allocation=chinchilla", "budget.flops=3e11", "data=tiny",
+                          f"data.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
+    assert "skipping" in again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+
+
+def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    args = ["data=tiny", "budget.flops=2e11", "threads=1", "checkpoint.every_steps=40", "log_every_steps=1",
+            f"data.cache_dir={tmp_path / 'cache'}"]
+    scaling_train(*args, "results_dir=whole", cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args, "results_dir=cut"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    ckpt = next(iter([]), None)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list((tmp_path / "cut").glob("*/*/checkpoint.pt"))
+        if found:
+            ckpt = found[0]
+            break
+        time.sleep(0.05)
+    assert ckpt is not None, "no checkpoint appeared"
+    time.sleep(0.3)  # let it train past the checkpoint, then kill it mid-run
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_cut = ckpt.parent
+    assert not (run_cut / "summary.json").exists(), "the run finished before it was killed: make it longer"
+    killed_at = read_metrics(run_cut)[-1]["step"]
+    resumed = scaling_train(*args, "results_dir=cut", cwd=tmp_path)
+    assert "resuming at step" in resumed.stderr
+    whole = json.loads(next((tmp_path / "whole").glob("*/*/summary.json")).read_text())
+    cut = json.loads((run_cut / "summary.json").read_text())
+    assert cut["steps"] == whole["steps"] and killed_at < whole["steps"]
+    for key in ("final_train_loss", "final_val_loss"):
+        assert cut[key] == pytest.approx(whole[key], abs=1e-5)
+    whole_rows = read_metrics(next((tmp_path / "whole").glob("*/*/")))
+    cut_rows = read_metrics(run_cut)
+    assert [r["step"] for r in cut_rows] == [r["step"] for r in whole_rows]  # no duplicated or missing steps
+    assert [r["train_loss"] for r in cut_rows] == pytest.approx([r["train_loss"] for r in whole_rows], abs=1e-5)
+
+
+BAD_INPUT = {
+    "heads not dividing d_model": ["budget.flops=3e11", "model.d_model=64", "model.n_layers=2", "model.n_heads=3"],
+    "budget too small for one step": ["budget.tokens=100", "model.d_model=64", "model.n_layers=2",
+                                      "model.n_heads=2"],
+    "unknown model": ["budget.flops=3e11", "model=gpt4"],
+    "unknown allocation": ["budget.flops=3e11", "allocation=bestest"],
+    "sequence longer than validation set": ["budget.flops=3e11", "model.seq_len=20000"],
+    "text path that does not exist": ["budget.flops=3e11", "data=text", "data.paths=[no/such/file.txt]"],
+    "negative learning rate": ["budget.flops=3e11", "optim.lr=-0.001"],
+    "unknown key": ["budget.flops=3e11", "model.depth=3"],
+    "wrong type": ["budget.flops=lots"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_refused_with_one_line_before_training(tmp_path, case):
+    args = BAD_INPUT[case]
+    if "data=text" not in args:
+        args = ["data=tiny", *args]
+    proc = scaling_train(*args, f"data.cache_dir={tmp_path / 'cache'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scaling-train: error:"), proc.stderr
+    assert not (tmp_path / "results").exists()  # nothing was started
