@@ -40,6 +40,8 @@ test: lint
 
 bench: install
 	$(PY) bench/plan_startup.py
+	$(PY) bench/fit_speed.py
+	$(PY) bench/train_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,5 +1,6 @@
-"""The run directory's records (DESIGN.md contracts): `metrics.jsonl`, one JSON object per log point, and
-`summary.json`, written atomically at the end. Readers tolerate a partial last line (a run still writing)."""
+"""Writing the run directory's records (DESIGN.md contracts): `metrics.jsonl`, one JSON object per log point,
+and `summary.json`, written atomically at the end. The readers are `scaling.results`'s (they tolerate a run
+still writing)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import math
 from pathlib import Path
 
 from scaling.atomic import atomic_write_text
+from scaling.results import METRICS, SUMMARY, read_metrics, read_summary
 
-METRICS = "metrics.jsonl"
-SUMMARY = "summary.json"
+__all__ = ["MetricsLog", "read_metrics", "read_summary", "write_summary"]
 
 
 def _clean(value):
@@ -22,20 +23,6 @@ def _clean(value):
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     return value
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """Every complete line of metrics.jsonl (a partial or garbled last line is skipped)."""
-    path = Path(run_dir) / METRICS
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
 
 
 class MetricsLog:
@@ -53,14 +40,6 @@ class MetricsLog:
 
     def close(self) -> None:
         self.file.close()
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    path = Path(run_dir) / SUMMARY
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def write_summary(run_dir: Path, summary: dict) -> None:

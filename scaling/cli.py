@@ -1,13 +1,15 @@
-"""`scaling`: the planner's command line (count | plan | grid).
+"""`scaling`: the planner's command line (count | plan | grid | fit).
 
 Tables by default, `--json` for scripts. Bad input gets one line on stderr and exit code 2. The module imports
-only what a subcommand needs, and never torch, pandas or hydra, so `scaling plan` answers in a blink.
+only what a subcommand needs, and never torch or hydra (pandas only for `fit`), so `scaling plan` answers in a
+blink.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 
@@ -45,13 +47,13 @@ def _emit(args, payload, text: str) -> None:
 
 # --- argument types ------------------------------------------------------------------------------------------------
 
-def _flops_list(text: str) -> list[float]:
+def _flops_list(text: str, flag: str = "--flops") -> list[float]:
     from scaling.allocation import check_budget
 
     parts = [x.strip() for x in text.split(",") if x.strip()]
     if not parts:
-        raise ScalingError(f"--flops takes comma-separated budgets in FLOPs, got {text!r}")
-    return [check_budget(x, "every --flops value") for x in parts]
+        raise ScalingError(f"{flag} takes comma-separated budgets in FLOPs, got {text!r}")
+    return [check_budget(x, f"every {flag} value") for x in parts]
 
 
 # --- count ---------------------------------------------------------------------------------------------------------
@@ -201,6 +203,97 @@ def cmd_grid(args) -> int:
     return 0
 
 
+# --- fit -----------------------------------------------------------------------------------------------------------
+
+def _interval(ci: dict | None, key: str, fmt) -> str:
+    if not ci or ci.get(key) is None or None in ci[key]:
+        return ""
+    lo, hi = ci[key]
+    return f"{fmt(lo)} .. {fmt(hi)}"
+
+
+def _fit_text(out: dict) -> str:
+    """The fit as tables: Approach 3's parameters, Approaches 2 and 1, then the budgets asked for."""
+    lines = [f"{out['source']}: {out['n_points']} runs"
+             + (f" ({out['dropped_highest_loss']} highest-loss dropped)" if out["dropped_highest_loss"] else "")]
+    level = next((s["ci"]["level"] for s in (out, out.get("approach2", {}), out.get("approach1", {})) if "ci" in s),
+                 None)
+    ci_head = f"{level:.0%} CI" if level else "CI"
+    if "E" in out:
+        starts = out["starts"]
+        loss = out["loss"] + (f" (x{out['asymmetry']:g} over-predictions)" if "asymmetry" in out else "")
+        lines += ["", f"Approach 3: L = E + A/N^alpha + B/D^beta, {loss} delta {out['delta']:g} on log losses; "
+                      f"{starts['grid']} starts ({starts['run']} run, {starts['reached_best']} reach the best); "
+                      f"objective {out['objective']:.10f}"]
+        ci = out.get("ci")
+        rows = [{"q": q, "v": f"{out[q]:.5g}", "ci": _interval(ci, q, lambda x: f"{x:.5g}")}
+                for q in ("E", "A", "B", "alpha", "beta", "a", "b")]
+        lines.append(table(rows, [("q", "quantity"), ("v", "estimate"), ("ci", ci_head)]))
+        if ci:
+            lines.append(f"({ci['resamples']} bootstrap resamples, seed {ci['seed']}"
+                         + (f"; {ci['failed']} failed to converge" if ci["failed"] else "") + ")")
+    for name, label in (("approach2", "Approach 2 (isoFLOP parabolas)"), ("approach1", "Approach 1 (envelope)")):
+        if name not in out:
+            continue
+        sec = out[name]
+        ci = sec.get("ci")
+        a_ci, b_ci = (f" [{_interval(ci, k, lambda x: f'{x:.4f}')}]" if ci else "" for k in ("a", "b"))
+        lines += ["", f"{label}: N_opt ~ C^a with a = {sec['a']:.4f}{a_ci}, D_opt ~ C^b with b = {sec['b']:.4f}{b_ci}"]
+        if name == "approach2":
+            rows = [{"c": f"{r['flops']:.3g}", "n": str(r["n_runs"]),
+                     "tried": f"{human(r['params_tried'][0])}-{human(r['params_tried'][1])}",
+                     "N": human(r["params_opt"]) if r["params_opt"] else "-",
+                     "D": human(r["tokens_opt"]) if r["tokens_opt"] else "-",
+                     "L": f"{r['loss_opt']:.4f}" if r["loss_opt"] else "-",
+                     "ok": "yes" if r["bracketed"] else "NO"} for r in sec["per_budget"]]
+            lines.append(table(rows, [("c", "budget"), ("n", "runs"), ("tried", "sizes tried"), ("N", "N_opt"),
+                                      ("D", "D_opt"), ("L", "min loss"), ("ok", "bracketed")]))
+        else:
+            lines.append(f"{sec['n_runs']} runs, envelope over {sec['envelope_points']} FLOP values from "
+                         f"{sec['flops_range'][0]:.3g} to {sec['flops_range'][1]:.3g}")
+    budget_rows = []
+    for name, label in (("", "3"), ("approach2", "2"), ("approach1", "1")):
+        sec = out.get(name, {}) if name else out
+        for r in sec.get("budgets", []):
+            ci = r.get("ci")
+            budget_rows.append({"ap": label, "c": f"{r['flops']:.3g}", "N": human(r["params"]),
+                                "Nci": _interval(ci, "params", human), "D": human(r["tokens"]),
+                                "Dci": _interval(ci, "tokens", human),
+                                "L": f"{r['loss']:.4f}" if "loss" in r else "-",
+                                "Lci": _interval(ci, "loss", lambda x: f"{x:.4f}") if "loss" in r else ""})
+    if budget_rows:
+        lines += ["", "At the budgets asked:",
+                  table(budget_rows, [("ap", "approach"), ("c", "flops"), ("N", "N_opt"), ("Nci", ci_head),
+                                      ("D", "D_opt"), ("Dci", ci_head), ("L", "loss"), ("Lci", ci_head)])]
+    return "\n".join(lines)
+
+
+def _one_blas_thread() -> None:
+    """The fit's matrices are tiny, so BLAS threads only contend: on a machine busy with a sweep they slowed
+    scipy's L-BFGS-B ~50x here. One thread unless the user chose otherwise; it only takes before numpy loads."""
+    if "numpy" not in sys.modules:
+        for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+
+
+def cmd_fit(args) -> int:
+    _one_blas_thread()
+    from scaling.fit import fit, write_fit
+
+    columns = {k: getattr(args, k) for k in ("params_col", "tokens_col", "flops_col", "loss_col", "run_col",
+                                             "budget_col")}
+    result = fit(args.path, approach=args.approach, bootstrap=args.bootstrap, seed=args.seed, loss=args.loss,
+                 delta=args.delta, asymmetry=args.asymmetry, engine=args.engine, level=args.level,
+                 budgets=_flops_list(args.budgets, "--budgets") if args.budgets else (),
+                 drop_highest_loss=args.drop_highest_loss, budget_tol=args.budget_tol, min_runs=args.min_runs,
+                 progress=True, **columns)
+    payload = result.to_dict()
+    if args.out:
+        write_fit(payload, args.out)
+    _emit(args, payload, _fit_text(payload) + (f"\nwrote {args.out}" if args.out else ""))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------------------------
 
 def _add_shape_context(p, style_default: str = "llama") -> None:
@@ -211,7 +304,7 @@ def _add_shape_context(p, style_default: str = "llama") -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scaling", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid,fit}")
 
     p = sub.add_parser("count", help="exact parameter count and FLOPs per token of a shape or preset",
                        description="Exact parameters and per-token training FLOPs (6N, PaLM, Chinchilla App. F).")
@@ -255,6 +348,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FLOPs per token used for D = C / flops_per_token (default %(default)s)")
     _add_shape_context(p)
     p.set_defaults(func=cmd_grid)
+
+
+    p = sub.add_parser("fit", help="fit a scaling law to runs: Chinchilla Approaches 1, 2, 3 with bootstrap CIs",
+                       description="Fit L = E + A/N^alpha + B/D^beta (Approach 3), isoFLOP parabolas (2) or the "
+                                   "envelope of training curves (1) to a CSV of runs or a results dir.")
+    p.add_argument("path", help="a CSV (columns params, tokens or flops, loss) or a results dir of the harness")
+    p.add_argument("--approach", default="3", choices=("1", "2", "3", "all"), help="default %(default)s")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="K",
+                   help="bootstrap resamples for the CIs, 0 for none (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the CIs (default %(default)s)")
+    p.add_argument("--loss", default="huber", choices=("huber", "asymmetric"),
+                   help="Approach 3's loss on log residuals; asymmetric weighs over-predictions more, for a "
+                        "lower-envelope law (default %(default)s)")
+    p.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default %(default)s)")
+    p.add_argument("--engine", default="batched", choices=("batched", "scipy"),
+                   help="Approach 3's optimiser: batched (variable projection + batched Newton) or scipy (the "
+                        "replication's L-BFGS-B from every start, ~100x slower); default %(default)s")
+    p.add_argument("--asymmetry", type=float, default=10.0,
+                   help="weight of over-predictions with --loss asymmetric (default %(default)s)")
+    p.add_argument("--budgets", help="comma-separated FLOP budgets at which to report N_opt, D_opt, loss with CIs")
+    p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
+                   help="drop the K runs with the highest loss first (the replication drops 5 of Chinchilla's)")
+    p.add_argument("--budget-tol", type=float, default=0.02, metavar="DEX",
+                   help="Approach 2 without a budget column: runs whose log10 FLOPs lie within DEX of a neighbour "
+                        "share a budget (default %(default)s)")
+    p.add_argument("--min-runs", type=int, default=3, metavar="K",
+                   help="Approach 2 leaves out budgets with fewer runs than this (default %(default)s)")
+    for key, default in (("params", "params"), ("tokens", "tokens"), ("flops", "flops"), ("loss", "loss"),
+                         ("run", "run"), ("budget", "budget")):
+        p.add_argument(f"--{key}-col", default=default, metavar="NAME",
+                       help=f"CSV column holding {key} (default %(default)s)")
+    p.add_argument("--out", metavar="FIT.json",
+                   help="write the fit JSON here (atomically); scaling plan --law FIT.json reads it")
+    p.set_defaults(func=cmd_fit)
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,0 +1,71 @@
+"""`scaling.results`: run directories (DESIGN.md's contract) read into DataFrames, sweeps still writing included."""
+
+import json
+
+import pytest
+
+from scaling.errors import ScalingError
+from scaling.results import load_curves, load_runs
+from tests.synthetic_runs import write_run
+
+SUMMARY = {"status": "completed", "params": 12345, "non_embedding_params": 9000, "tokens": 2.5e6, "flops": 1.85e11,
+           "final_train_loss": 2.1, "final_val_loss": 2.2, "model": {"style": "llama", "d_model": 64, "n_layers": 2},
+           "budget": {"flops": 2e11, "tokens": None}, "seed": 0}
+METRICS = [{"step": s, "tokens": 1000.0 * s, "flops": 6 * 12345 * 1000.0 * s, "lr": 1e-3, "train_loss": 3.0 - s / 10}
+           for s in range(1, 6)] + [{"step": 5, "tokens": 5000.0, "flops": 6 * 12345 * 5000.0, "val_loss": 2.6}]
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A results root with two experiments: a completed run, one still writing, one diverged, one whose summary
+    is half written."""
+    write_run(tmp_path / "isoflop" / "llama_1e11", SUMMARY, METRICS)
+    write_run(tmp_path / "isoflop" / "llama_3e11", None, METRICS[:3], partial_tail='{"step": 4, "tokens": 40')
+    write_run(tmp_path / "other" / "gpt3_1e11", {**SUMMARY, "status": "diverged", "params": 999}, METRICS[:2])
+    write_run(tmp_path / "other" / "torn", None, METRICS[:1], summary_text='{"status": "compl')
+    return tmp_path
+
+
+def test_load_runs_has_one_row_per_run_with_flattened_summary_fields(results):
+    with pytest.warns(UserWarning, match="torn/summary.json: unreadable"):
+        runs = load_runs(results).set_index("run")
+    assert sorted(runs.index) == ["isoflop/llama_1e11", "isoflop/llama_3e11", "other/gpt3_1e11", "other/torn"]
+    assert runs.loc["isoflop/llama_1e11", "status"] == "completed"
+    assert runs.loc["isoflop/llama_1e11", "model.d_model"] == 64
+    assert runs.loc["isoflop/llama_1e11", "budget.flops"] == 2e11
+    assert runs.loc["isoflop/llama_1e11", "final_val_loss"] == 2.2
+    assert runs.loc["other/gpt3_1e11", "status"] == "diverged"
+    assert runs.loc["isoflop/llama_3e11", "status"] == "running"  # metrics, no summary yet
+    assert runs.loc["other/torn", "status"] == "running"  # a partial summary is no summary
+    assert runs.loc["isoflop/llama_1e11", "experiment"] == "isoflop"
+
+
+def test_load_runs_accepts_one_experiment_dir(results):
+    runs = load_runs(results / "isoflop")
+    assert sorted(runs["run"]) == ["llama_1e11", "llama_3e11"]
+
+
+def test_load_curves_has_one_row_per_complete_metrics_line(results):
+    curves = load_curves(results)
+    by_run = curves.groupby("run").size().to_dict()
+    assert by_run == {"isoflop/llama_1e11": 6, "isoflop/llama_3e11": 3, "other/gpt3_1e11": 2, "other/torn": 1}
+    done = curves[curves["run"] == "isoflop/llama_1e11"]
+    assert (done["params"] == 12345).all() and done["val_loss"].notna().sum() == 1
+    assert curves[curves["run"] == "isoflop/llama_3e11"]["params"].isna().all()  # no summary: size unknown yet
+    assert list(done["train_loss"].dropna()) == [m["train_loss"] for m in METRICS[:5]]
+
+
+def test_a_garbled_line_inside_metrics_is_skipped_with_a_warning(tmp_path):
+    run = write_run(tmp_path / "exp" / "r", SUMMARY, METRICS[:2])
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    (run / "metrics.jsonl").write_text("\n".join([lines[0], "{not json", lines[1]]) + "\n")
+    with pytest.warns(UserWarning, match="line 2 is not JSON"):
+        curves = load_curves(tmp_path)
+    assert list(curves["step"]) == [1, 2]
+
+
+def test_empty_results_dir_gives_empty_frames_and_a_file_is_refused(tmp_path):
+    assert load_runs(tmp_path).empty and load_curves(tmp_path).empty
+    (tmp_path / "x.json").write_text(json.dumps({}))
+    with pytest.raises(ScalingError, match="not a directory"):
+        load_runs(tmp_path / "x.json")
