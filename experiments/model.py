@@ -41,21 +41,18 @@ def make_norm(shape: ModelShape, eps: float) -> nn.Module:
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding (Su et al. 2021): rotate channel pairs of q and k by position-dependent angles.
-    Its cos/sin tables are buffers, not parameters."""
+    """Rotary position embedding (Su et al. 2021): rotate channel pairs of q and k by position-dependent angles,
+    as a complex multiplication (meta-llama/llama's formulation). Its table is a buffer, not a parameter."""
 
     def __init__(self, head_dim: int, seq_len: int, theta: float):
         super().__init__()
         inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
         angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
+        self.register_buffer("freqs", torch.polar(torch.ones_like(angles), angles), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, T, Q)
-        t = x.shape[-2]
-        cos, sin = self.cos[:t].to(x.dtype), self.sin[:t].to(x.dtype)
-        x1, x2 = x[..., 0::2], x[..., 1::2]
-        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+        pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+        return torch.view_as_real(pairs * self.freqs[: x.shape[-2]]).flatten(-2).type_as(x)
 
 
 class Attention(nn.Module):

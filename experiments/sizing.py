@@ -5,9 +5,12 @@ Size rules, used where `optim.lr` / `optim.batch_size` are null:
 - Peak LR: below 60M parameters, 4 x clip(3e-3 (N/1e4)^-0.268, 1e-3, 3e-3) (measured on byte-level CPU sweeps,
   DESIGN.md: 1.2e-2 at 10K parameters to 4e-3 at 600K); from 60M up, the OLMo ladder's
   0.0047 (N/108M)^(-1/3) / 2.
-- Batch: as many sequences as keep at least `optim.target_steps` optimizer steps (the trap measured in DESIGN.md:
-  too few steps favours small models), never more than the OLMo ladder's 160 (N/108M)^(2/3) sequences of 2,048
-  tokens, and at least one sequence.
+- Batch: the same for every run at a budget C, sized so that a model 4x the 20-tokens/param N gets
+  `optim.target_steps` (500) steps (DESIGN.md's trap: when batches give large models ~120 steps, the optimum
+  moves 2-4x toward small models; and a batch that varies with model size confounds an isoFLOP profile), capped
+  by the OLMo ladder's 160 (N/108M)^(2/3) sequences of 2,048 tokens; fewer sequences where a run would get
+  fewer than `target_steps` steps, more where it would exceed `optim.max_steps` (CPU sweeps: 4,000; small
+  models take larger batches at no loss); at least one sequence.
 """
 
 from __future__ import annotations
@@ -32,9 +35,28 @@ def peak_lr(params: float) -> float:
     return 0.0047 * (params / 108e6) ** (-1 / 3) / 2
 
 
-def batch_sequences(params: float, tokens: float, seq_len: int, target_steps: int) -> int:
-    ladder = 160 * 2048 * (params / 108e6) ** (2 / 3) / seq_len
-    return max(1, min(math.floor(tokens / (seq_len * target_steps)), math.floor(ladder)))
+REFERENCE_SIZE_FACTOR = 4.0  # the largest model of an isoFLOP sweep, as a multiple of the 20-tokens/param N
+
+
+def budget_batch_tokens(flops: float, target_steps: int) -> float:
+    """Tokens per step at budget C: those that give `target_steps` steps to a model 4x the 20-tokens/param
+    N = sqrt(C/120), the largest of an isoFLOP sweep around it. Every run at C gets the same batch, so the sizes
+    of an isoFLOP profile differ in size, not in batch (DESIGN.md's fix: 2, 3, 7, 11 sequences of 128 at
+    1e11..3e12 FLOPs)."""
+    n_ref = REFERENCE_SIZE_FACTOR * math.sqrt(flops / 120.0)
+    return flops / (6.0 * n_ref * target_steps)
+
+
+def batch_sequences(params: float, tokens: float, seq_len: int, target_steps: int,
+                    max_steps: int | None = None) -> int:
+    """Sequences per step: the budget's batch (`budget_batch_tokens`, C = 6ND), at most the OLMo ladder's
+    160 (N/108M)^(2/3) x 2048 tokens; then fewer if needed for `target_steps` steps, more if needed to stay within
+    `max_steps` (the lower bound wins); at least one."""
+    ladder = 160 * 2048 * (params / 108e6) ** (2 / 3)
+    preferred = math.floor(min(ladder, budget_batch_tokens(6.0 * params * tokens, target_steps)) / seq_len)
+    most = math.floor(tokens / (seq_len * target_steps))  # keeps >= target_steps
+    least = math.ceil(tokens / (seq_len * max_steps)) if max_steps else 1  # keeps <= max_steps
+    return max(1, min(max(preferred, least), most))
 
 
 @dataclass(frozen=True)
@@ -159,8 +181,11 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     if o.lr is not None:
         _positive("optim.lr", o.lr)
     _positive("optim.target_steps", o.target_steps)
+    _positive("optim.lr_scale", o.lr_scale)
+    if o.max_steps is not None and o.max_steps < o.target_steps:
+        raise ScalingError(f"optim.max_steps {o.max_steps} is below optim.target_steps {o.target_steps}")
     batch = o.batch_size if o.batch_size is not None else batch_sequences(shape.params, tokens, seq_len,
-                                                                          o.target_steps)
+                                                                          o.target_steps, o.max_steps)
     _positive("optim.batch_size", batch)
     micro = o.micro_batch_size if o.micro_batch_size is not None else batch
     _positive("optim.micro_batch_size", micro)
@@ -183,7 +208,7 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     for name, value in (("optim.weight_decay", o.weight_decay), ("optim.grad_clip", o.grad_clip)):
         if value < 0:
             raise ScalingError(f"{name} must be >= 0, got {value}")
-    lr = o.lr if o.lr is not None else peak_lr(shape.params)
+    lr = (o.lr if o.lr is not None else peak_lr(shape.params)) * o.lr_scale
     plan_tokens = steps * batch * seq_len
     return RunPlan(shape=shape, rule=rule, size_factor=a.size_factor, law=law.name, target_params=target,
                    budget_flops=flops, budget_tokens=b.tokens, steps=steps, batch_size=batch, micro_batch_size=micro,

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm import tqdm
 
 from experiments import checkpoint
@@ -302,14 +303,29 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     return summary
 
 
-def _run_dir() -> Path:
-    return Path(HydraConfig.get().runtime.output_dir)
+def share_resources(cfg: DictConfig) -> None:
+    """Give each sweep job its share of the machine: under joblib, cpu_count / n_jobs torch threads and, with
+    several GPUs, GPU (job number mod GPU count); under SLURM, the task's CPUs. Explicit settings are kept."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return
+    target = str(hc.launcher.get("_target_", ""))
+    with open_dict(cfg):
+        if "Joblib" in target:
+            n_jobs = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count()
+            if cfg.threads is None:
+                cfg.threads = max(1, (os.cpu_count() or 1) // n_jobs)
+            if cfg.device == "auto" and torch.cuda.device_count() > 1:
+                cfg.device = f"cuda:{hc.job.num % torch.cuda.device_count()}"
+        elif cfg.threads is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
+            cfg.threads = int(os.environ["SLURM_CPUS_PER_TASK"])
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_app(cfg: DictConfig) -> None:
-    run_dir = _run_dir()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    share_resources(cfg)
     warnings.showwarning = _show_warning
     try:
         summary = train(cfg, run_dir)

@@ -268,6 +268,7 @@ def preset(name: str) -> ModelShape:
 
 MAX_LAYERS = 256
 MAX_WIDTH = 65536
+ASPECT_WINDOW = 2.0  # a shape is "sensible" when its width/depth is within this factor of the target
 
 
 def width_quantum(d_model: int) -> tuple[int, int, int]:
@@ -294,13 +295,18 @@ WIDTHS = tuple(_widths())
 
 
 def target_aspect_ratio(params: float) -> float:
-    """Width/depth the solver aims for: 64 up to 1e8 parameters, 128 from 1e10, log-linear between.
+    """Width/depth the solver aims for: 16 up to 1e5 parameters, 64 at 1e8, 128 from 1e10, log-linear between.
 
-    GPT-3 125M-760M and Chinchilla's sub-1B models sit near 64; LLaMA-7B/GPT-3 6.7B/175B at 128, Chinchilla-70B
-    and LLaMA-65B at 102. Kaplan et al. 2020 (Fig. 5) find the loss flat within ~1% for ratios of ~20-200.
+    Tiny models are deep for their width (TinyStories-1M..8M: 8..32; Pythia-14M: 21), GPT-3 125M-760M and
+    Chinchilla's sub-1B models sit near 64, LLaMA-7B and GPT-3 6.7B/175B at 128 (Chinchilla-70B, LLaMA-65B 102).
+    Kaplan et al. 2020 (Fig. 5) find the loss within ~1% over ratios of ~20-200 at 25M+ parameters.
     """
-    t = min(max((math.log10(max(params, 1.0)) - 8.0) / 2.0, 0.0), 1.0)
-    return 64.0 * 2.0**t
+    x = math.log10(max(params, 1.0))
+    if x <= 5:
+        return 16.0
+    if x <= 8:
+        return 16.0 * 4.0 ** ((x - 5) / 3)
+    return 64.0 * 2.0 ** min((x - 8) / 2, 1.0)
 
 
 def _count(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: int, seq_len: int) -> int:
@@ -359,12 +365,17 @@ def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int =
         if n_layers > 4 and WIDTHS[lo] < n_layers * aspect / 16:
             break  # deeper models only get thinner: past any sensible aspect ratio
     feasible = [x for x in candidates if x[1] <= log_tol]
-    sensible = [x for x in feasible if x[0] <= math.log(4.0)]
+    sensible = [x for x in feasible if x[0] <= math.log(ASPECT_WINDOW)]
     standard_ffn = [x for x in sensible if x[2] == 0.0]
+    near = [x for x in candidates if x[0] <= math.log(ASPECT_WINDOW) and x[1] <= 3 * log_tol]
     if standard_ffn:
         best = min(standard_ffn, key=lambda x: (x[0], x[1]))
-    elif sensible or feasible:
-        best = min(sensible or feasible, key=lambda x: (x[2] + x[0], x[1]))
+    elif sensible:
+        best = min(sensible, key=lambda x: (x[2] + x[0], x[1]))
+    elif near:  # below ~20K parameters: a sensible shape a few percent off beats a 4-layer model 8 wide
+        best = min(near, key=lambda x: (x[1], x[0]))
+    elif feasible:
+        best = min(feasible, key=lambda x: (x[2] + x[0], x[1]))
     else:
         best = min(candidates, key=lambda x: (x[1], x[0]))
     _, _, _, d, n_layers, f = best

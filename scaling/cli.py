@@ -1,4 +1,4 @@
-"""`scaling`: the planner's command line (count | plan | grid | fit).
+"""`scaling`: the planner's command line (count | plan | grid | fit | report).
 
 Tables by default, `--json` for scripts. Bad input gets one line on stderr and exit code 2. The module imports
 only what a subcommand needs, and never torch or hydra (pandas only for `fit`), so `scaling plan` answers in a
@@ -294,6 +294,32 @@ def cmd_fit(args) -> int:
     return 0
 
 
+# --- report ------------------------------------------------------------------------------------------------------
+
+def cmd_report(args) -> int:
+    _one_blas_thread()
+    from scaling.report import build
+
+    report = build(args.path, bootstrap=args.bootstrap, seed=args.seed, figures=not args.no_plots)
+    if args.json:
+        print(json.dumps({"report": str(report.directory / "report.md"), "fits": report.fits,
+                          "skipped": report.skipped, "figures": [str(p) for p in report.figures],
+                          "allocations": {f"{c:g}": row.dropna().to_dict()
+                                          for c, row in report.allocations.iterrows()}}, indent=2))
+        return 0
+    print(report.headline())
+    for name in ("1", "2", "3"):
+        section = report.fits.get(name)
+        if section:
+            ci = section.get("ci", {}).get("a")
+            band = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
+            print(f"approach {name}: a = {section['a']:.3f}{band}, b = {section['b']:.3f}")
+        else:
+            print(f"approach {name}: not fitted ({report.skipped.get(name)})")
+    print(f"report: {report.directory / 'report.md'}; figures: " + ", ".join(str(p) for p in report.figures))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------------------------
 
 def _add_shape_context(p, style_default: str = "llama") -> None:
@@ -304,7 +330,7 @@ def _add_shape_context(p, style_default: str = "llama") -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="scaling", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid,fit}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid,fit,report}")
 
     p = sub.add_parser("count", help="exact parameter count and FLOPs per token of a shape or preset",
                        description="Exact parameters and per-token training FLOPs (6N, PaLM, Chinchilla App. F).")
@@ -383,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FIT.json",
                    help="write the fit JSON here (atomically); scaling plan --law FIT.json reads it")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("report", help="fits, plots and report.md for a results dir of scaling-train",
+                       description="Every fit the sweep supports, PNG figures and report.md, written into the dir.")
+    p.add_argument("path", help="a results dir (e.g. results/cpu)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the CIs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.set_defaults(func=cmd_report)
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,5 +1,7 @@
 """Resolving a run: the planner's shape and tokens, and the documented LR and batch-size rules."""
 
+import math
+
 import pytest
 
 from experiments.sizing import batch_sequences, peak_lr, resolve
@@ -15,9 +17,22 @@ def test_peak_lr_rule_matches_the_documented_values():
     assert peak_lr(108e6) == pytest.approx(0.0047 / 2)
 
 
-def test_batch_rule_keeps_target_steps_and_the_ladder_cap():
-    b = batch_sequences(50_000, 1e6, 128, 500)
-    assert 1e6 / (b * 128) >= 500
+def test_batch_rule_reproduces_the_prototype_batches_and_is_the_same_across_sizes_at_a_budget():
+    # DESIGN.md: 2, 3, 7, 11 sequences of 128 at 1e11, 3e11, 1e12, 3e12 made every isoFLOP profile trustworthy.
+    batches = []
+    for c in (1e11, 3e11, 1e12, 3e12):
+        n1 = math.sqrt(c / 120)
+        sizes = [batch_sequences(f * n1, c / (6 * f * n1), 128, 500) for f in (0.5, 1, 2, 4)]
+        assert len(set(sizes)) == 1, (c, sizes)
+        batches.append(sizes[0])
+        assert c / (6 * 4 * n1) / (sizes[0] * 128) >= 500  # the 4x model still gets 500 steps
+    assert batches == pytest.approx([2, 3, 7, 11], abs=1)
+
+
+def test_batch_rule_bounds_the_steps_and_follows_the_ladder_at_scale():
+    for params, tokens in ((3.6e3, 4.6e6), (5e4, 1e6), (3.2e5, 1.6e6), (2e4, 2.5e7)):
+        steps = tokens / (batch_sequences(params, tokens, 128, 500, 4000) * 128)
+        assert 500 <= steps <= 4000, (params, tokens, steps)
     assert batch_sequences(108e6, 1e12, 2048, 500) == 160  # the OLMo ladder's reference batch
     assert batch_sequences(1e4, 1e3, 128, 500) == 1
 

@@ -1,0 +1,113 @@
+"""`scaling report` on a sweep drawn from a known law: the right winner, the known exponent within its CI, the
+figures and report.md; bad input as one line."""
+
+import json
+import subprocess
+import sys
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from scaling.allocation import allocate
+from scaling.laws import NAMED_LAWS
+from scaling.report import build
+
+LAW = NAMED_LAWS["epoch"]
+BUDGETS = (1e18, 3e18, 1e19, 3e19, 1e20)
+FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _write_run(root, name, rule, factor, budget, seed=0, noise=0.003, rng=None):
+    alloc = allocate(rule, budget, LAW, size_factor=factor)
+    n, d = alloc.params, alloc.tokens
+    loss = LAW.loss(n, d) * float(np.exp(noise * rng.standard_normal()))
+    run = root / "sweep" / name
+    run.mkdir(parents=True)
+    steps = np.geomspace(d / 50, d, 12)
+    metrics = [{"step": i + 1, "tokens": t, "flops": 6 * n * t, "lr": 1e-3, "train_loss": LAW.loss(n, t) + 0.02,
+                "val_loss": LAW.loss(n, t) if i < 11 else loss, "tokens_per_second": 1e4, "elapsed_s": i}
+               for i, t in enumerate(steps)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    summary = {"status": "completed", "params": n, "tokens": d, "flops": 6 * n * d, "final_val_loss": loss,
+               "final_train_loss": loss + 0.02, "seed": seed, "budget": {"flops": budget, "tokens": None},
+               "allocation": {"rule": rule, "size_factor": factor}, "data": {"name": "synthetic", "tokenizer": "bpe"}}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    rng = np.random.default_rng(0)
+    for c in BUDGETS:
+        for f in FACTORS:
+            _write_run(root, f"iso_{c:g}_{f:g}", "optimal", f, c, rng=rng)
+        for rule in ("gpt3", "chinchilla", "llama"):
+            _write_run(root, f"{rule}_{c:g}", rule, 1.0, c, rng=rng)
+        for seed in (1, 2):
+            _write_run(root, f"iso_{c:g}_1_seed{seed}", "optimal", 1.0, c, seed=seed, rng=rng)
+    run = root / "sweep" / "still_running"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "tokens": 10, "flops": 1e9, "train_loss": 9.0}\n{"step": 2, "to')
+    return root / "sweep"
+
+
+@pytest.fixture(scope="module")
+def report(sweep_dir):
+    with pytest.warns(UserWarning, match="still_running"):
+        return build(sweep_dir, bootstrap=200)
+
+
+def test_headline_winner_is_the_allocation_the_law_prefers(report):
+    # The losses are the law's times 0.3% noise: the winner must be a rule the law ranks best within that noise,
+    # and the gap between gpt3 and chinchilla must be the law's gap.
+    for c, row in report.allocations.iterrows():
+        law_losses = {rule: allocate(rule, c, LAW).predicted_loss for rule in row.index}
+        tol = 4 * 0.003 * row.max()
+        assert law_losses[row.idxmin()] <= min(law_losses.values()) + tol
+        assert row["gpt3"] - row["chinchilla"] == pytest.approx(law_losses["gpt3"] - law_losses["chinchilla"],
+                                                                abs=tol)
+        assert row["chinchilla"] < row["gpt3"]
+
+
+def test_approach_2_recovers_the_known_exponent_within_its_ci(report):
+    section = report.fits["2"]
+    lo, hi = section["ci"]["a"]
+    assert lo <= LAW.a <= hi and abs(section["a"] - LAW.a) < 0.03
+    assert all(r["bracketed"] for r in section["per_budget"])
+
+
+def test_approach_3_recovers_the_law(report):
+    assert report.fits["3"]["a"] == pytest.approx(LAW.a, abs=0.03)
+
+
+def test_seed_spread_is_reported_for_configurations_with_several_seeds(report):
+    assert report.seeds is not None and set(report.seeds["count"]) == {3}
+
+
+def test_report_md_and_figures_are_written(report, sweep_dir):
+    text = (sweep_dir / "report.md").read_text()
+    assert "GPT-3-style or Chinchilla-style" in text and "0.49, 0.51" in text and "Seed spread" in text
+    names = {p.name for p in report.figures}
+    assert names == {"loss_curves.png", "isoflop.png", "optimal_scaling.png", "allocations.png"}
+    for p in report.figures:
+        image = matplotlib.image.imread(p)
+        assert image.shape[0] > 200 and image.shape[1] > 300 and image.std() > 0.01  # a real picture, not blank
+    law = json.loads((sweep_dir / "law.json").read_text())
+    assert law["a"] == pytest.approx(report.fits["3"]["a"])
+
+
+def test_report_cli_prints_the_headline(sweep_dir):
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(sweep_dir), "--bootstrap", "50"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "| budget (FLOPs) |" in proc.stdout and "approach 2: a =" in proc.stdout
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_report_on_a_dir_without_runs_is_one_line_and_exit_2(tmp_path, make):
+    path = tmp_path / "nothing"
+    if make == "empty":
+        path.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -1,0 +1,144 @@
+"""Sweeps end to end: every experiment file composes, the debug sweep runs under each launcher, and a killed
+sweep relaunched skips its completed runs and resumes the interrupted one."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+
+def sweep(*args, cwd, timeout=300, check=True):
+    proc = subprocess.run([sys.executable, "-m", "experiments.train", "-m", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env=ENV)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc
+
+
+def summaries(root: Path) -> dict:
+    return {p.parent.name: json.loads(p.read_text()) for p in root.glob("*/summary.json")}
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_resolves(compose, name):
+    """Each experiment file loads, and each point of its sweep resolves to a run (the planner accepts it)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from experiments.sizing import resolve
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=[f"experiment={name}"], return_hydra_config=True)
+    params = {k: str(v).replace("'", "").split(",") for k, v in cfg.hydra.sweeper.params.items()}
+    assert params, f"{name} defines no sweep"
+    first = [f"{k}={v[0]}" for k, v in params.items()]
+    last = [f"{k}={v[-1]}" for k, v in params.items()]
+    for point in (first, last):
+        plan = resolve(compose(f"experiment={name}", *point), vocab_size=256)
+        assert plan.steps >= 100
+
+
+def test_debug_sweep_under_the_basic_launcher(tmp_path, data_cache):
+    sweep("experiment=debug", f"results_dir={tmp_path}", f"data.cache_dir={data_cache}", "hydra/launcher=basic",
+          cwd=tmp_path)
+    runs = summaries(tmp_path / "debug")
+    assert sorted(runs) == ["allocation.size_factor=1", "allocation.size_factor=2"]
+    assert all(r["status"] == "completed" for r in runs.values())
+
+
+def test_debug_sweep_under_joblib_gives_each_job_its_share_of_threads(tmp_path, data_cache):
+    sweep("experiment=debug", f"results_dir={tmp_path}", f"data.cache_dir={data_cache}", "hydra/launcher=joblib",
+          "hydra.launcher.n_jobs=2", cwd=tmp_path)
+    runs = summaries(tmp_path / "debug")
+    assert len(runs) == 2 and all(r["status"] == "completed" for r in runs.values())
+    configs = [(p / "config.yaml").read_text() for p in (tmp_path / "debug").iterdir() if p.is_dir()]
+    expected = max(1, (os.cpu_count() or 1) // 2)
+    assert all(f"threads: {expected}" in c for c in configs)
+
+
+def test_debug_sweep_under_submitit_local(tmp_path, data_cache):
+    sweep("experiment=debug", f"results_dir={tmp_path}", f"data.cache_dir={data_cache}",
+          "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", cwd=tmp_path)
+    runs = summaries(tmp_path / "debug")
+    assert len(runs) == 2 and all(r["status"] == "completed" for r in runs.values())
+
+
+def _slurm_ready() -> str | None:
+    if not shutil.which("sbatch") or not shutil.which("sinfo"):
+        return "no SLURM client on this machine (.ci/run starts a local SLURM: .ci/slurm.sh start)"
+    state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    if state.returncode != 0 or "idle" not in state.stdout and "mix" not in state.stdout:
+        return f"no SLURM node is up (sinfo: {(state.stdout + state.stderr).strip()[:80]})"
+    return None
+
+
+@pytest.mark.skipif(_slurm_ready() is not None, reason=str(_slurm_ready()))
+def test_debug_sweep_under_submitit_slurm(tmp_path, data_cache):
+    sweep("experiment=debug", f"results_dir={tmp_path}", f"data.cache_dir={data_cache}", "hydra/launcher=slurm",
+          "hydra.launcher.partition=debug", cwd=tmp_path)
+    runs = summaries(tmp_path / "debug")
+    assert len(runs) == 2 and all(r["status"] == "completed" for r in runs.values())
+
+
+@pytest.mark.skipif(_slurm_ready() is not None, reason=str(_slurm_ready()))
+def test_a_cancelled_slurm_job_fails_the_sweep_instead_of_hanging(tmp_path, data_cache):
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "-m", "experiment=debug",
+                             f"results_dir={tmp_path}", f"data.cache_dir={data_cache}", "hydra/launcher=slurm",
+                             "hydra.launcher.partition=debug", "budget.flops=3e10",
+                             "hydra.launcher.array_parallelism=1"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+    deadline = time.time() + 60
+    jobs = ""
+    while time.time() < deadline and not jobs:
+        jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True).stdout
+        time.sleep(0.2)
+    assert jobs, "no SLURM job started"
+    subprocess.run(["scancel", *jobs.split()], check=True)
+    out, _ = proc.communicate(timeout=120)  # the launcher must notice the cancellation, not wait forever
+    assert proc.returncode != 0 and "CANCELLED" in out.upper()
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_killed_sweep_relaunched_skips_completed_runs_and_resumes_the_interrupted_one(tmp_path, data_cache):
+    args = ["experiment=debug", "allocation.size_factor=1,2,4", "checkpoint.every_steps=100", "threads=1",
+            "hydra/launcher=basic", f"data.cache_dir={data_cache}"]
+    sweep(*args, "results_dir=whole", cwd=tmp_path)
+    cut = tmp_path / "cut" / "debug"
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "-m", *args, "results_dir=cut"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
+                            start_new_session=True)
+    first = cut / "allocation.size_factor=1"
+    second = cut / "allocation.size_factor=2"
+    assert _wait_for(lambda: (first / "summary.json").exists() and (second / "checkpoint.pt").exists(), 120)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (second / "summary.json").exists(), "the second run finished before the kill: lengthen it"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in first.iterdir()}
+    relaunch = sweep(*args, "results_dir=cut", cwd=tmp_path)
+    assert "completed already, skipping" in relaunch.stderr and "resuming at step" in relaunch.stderr
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in first.iterdir()} == before
+    whole, again = summaries(tmp_path / "whole" / "debug"), summaries(cut)
+    assert sorted(whole) == sorted(again) and len(whole) == 3
+    for name in whole:
+        for key in ("steps", "tokens", "params"):
+            assert again[name][key] == whole[name][key]
+        for key in ("final_train_loss", "final_val_loss"):
+            assert again[name][key] == pytest.approx(whole[name][key], abs=1e-5)
