@@ -94,18 +94,17 @@ def test_debug_sweep_under_submitit_slurm(tmp_path, data_cache):
 def test_a_cancelled_slurm_job_fails_the_sweep_instead_of_hanging(tmp_path, data_cache):
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "-m", "experiment=debug",
                              f"results_dir={tmp_path}", f"data.cache_dir={data_cache}", "hydra/launcher=slurm",
-                             "hydra.launcher.partition=debug", "budget.flops=3e10",
-                             "hydra.launcher.array_parallelism=1"],
+                             "hydra.launcher.partition=debug", "budget.flops=3e11", "allocation.size_factor=1",
+                             "threads=1"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
-    deadline = time.time() + 60
-    jobs = ""
-    while time.time() < deadline and not jobs:
-        jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True).stdout
-        time.sleep(0.2)
-    assert jobs, "no SLURM job started"
-    subprocess.run(["scancel", *jobs.split()], check=True)
+    # cancel the job once it is training (a ~20 s run), so the cancellation cannot miss it
+    assert _wait_for(lambda: any((tmp_path / "debug").glob("*/metrics.jsonl")), 120), "the SLURM job never started"
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    assert jobs, "no SLURM job in the queue"
+    subprocess.run(["scancel", *jobs], check=True)
     out, _ = proc.communicate(timeout=120)  # the launcher must notice the cancellation, not wait forever
-    assert proc.returncode != 0 and "CANCELLED" in out.upper()
+    assert proc.returncode != 0 and "CANCELLED" in out.upper(), out[-2000:]
+    assert not list((tmp_path / "debug").glob("*/summary.json"))
 
 
 def _wait_for(predicate, timeout: float) -> bool:
