@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
-from scaling.power_law import PowerLaw, fit_power_law
+from scaling.power_law import OptimalScaling, PowerLaw, fit_power_law
 
 
 @dataclass(frozen=True)
-class EnvelopeFit:
+class EnvelopeFit(OptimalScaling):
     params_law: PowerLaw
     tokens_law: PowerLaw
     n_runs: int
@@ -36,21 +36,9 @@ class EnvelopeFit:
     run_tokens: np.ndarray  # (R, G)
     points_used: int  # grid points whose optimum is bracketed
 
-    @property
-    def a(self) -> float:
-        return float(self.params_law.exponent)
-
-    @property
-    def b(self) -> float:
-        return float(self.tokens_law.exponent)
-
-    def at_budgets(self, flops) -> dict:
-        return {"params": self.params_law(flops), "tokens": self.tokens_law(flops)}
-
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "params_coefficient": float(self.params_law.coefficient),
-                "tokens_coefficient": float(self.tokens_law.coefficient), "n_runs": self.n_runs,
-                "envelope_points": self.points_used, "flops_range": list(self.flops_range)}
+        return {**self.laws_dict(), "n_runs": self.n_runs, "envelope_points": self.points_used,
+                "flops_range": list(self.flops_range)}
 
 
 def _curves_on_grid(curves, points: int):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
-from scaling.power_law import PowerLaw, fit_power_law
+from scaling.power_law import OptimalScaling, PowerLaw, fit_power_law
 
 
 def budget_groups(flops, budget=None, tol_dex: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +66,7 @@ def parabola_vertices(x, y, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
-class IsoflopFit:
+class IsoflopFit(OptimalScaling):
     """Per-budget vertices and the power laws through them."""
 
     per_budget: list[dict]
@@ -75,21 +75,8 @@ class IsoflopFit:
     groups: list[np.ndarray]  # indices of the runs behind each used budget
     budgets: np.ndarray  # C of each used budget
 
-    @property
-    def a(self) -> float:
-        return float(self.params_law.exponent)
-
-    @property
-    def b(self) -> float:
-        return float(self.tokens_law.exponent)
-
-    def at_budgets(self, flops) -> dict:
-        return {"params": self.params_law(flops), "tokens": self.tokens_law(flops)}
-
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "params_coefficient": float(self.params_law.coefficient),
-                "tokens_coefficient": float(self.tokens_law.coefficient), "n_budgets": len(self.budgets),
-                "per_budget": self.per_budget}
+        return {**self.laws_dict(), "n_budgets": len(self.budgets), "per_budget": self.per_budget}
 
 
 def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float = 0.02,

@@ -22,6 +22,29 @@ class PowerLaw:
         return np.exp(np.log(self.coefficient)[..., None] + np.asarray(self.exponent)[..., None] * logc)
 
 
+class OptimalScaling:
+    """N_opt = k C^a and D_opt = k' C^b, as Approaches 1 and 2 both end: their shared accessors. The class
+    using it has `params_law` and `tokens_law` (PowerLaw)."""
+
+    params_law: PowerLaw
+    tokens_law: PowerLaw
+
+    @property
+    def a(self) -> float:
+        return float(self.params_law.exponent)
+
+    @property
+    def b(self) -> float:
+        return float(self.tokens_law.exponent)
+
+    def at_budgets(self, flops) -> dict:
+        return {"params": self.params_law(flops), "tokens": self.tokens_law(flops)}
+
+    def laws_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "params_coefficient": float(self.params_law.coefficient),
+                "tokens_coefficient": float(self.tokens_law.coefficient)}
+
+
 def fit_power_law(flops, y) -> PowerLaw:
     """Least squares of log y on log C. `y` is (m,) or (K, m) over the m values of `flops`; rows with fewer than
     two finite values (or a single C) get NaN."""
