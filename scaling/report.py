@@ -152,8 +152,8 @@ def build(directory: str | Path, *, bootstrap: int = 1000, seed: int = 0, figure
     report = Report(directory, runs, allocation_table(runs), iso, seeds=seed_spread(runs))
     budgets = sorted(runs["budget.flops"].unique())
     band = list(np.geomspace(budgets[0] / 2, budgets[-1] * 2, 24))
-    inputs = {"2": lambda: _frame(iso), "3": lambda: _frame(runs),
-              "1": lambda: _curve_frame(load_curves(directory), iso)}
+    curves = load_curves(directory)
+    inputs = {"2": lambda: _frame(iso), "3": lambda: _frame(runs), "1": lambda: _curve_frame(curves, iso)}
     for name in ("2", "1", "3"):
         try:
             frame = inputs[name]()
@@ -172,7 +172,7 @@ def build(directory: str | Path, *, bootstrap: int = 1000, seed: int = 0, figure
     if not write:
         return report
     if figures:
-        report.figures = _figures(report, directory, band)
+        report.figures = _figures(report, directory, curves)
     atomic_write_text(directory / "fits.json", json.dumps(report.fits, indent=2) + "\n")
     if "3" in report.fits:  # a law `scaling plan --law DIR/law.json` takes as it is
         atomic_write_text(directory / "law.json", json.dumps(report.fits["3"], indent=2) + "\n")
@@ -189,11 +189,10 @@ def _band(section: dict) -> dict | None:
             "tokens": [[r["ci"]["tokens"][0] for r in rows], [r["ci"]["tokens"][1] for r in rows]]}
 
 
-def _figures(report: Report, directory: Path, band: list) -> list[Path]:
+def _figures(report: Report, directory: Path, curves: pd.DataFrame) -> list[Path]:
     from scaling import plots
 
     written = []
-    curves = load_curves(directory)
     curves = curves[curves["run"].isin(set(report.isoflop["run"] if len(report.isoflop) else report.runs["run"]))]
     written.append(plots.save(plots.loss_curves(curves, "flops"), directory / "loss_curves.png"))
     if len(report.isoflop):

@@ -93,7 +93,7 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args, "results_dir=cut"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(Path.cwd())})
-    ckpt = next(iter([]), None)
+    ckpt = None
     deadline = time.time() + 120
     while time.time() < deadline:
         found = list((tmp_path / "cut").glob("*/*/checkpoint.pt"))
