@@ -8,7 +8,7 @@ residuals; L-BFGS-B from each of Hoffmann's 4,500 starts, keep the best; 4,000 b
   replication's). Bootstrap: each resample refitted from the full-data optimum, the same start the batched
   path uses; tolerances tightened to ftol 1e-15, gtol 1e-10, because with the defaults L-BFGS-B stops short of
   the resample's optimum (by up to 1e-4 in objective and 0.2 in a), and an early stop is no like-for-like time.
-- Batched (`scaling.fit_parametric`, as `scaling fit` runs it): variable projection of the grid's starts (25
+- Batched (`scaling.fit.parametric`, as `scaling fit` runs it): variable projection of the grid's starts (25
   distinct), batched Newton, L-BFGS-B polish of the best; bootstrap refits as batched Newton in chunks of 500.
 
 Both paths get the same resamples. Prints both times, the ratio, and how far apart the optima are.
@@ -30,10 +30,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
-from scaling.bootstrap import percentile_interval, resample_counts  # noqa: E402
-from scaling.fit import CHUNK  # noqa: E402
-from scaling.fit_data import drop_highest_losses, read_csv  # noqa: E402
-from scaling.fit_parametric import fit_parametric, hoffmann_grid, refit_resamples  # noqa: E402
+from scaling.fit.bootstrap import percentile_interval, resample_counts  # noqa: E402
+from scaling.fit.api import CHUNK  # noqa: E402
+from scaling.fit.data import drop_highest_losses, read_csv  # noqa: E402
+from scaling.fit.parametric import fit_parametric, hoffmann_grid, refit_resamples  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "chinchilla_svg_extracted_data.csv"
 TIGHT = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 15000}

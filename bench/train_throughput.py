@@ -39,7 +39,7 @@ def matmul_peak_gflops(sizes=(512, 1024, 2048), seconds: float = 1.0) -> float:
 def plain_loop(shape, corpus, steps: int, batch: int, lr: float) -> float:
     """The baseline: nothing but forward, backward, clip, AdamW step. Returns tokens/s."""
     from experiments.model import Transformer
-    from experiments.train import param_groups
+    from experiments.trainer import param_groups
 
     torch.manual_seed(0)
     model = Transformer(shape)
@@ -60,7 +60,7 @@ def trainer(shape, steps: int, batch: int, workdir: Path, tag: str) -> tuple[flo
     from hydra import compose, initialize_config_dir
 
     import experiments.config  # noqa: F401
-    from experiments.train import train
+    from experiments.trainer import train
 
     overrides = ["data=tiny", f"data.cache_dir={workdir / 'cache'}", f"results_dir={workdir / 'results'}",
                  "progress=false", f"model.d_model={shape.d_model}", f"model.n_layers={shape.n_layers}",

@@ -14,8 +14,7 @@ import numpy as np
 import torch
 
 from scaling.atomic import atomic_path
-
-FILENAME = "checkpoint.pt"
+from scaling.rundir import CHECKPOINT
 
 
 def save(run_dir: Path, *, model, optimizer, step: int, elapsed: float, fingerprint: str, **extra) -> None:
@@ -26,12 +25,12 @@ def save(run_dir: Path, *, model, optimizer, step: int, elapsed: float, fingerpr
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         **extra,
     }
-    with atomic_path(run_dir / FILENAME) as tmp:
+    with atomic_path(run_dir / CHECKPOINT) as tmp:
         torch.save(state, tmp)
 
 
 def load(run_dir: Path, map_location="cpu") -> dict | None:
-    path = run_dir / FILENAME
+    path = run_dir / CHECKPOINT
     if not path.exists():
         return None
     return torch.load(path, map_location=map_location, weights_only=False)

@@ -10,31 +10,30 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from experiments.tracking import LoggerConfig
+from scaling.architecture import (
+    FFNS,
+    NORM_POSITIONS,
+    NORMS,
+    SWITCHES,
+    TRAINABLE_POSITIONS,
+    Components,
+    style_components,
+)
+from scaling.errors import ScalingError
 
-class Norm(Enum):
-    rmsnorm = "rmsnorm"
-    layernorm = "layernorm"
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-
-class NormPosition(Enum):
-    pre = "pre"
-    post = "post"
-
-
-class FFN(Enum):
-    swiglu = "swiglu"
-    gelu = "gelu"
-    relu = "relu"
-
-
-class Position(Enum):
-    rope = "rope"
-    learned = "learned"
-    none = "none"
+# The switch values are the planner's (scaling.architecture): one list of choices for the CLI, configs and model.
+Norm = Enum("Norm", {v: v for v in NORMS})
+NormPosition = Enum("NormPosition", {v: v for v in NORM_POSITIONS})
+FFN = Enum("FFN", {v: v for v in FFNS})
+Position = Enum("Position", {v: v for v in TRAINABLE_POSITIONS})
 
 
 class Tokenizer(Enum):
@@ -55,13 +54,15 @@ class Schedule(Enum):
 
 @dataclass
 class ModelConfig:
-    style: str = "llama"  # a label for results; the switches below are what is built
-    norm: Norm = Norm.rmsnorm
-    norm_position: NormPosition = NormPosition.pre
-    ffn: FFN = FFN.swiglu
-    position: Position = Position.rope
-    bias: bool = False
-    tied: bool = False
+    # A named style (scaling.architecture.STYLES: llama, gpt3) sets every switch; a switch given below
+    # overrides its style's value (null: the style's).
+    style: str = "llama"
+    norm: Norm | None = None
+    norm_position: NormPosition | None = None
+    ffn: FFN | None = None
+    position: Position | None = None
+    bias: bool | None = None
+    tied: bool | None = None
     # Leave the shape null and the planner sizes it from the budget and allocation; set all three to fix it.
     d_model: int | None = None
     n_layers: int | None = None
@@ -117,7 +118,7 @@ class OptimConfig:
     weight_decay: float = 0.1  # on matrices only; norms and biases are not decayed
     grad_clip: float = 1.0
     target_steps: int = 500  # the batch rule keeps at least this many steps where one sequence per step allows
-    max_steps: int | None = None  # ... and at most this many (CPU sweeps: 4000; small models take larger batches)
+    max_steps: int | None = None  # ... and at most this many (conf/hardware/cpu.yaml caps CPU sweeps)
     min_steps: int = 100  # fewer steps than this is refused: the loss would reflect the step count, not the size
 
 
@@ -163,6 +164,31 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # trackers that mirror metrics.jsonl
+
+
+def model_components(model: ModelConfig) -> Components:
+    """The switches a run builds: its style's, with each switch the config sets in their place."""
+    base = style_components(model.style)
+    chosen = {k: getattr(model, k) for k in SWITCHES if getattr(model, k) is not None}
+    components = Components(**{**base.__dict__, **{k: getattr(v, "value", v) for k, v in chosen.items()}})
+    if components.position not in TRAINABLE_POSITIONS:
+        raise ScalingError(f"model.style={model.style} uses {components.position} positions, which the harness "
+                           f"does not build: set model.position to one of {', '.join(TRAINABLE_POSITIONS)}")
+    return components
+
+
+def identity_excluded_keys() -> list[str]:
+    """The override keys that do not change what a run computes (conf/config.yaml owns the list, as Hydra's
+    `override_dirname.exclude_keys`): left out of run names there, and out of fingerprints here."""
+    global _EXCLUDED
+    if _EXCLUDED is None:
+        conf = OmegaConf.load(CONF_DIR / "config.yaml")
+        _EXCLUDED = list(conf.hydra.job.config.override_dirname.exclude_keys)
+    return _EXCLUDED
+
+
+_EXCLUDED: list[str] | None = None
 
 
 def run_name(override_dirname: str) -> str:

@@ -2,15 +2,14 @@
 then the peak learning rate, batch size and number of steps (the size rules below).
 
 Size rules, used where `optim.lr` / `optim.batch_size` are null:
-- Peak LR: below 60M parameters, 4 x clip(3e-3 (N/1e4)^-0.268, 1e-3, 3e-3) (measured on byte-level CPU sweeps,
-  DESIGN.md: 1.2e-2 at 10K parameters to 4e-3 at 600K); from 60M up, the OLMo ladder's
-  0.0047 (N/108M)^(-1/3) / 2.
+- Peak LR: below 60M parameters, 4 x clip(3e-3 (N/1e4)^-0.268, 1e-3, 3e-3) (measured on byte-level CPU sweeps:
+  1.2e-2 at 10K parameters to 4e-3 at 600K); from 60M up, the OLMo ladder's 0.0047 (N/108M)^(-1/3) / 2.
 - Batch: the same for every run at a budget C, sized so that a model 4x the 20-tokens/param N gets
-  `optim.target_steps` (500) steps (DESIGN.md's trap: when batches give large models ~120 steps, the optimum
+  `optim.target_steps` (500) steps (the trap it avoids: when batches give large models ~120 steps, the optimum
   moves 2-4x toward small models; and a batch that varies with model size confounds an isoFLOP profile), capped
   by the OLMo ladder's 160 (N/108M)^(2/3) sequences of 2,048 tokens; fewer sequences where a run would get
-  fewer than `target_steps` steps, more where it would exceed `optim.max_steps` (CPU sweeps: 4,000; small
-  models take larger batches at no loss); at least one sequence.
+  fewer than `target_steps` steps, more where it would exceed `optim.max_steps` (set for CPU sweeps by
+  conf/hardware/cpu.yaml: small models take larger batches at no loss); at least one sequence.
 """
 
 from __future__ import annotations
@@ -19,12 +18,13 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 
-from scaling.allocation import allocate
-from scaling.architecture import Components, ModelShape, solve_shape, width_quantum
+from experiments.config import model_components
+from scaling.allocation import TOKENS_PER_PARAM, allocate
+from scaling.architecture import ModelShape, solve_shape, width_quantum
 from scaling.errors import ScalingError
 from scaling.flops import flops_per_token
-from scaling.grid import plan_point
 from scaling.laws import get_law
+from scaling.planning import plan_point
 
 TINY_LR_LIMIT = 60e6  # parameters: above it the OLMo ladder's rule takes over
 
@@ -41,9 +41,8 @@ REFERENCE_SIZE_FACTOR = 4.0  # the largest model of an isoFLOP sweep, as a multi
 def budget_batch_tokens(flops: float, target_steps: int) -> float:
     """Tokens per step at budget C: those that give `target_steps` steps to a model 4x the 20-tokens/param
     N = sqrt(C/120), the largest of an isoFLOP sweep around it. Every run at C gets the same batch, so the sizes
-    of an isoFLOP profile differ in size, not in batch (DESIGN.md's fix: 2, 3, 7, 11 sequences of 128 at
-    1e11..3e12 FLOPs)."""
-    n_ref = REFERENCE_SIZE_FACTOR * math.sqrt(flops / 120.0)
+    of an isoFLOP profile differ in size, not in batch (2, 3, 7, 11 sequences of 128 at 1e11..3e12 FLOPs)."""
+    n_ref = REFERENCE_SIZE_FACTOR * math.sqrt(flops / (6.0 * TOKENS_PER_PARAM["chinchilla"]))
     return flops / (6.0 * n_ref * target_steps)
 
 
@@ -120,12 +119,6 @@ def _positive(name: str, value, allow_none: bool = True):
     return value
 
 
-def components_of(model_cfg) -> Components:
-    return Components(norm=model_cfg.norm.value, norm_position=model_cfg.norm_position.value,
-                      ffn=model_cfg.ffn.value, position=model_cfg.position.value, bias=model_cfg.bias,
-                      tied=model_cfg.tied)
-
-
 def _rule_params_for_tokens(rule: str, tokens: float, law, size_factor: float, inference_tokens) -> float:
     """N that `rule` pairs with D = `tokens`: the budget C whose allocation trains on D tokens, by bisection."""
     lo, hi = math.log(6 * tokens), math.log(6 * tokens * 1e12)  # N between 1 and 1e12 parameters
@@ -146,7 +139,7 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     if (flops is None) == (tokens is None):
         raise ScalingError("give exactly one budget: budget.flops=C (FLOPs, C = 6ND) or budget.tokens=D")
     law = get_law(a.law)
-    components = components_of(m)
+    components = model_components(m)
     fixed = [m.d_model, m.n_layers, m.n_heads]
     if any(v is not None for v in fixed):
         if any(v is None for v in fixed):

@@ -19,6 +19,9 @@ from scaling.errors import ScalingError
 from scaling.laws import ParametricLaw
 
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day
+# Kaplan et al. 2020, Eq. 6.1 / Fig. 14: N_opt = 1.3e9 (C / PF-day)^0.73 (non-embedding N, their setting).
+KAPLAN_COEFFICIENT = 1.3e9
+KAPLAN_EXPONENT = 0.73
 
 TOKENS_PER_PARAM: dict[str, float] = {
     "chinchilla": 20.0,
@@ -67,7 +70,7 @@ def check_budget(flops, what: str = "compute budget") -> float:
 
 def kaplan_params(flops: float) -> float:
     """Kaplan et al. 2020: N_opt = 1.3e9 (C / PF-day)^0.73."""
-    return 1.3e9 * (flops / PF_DAY) ** 0.73
+    return KAPLAN_COEFFICIENT * (flops / PF_DAY) ** KAPLAN_EXPONENT
 
 
 def inference_aware(flops: float, law: ParametricLaw, inference_tokens: float) -> tuple[float, float]:

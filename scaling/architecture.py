@@ -27,11 +27,13 @@ NORMS = ("rmsnorm", "layernorm")
 NORM_POSITIONS = ("pre", "post")
 FFNS = ("swiglu", "gelu", "relu")
 POSITIONS = ("rope", "learned", "none", "relative")
+TRAINABLE_POSITIONS = ("rope", "learned", "none")  # what the harness builds; "relative" is only counted
+SWITCHES = ("norm", "norm_position", "ffn", "position", "bias", "tied")  # the fields of Components
 
 
 @dataclass(frozen=True)
 class Components:
-    """The switches that separate GPT-3 style from LLaMA style (DESIGN.md, "The model switches")."""
+    """The switches that separate GPT-3 style from LLaMA style; `SWITCHES` names them."""
 
     norm: str = "rmsnorm"  # rmsnorm | layernorm
     norm_position: str = "pre"  # pre | post

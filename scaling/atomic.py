@@ -1,5 +1,5 @@
-"""Atomic file writes: write beside the target, then rename over it, so a reader (or a crash) never sees half a
-file and what was on disk stays intact until the new version is complete."""
+"""Writing files: atomically (write beside the target, then rename over it, so a reader or a crash never sees
+half a file and what was on disk stays intact until the new version is complete), and JSON in one convention."""
 
 from __future__ import annotations
 
@@ -33,3 +33,28 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def json_ready(value):
+    """The project's JSON convention: numpy scalars and arrays become Python numbers and lists, and NaN and
+    infinity (which JSON lacks) become null. Every JSON file the project writes goes through it."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def atomic_write_json(path: str | Path, value) -> None:
+    """`value` as indented JSON (through `json_ready`), written atomically."""
+    import json
+
+    atomic_write_text(path, json.dumps(json_ready(value), indent=2) + "\n")

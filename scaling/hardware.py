@@ -1,7 +1,7 @@
 """Accelerator peaks, for turning GPU-hours into a FLOP budget: C = hours x 3600 x peak x MFU.
 
 Peaks are dense bf16/fp16 tensor-core FLOP/s from the vendors' data sheets (sparsity excluded), the convention
-PaLM's MFU uses (DESIGN.md: H100 SXM and H200 989 TFLOP/s, A100 312).
+PaLM's MFU uses (H100 SXM and H200 989 TFLOP/s, A100 312). The harness reads the same table for MFU.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ PEAK_FLOPS: dict[str, float] = {
     "tpu-v5p": 459e12,
 }
 
+# Substrings of the names torch.cuda.get_device_name reports, most specific first, -> PEAK_FLOPS keys.
+DEVICE_NAMES = (("h200", "h200"), ("h100 pcie", "h100-pcie"), ("h100", "h100-sxm"), ("a100", "a100"),
+                ("b200", "b200"), ("l4", "l4"), ("v100", "v100"), ("4090", "rtx-4090"), ("mi300x", "mi300x"))
+
 DEFAULT_MFU = 0.4  # a well-tuned dense-transformer run reaches 0.35-0.5 (PaLM 0.46, LLaMA ~0.4 on A100)
 
 
@@ -42,3 +46,9 @@ def flops_from_gpu_hours(gpu_hours: float, device: str, mfu: float = DEFAULT_MFU
     if not (math.isfinite(mfu) and 0 < mfu <= 1):
         raise ScalingError(f"--mfu must be a fraction in (0, 1], got {mfu!r}")
     return gpu_hours * 3600.0 * device_peak(device) * mfu
+
+
+def peak_of_device_name(name: str) -> float | None:
+    """Dense bf16 peak of a GPU from the name its driver reports ("NVIDIA H100 80GB HBM3"); None if unknown."""
+    lowered = name.lower()
+    return next((PEAK_FLOPS[key] for part, key in DEVICE_NAMES if part in lowered), None)

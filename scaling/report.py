@@ -11,7 +11,6 @@ Which runs feed what (completed runs only; the others are named in a warning):
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.atomic import atomic_write_text
+from scaling.allocation import KAPLAN_EXPONENT
+from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.errors import ScalingError
-from scaling.results import load_curves, load_runs
+from scaling.results import completed_runs, load_curves
 
-# Hoffmann et al. 2022, Table 2 (and Kaplan et al. 2020): the exponents to compare with.
+# Hoffmann et al. 2022, Table 2: the exponents (a, b) of N_opt ~ C^a and D_opt ~ C^b to compare with.
 PUBLISHED = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
-KAPLAN = (0.73, 0.27)
 APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoFLOP parabolas)",
                   "3": "Approach 3 (parametric L(N, D))"}
 
@@ -48,19 +47,9 @@ class Report:
         return headline_table(self.allocations)
 
 
-def completed_runs(directory: Path) -> pd.DataFrame:
-    runs = load_runs(directory)
-    if runs.empty:
-        raise ScalingError(f"{directory} holds no runs (no summary.json or metrics.jsonl below it): give the "
-                           f"directory a sweep wrote, e.g. results/cpu")
-    done = runs["status"] == "completed"
-    if not done.all():
-        names = ", ".join(f"{r} ({s})" for r, s in zip(runs.loc[~done, "run"], runs.loc[~done, "status"],
-                                                         strict=True))
-        warnings.warn(f"left out {int((~done).sum())} run(s) that are not completed: {names}", stacklevel=2)
-    runs = runs[done].copy()
-    if runs.empty:
-        raise ScalingError(f"{directory} has no completed runs yet")
+def report_runs(directory: Path) -> pd.DataFrame:
+    """The completed runs (as `scaling fit` takes them), checked to be the harness's."""
+    runs = completed_runs(directory)
     for column in ("allocation.rule", "allocation.size_factor", "budget.flops", "seed", "final_val_loss"):
         if column not in runs:
             raise ScalingError(f"{directory}: the summaries lack {column!r}: are these runs of scaling-train?")
@@ -74,6 +63,22 @@ def allocation_table(runs: pd.DataFrame) -> pd.DataFrame:
                                aggfunc="mean")
     order = [r for r in ("gpt3", "chinchilla", "optimal", "llama", "kaplan", "inference") if r in table.columns]
     return table[order + [c for c in table.columns if c not in order]]
+
+
+def allocation_spread(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs behind `allocation_table`, per budget and rule: mean, sd and count (seeds) of the final loss, and
+    the tokens per parameter trained (`allocation.tokens_per_param`, else tokens / params; mean over seeds)."""
+    at_one = runs[np.isclose(runs["allocation.size_factor"].astype(float), 1.0)].copy()
+    ratio = pd.Series(np.nan, index=at_one.index)
+    if "allocation.tokens_per_param" in at_one:
+        ratio = at_one["allocation.tokens_per_param"].astype(float)
+    if {"tokens", "params"} <= set(at_one.columns):
+        ratio = ratio.fillna(at_one["tokens"].astype(float) / at_one["params"].astype(float))
+    at_one["tokens_per_param"] = ratio
+    return (at_one.groupby(["budget.flops", "allocation.rule"])
+            .agg(mean=("final_val_loss", "mean"), std=("final_val_loss", "std"), count=("final_val_loss", "count"),
+                 tokens_per_param=("tokens_per_param", "mean"))
+            .reset_index())
 
 
 def isoflop_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -122,7 +127,7 @@ def exponent_table(fits: dict, skipped: dict) -> str:
             lines.append(f"| {APPROACH_NAMES[name]} | {s['a']:.3f}{_ci(s, 'a')} | {s['b']:.3f}{_ci(s, 'b')} | {pub} |")
         else:
             lines.append(f"| {APPROACH_NAMES[name]} | not fitted: {skipped.get(name, 'no data')} | | {pub} |")
-    lines.append(f"| Kaplan et al. 2020 | | | {KAPLAN[0]:.2f}, {KAPLAN[1]:.2f} |")
+    lines.append(f"| Kaplan et al. 2020 | | | {KAPLAN_EXPONENT:.2f}, {1 - KAPLAN_EXPONENT:.2f} |")
     return "\n".join(lines)
 
 
@@ -147,7 +152,7 @@ def build(directory: str | Path, *, bootstrap: int = 1000, seed: int = 0, figure
     directory = Path(directory)
     if not directory.is_dir():
         raise ScalingError(f"results dir {str(directory)!r} is not a directory")
-    runs = completed_runs(directory)
+    runs = report_runs(directory)
     iso = isoflop_runs(runs)
     report = Report(directory, runs, allocation_table(runs), iso, seeds=seed_spread(runs))
     budgets = sorted(runs["budget.flops"].unique())
@@ -173,9 +178,9 @@ def build(directory: str | Path, *, bootstrap: int = 1000, seed: int = 0, figure
         return report
     if figures:
         report.figures = _figures(report, directory, curves)
-    atomic_write_text(directory / "fits.json", json.dumps(report.fits, indent=2) + "\n")
+    atomic_write_json(directory / "fits.json", report.fits)
     if "3" in report.fits:  # a law `scaling plan --law DIR/law.json` takes as it is
-        atomic_write_text(directory / "law.json", json.dumps(report.fits["3"], indent=2) + "\n")
+        atomic_write_json(directory / "law.json", report.fits["3"])
     atomic_write_text(directory / "report.md", markdown(report))
     return report
 
@@ -193,8 +198,9 @@ def _figures(report: Report, directory: Path, curves: pd.DataFrame) -> list[Path
     from scaling import plots
 
     written = []
-    curves = curves[curves["run"].isin(set(report.isoflop["run"] if len(report.isoflop) else report.runs["run"]))]
-    written.append(plots.save(plots.loss_curves(curves, "flops"), directory / "loss_curves.png"))
+    shown = report.isoflop if len(report.isoflop) else report.runs
+    curves = curves[curves["run"].isin(set(shown["run"]))]
+    written.append(plots.save(plots.loss_curves(curves, "flops", runs=shown), directory / "loss_curves.png"))
     if len(report.isoflop):
         per_budget = report.fits.get("2", {}).get("per_budget")
         written.append(plots.save(plots.isoflop_profiles(report.isoflop, per_budget), directory / "isoflop.png"))
@@ -202,7 +208,8 @@ def _figures(report: Report, directory: Path, curves: pd.DataFrame) -> list[Path
         written.append(plots.save(plots.optimal_scaling(report.fits["2"], _band(report.fits["2"])),
                                   directory / "optimal_scaling.png"))
     if len(report.allocations.columns) > 1:
-        written.append(plots.save(plots.allocation_comparison(report.allocations), directory / "allocations.png"))
+        written.append(plots.save(plots.allocation_comparison(report.allocations, allocation_spread(report.runs)),
+                                  directory / "allocations.png"))
     return written
 
 

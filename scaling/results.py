@@ -1,72 +1,25 @@
-"""The harness's results as pandas DataFrames (run directories as DESIGN.md lays them out).
+"""The harness's results as pandas DataFrames: `load_runs` (one row per run), `load_curves` (one row per logged
+point) and `completed_runs` (the runs a fit or a report may use).
 
-Runs live at RESULTS/<experiment>/<run_name>/ with `metrics.jsonl` (one JSON object per log point) and, once a
-run ends, `summary.json`. `path` may be a results root, one experiment's directory or one run's: every directory
-below it holding either file is a run. Both readers tolerate a sweep that is still writing: a partial last line
-of metrics.jsonl is skipped, and a run whose summary.json is missing or unreadable has status "running".
+`path` may be a results root, one experiment's directory or one run's: every directory below it holding
+metrics.jsonl or summary.json is a run (the files are `scaling.rundir`'s). Both readers tolerate a sweep that is
+still writing: its unfinished runs have status "running".
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from scaling.errors import ScalingError
-
-METRICS = "metrics.jsonl"
-SUMMARY = "summary.json"
-
-
-def run_dirs(path: str | Path) -> list[Path]:
-    """Every directory under `path` (itself included) that holds metrics.jsonl or summary.json, sorted."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ScalingError(f"results dir {str(root)!r} is not a directory")
-    found = {p.parent for name in (METRICS, SUMMARY) for p in root.rglob(name)}
-    return sorted(found)
+from scaling.rundir import read_metrics, read_summary, run_dirs
 
 
 def _run_name(root: Path, run: Path) -> str:
     rel = run.relative_to(root).as_posix()
     return run.name if rel == "." else rel
-
-
-def read_summary(run: Path, warn: bool = True) -> dict | None:
-    """summary.json as a dict; None where it is missing, partial or not an object (the run has not ended)."""
-    try:
-        data = json.loads((run / SUMMARY).read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        if warn:
-            warnings.warn(f"{run / SUMMARY}: unreadable summary.json, run treated as still running", stacklevel=3)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def read_metrics(run: Path) -> list[dict]:
-    """The complete lines of metrics.jsonl; a partial last line (being written) is skipped quietly, a garbled
-    line elsewhere with a warning."""
-    try:
-        lines = (run / METRICS).read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                warnings.warn(f"{run / METRICS}: line {i + 1} is not JSON; skipped", stacklevel=3)
-            continue
-        if isinstance(record, dict):
-            rows.append(record)
-    return rows
 
 
 def load_runs(path: str | Path) -> pd.DataFrame:
@@ -105,3 +58,21 @@ def load_curves(path: str | Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["run", "status", "params"])
     return pd.concat(frames, ignore_index=True)
+
+
+def completed_runs(path: str | Path) -> pd.DataFrame:
+    """`load_runs(path)` cut to the completed runs; the others are named in one warning. A ScalingError when
+    there is no run, or none completed: fits and reports use the same runs, through this function."""
+    runs = load_runs(path)
+    if runs.empty:
+        raise ScalingError(f"results dir {str(path)!r} holds no runs (no summary.json or metrics.jsonl below it): "
+                           f"give the directory a sweep wrote, e.g. results/cpu")
+    done = runs["status"] == "completed"
+    if not done.all():
+        names = ", ".join(f"{r} ({s})" for r, s in zip(runs.loc[~done, "run"], runs.loc[~done, "status"],
+                                                         strict=True))
+        warnings.warn(f"left out {int((~done).sum())} run(s) whose status is not completed: {names}", stacklevel=2)
+    runs = runs[done].copy()
+    if runs.empty:
+        raise ScalingError(f"results dir {str(path)!r} has no completed runs yet: wait for the sweep, or fit a CSV")
+    return runs

@@ -14,12 +14,12 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import huber, logsumexp
 
-from scaling.bootstrap import resample_counts
+from scaling.fit.bootstrap import resample_counts
 from scaling.errors import ScalingError
 from scaling.fit import fit
-from scaling.fit_data import drop_highest_losses, read_csv
-from scaling.fit_isoflop import budget_groups, parabola_vertices
-from scaling.fit_parametric import LogHuberObjective, fit_parametric, refit_resamples
+from scaling.fit.data import drop_highest_losses, read_csv
+from scaling.fit.isoflop import budget_groups, parabola_vertices
+from scaling.fit.parametric import LogHuberObjective, fit_parametric, refit_resamples
 from scaling.laws import law_from_json
 from tests.synthetic_runs import LAW, isoflop_sweep, training_curves, write_run, write_sweep
 

@@ -16,7 +16,7 @@ Starts: Hoffmann's grid of 4,500 points (alpha, beta in {0, 0.5, ..., 2}, e in {
   (x = N^-alpha, y = D^-beta) is linear in (E, A, B), so each start's (E, A, B) is replaced by the
   non-negative least-squares fit of L_hat / L to 1 (relative errors ~ log residuals). Starts that share
   (alpha, beta) then coincide: Hoffmann's grid leaves 25 distinct ones. All of them run at once through a
-  batched damped Newton (`scaling.batched_newton`) on the exact objective with its analytic Hessian; the best
+  batched damped Newton (`scaling.fit.newton`) on the exact objective with its analytic Hessian; the best
   is polished by L-BFGS-B. Bootstrap refits run the same batched Newton, one row per resample.
 """
 
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaling.batched_newton import minimize_batched
 from scaling.errors import ScalingError
+from scaling.fit.newton import minimize_batched
 from scaling.laws import ParametricLaw
 
 PARAM_NAMES = ("a", "b", "e", "alpha", "beta")

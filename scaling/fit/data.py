@@ -15,7 +15,6 @@ Three sources give the same `FitData`:
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,19 +134,10 @@ def _curves(path: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
 
 def read_results(path: str | Path) -> FitData:
     """FitData from a harness results dir (see the module docstring)."""
-    from scaling.results import load_runs
+    from scaling.results import completed_runs
 
     path = Path(path)
-    runs = load_runs(path)
-    if not len(runs):
-        raise ScalingError(f"results dir {str(path)!r} holds no runs (no summary.json or metrics.jsonl below it)")
-    done = runs["status"] == "completed"
-    if not done.all():
-        names = ", ".join(f"{r} ({s})" for r, s in zip(runs["run"][~done], runs["status"][~done], strict=True))
-        warnings.warn(f"left out {int((~done).sum())} run(s) whose status is not completed: {names}", stacklevel=2)
-    runs = runs[done].set_index("run")
-    if not len(runs):
-        raise ScalingError(f"results dir {str(path)!r} has no completed runs yet: wait for the sweep, or fit a CSV")
+    runs = completed_runs(path).set_index("run")
     final = runs["final_val_loss"] if "final_val_loss" in runs else pd.Series(np.nan, index=runs.index)
     runs = runs.assign(loss=final.fillna(runs["final_train_loss"]) if "final_train_loss" in runs else final)
     budget = next((c for c in ("budget.flops", "budget") if c in runs and runs[c].notna().all()), None)

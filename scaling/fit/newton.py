@@ -27,7 +27,6 @@ ValueGradHess = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray,
 class BatchResult:
     theta: np.ndarray  # (S, k) the minimisers
     value: np.ndarray  # (S,) f at them
-    iterations: np.ndarray  # (S,) Newton iterations taken
     converged: np.ndarray  # (S,) False where max_iter ran out first (or f was never finite)
 
 
@@ -38,7 +37,6 @@ def minimize_batched(theta0: np.ndarray, value: Value, value_grad_hess: ValueGra
     rows_all = np.arange(len(theta))
     f = value(theta, rows_all)
     lam = np.full(len(theta), damping)
-    iterations = np.zeros(len(theta), dtype=int)
     active = np.isfinite(f)
     converged = np.zeros(len(theta), dtype=bool)
     for _ in range(max_iter):
@@ -51,7 +49,6 @@ def minimize_batched(theta0: np.ndarray, value: Value, value_grad_hess: ValueGra
         eigval, eigvec = np.linalg.eigh(hess / scale[:, :, None] / scale[:, None, :])
         eigval = np.abs(eigval)
         g_eig = np.einsum("sji,sj->si", eigvec, g / scale)
-        iterations[rows] += 1
         pending = np.arange(len(rows))  # positions in `rows` still looking for a step that lowers f
         for _ in range(max_tries):
             step = -np.einsum("sij,sj->si", eigvec[pending], g_eig[pending] / (eigval[pending] + lam[rows[pending],
@@ -72,4 +69,4 @@ def minimize_batched(theta0: np.ndarray, value: Value, value_grad_hess: ValueGra
         # no damping lowered f: the row sits at a minimum to working precision
         active[rows[pending]] = False
         converged[rows[pending]] = True
-    return BatchResult(theta, f, iterations, converged)
+    return BatchResult(theta, f, converged)

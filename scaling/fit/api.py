@@ -1,14 +1,9 @@
-"""Scaling laws from data: Hoffmann et al. 2022's Approaches 1, 2 and 3, with bootstrap confidence intervals.
+"""`fit()`: runs the approaches asked for on one data set and assembles the fit JSON (its schema is below).
 
-    from scaling.fit import fit
-    result = fit("runs.csv", approach="all", bootstrap=1000, budgets=[1e21])   # or a DataFrame, or a results dir
-    result.law                     # Approach 3's ParametricLaw, ready for scaling.allocation / `scaling plan`
-    result.to_dict()               # the fit JSON below
-
-- Approach 3 (`scaling.fit_parametric`): L = E + A/N^alpha + B/D^beta by Huber on log losses, from Hoffmann's
-  4,500-start grid. Approach 2 (`scaling.fit_isoflop`): isoFLOP parabolas, then N_opt ~ C^a. Approach 1
-  (`scaling.fit_envelope`): the envelope of training curves, then N_opt ~ C^a. Inputs: `scaling.fit_data`.
-- Bootstrap (`scaling.bootstrap`): K resamples (default 1,000, seed 0), percentile intervals at `level` (0.95).
+- Approach 3 (`parametric`): L = E + A/N^alpha + B/D^beta by Huber on log losses, from Hoffmann's 4,500-start
+  grid. Approach 2 (`isoflop`): isoFLOP parabolas, then N_opt ~ C^a. Approach 1 (`envelope`): the envelope of
+  training curves, then N_opt ~ C^a. Inputs: `data`.
+- Bootstrap (`bootstrap`): K resamples (default 1,000, seed 0), percentile intervals at `level` (0.95).
   Approach 3 resamples the final-loss points and refits each resample from the full-data optimum (the
   replication's practice; the batched Newton takes every resample at once). Approach 2 resamples runs within
   each budget. Approach 1 resamples whole runs (their curves).
@@ -39,29 +34,58 @@ for Approaches 1/2, lost all but one budget); they are left out of the intervals
 
 from __future__ import annotations
 
-import json
-import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from scaling.atomic import atomic_write_json, json_ready
 from scaling.errors import ScalingError
-from scaling.fit_data import FitData, drop_highest_losses, read_fit_data
+from scaling.fit.data import FitData, drop_highest_losses, read_fit_data
 from scaling.laws import ParametricLaw
 
 APPROACHES = ("1", "2", "3", "all")
 CHUNK = 500  # bootstrap resamples per batched refit: a progress tick, and arrays that stay in cache
 
 
+def _whole(value, at_least: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= at_least
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How the approaches fit, checked when made: one ScalingError line per bad value."""
+
+    bootstrap: int = 1000  # resamples for the intervals; 0 for none
+    seed: int = 0  # of the bootstrap
+    level: float = 0.95  # of the percentile intervals
+    loss: str = "huber"  # Approach 3: huber | asymmetric (a lower-envelope law)
+    delta: float = 1e-3  # Approach 3: Huber width on log residuals (Hoffmann et al. 2022)
+    asymmetry: float = 10.0  # Approach 3 with loss="asymmetric": weight of over-predictions
+    grid: object = None  # Approach 3: starts (rows of a, b, e, alpha, beta); None: Hoffmann's 4,500
+    engine: str = "batched"  # Approach 3: batched | scipy
+    budget_tol: float = 0.02  # Approach 2 without a budget column: dex within which runs share a budget
+    min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
+    progress: bool = False  # a progress bar for the bootstrap
+
+    def __post_init__(self) -> None:
+        if not _whole(self.bootstrap, 0):
+            raise ScalingError(f"--bootstrap takes a whole number of resamples >= 0, got {self.bootstrap!r}")
+        if not _whole(self.seed, 0):
+            raise ScalingError(f"--seed takes a whole number >= 0, got {self.seed!r}")
+        if not (0 < self.level < 1):
+            raise ScalingError(f"the confidence level must lie between 0 and 1, got {self.level!r}")
+        object.__setattr__(self, "bootstrap", int(self.bootstrap))
+
+
 @dataclass(frozen=True)
 class FitResult:
+    """The data fitted, the fit JSON, and Approach 3's fit (for `.law`) where it ran."""
+
     data: FitData
     payload: dict
-    parametric: object | None = None  # fit_parametric.ParametricFit
-    isoflop: object | None = None  # fit_isoflop.IsoflopFit
-    envelope: object | None = None  # fit_envelope.EnvelopeFit
+    parametric: object | None = None  # parametric.ParametricFit
 
     @property
     def law(self) -> ParametricLaw:
@@ -73,28 +97,15 @@ class FitResult:
         return self.payload
 
 
-def _clean(value):
-    """JSON-ready: numpy scalars and arrays to Python, NaN and infinity to None."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 def _intervals(samples: dict, level: float) -> dict:
-    from scaling.bootstrap import percentile_interval
+    from scaling.fit.bootstrap import percentile_interval
 
     return {name: percentile_interval(values, level).tolist() for name, values in samples.items()}
 
 
 def _budget_rows(flops, estimates: dict, samples: dict | None, level: float) -> list[dict]:
     """One row per budget: the estimates there and, with a bootstrap, their intervals."""
-    from scaling.bootstrap import percentile_interval
+    from scaling.fit.bootstrap import percentile_interval
 
     rows = []
     for j, c in enumerate(flops):
@@ -120,12 +131,12 @@ def _law_samples(theta: np.ndarray, flops) -> dict:
             "params": n_opt, "tokens": d_opt, "loss": loss}
 
 
-def _approach3(data: FitData, opts: dict, budgets) -> tuple[object, dict]:
-    from scaling.bootstrap import progress, resample_counts
-    from scaling.fit_parametric import fit_parametric, refit_resamples
+def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict]:
+    from scaling.fit.bootstrap import progress, resample_counts
+    from scaling.fit.parametric import fit_parametric, refit_resamples
 
-    best = fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts["loss"], delta=opts["delta"],
-                          asymmetry=opts["asymmetry"], grid=opts["grid"], engine=opts["engine"])
+    best = fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
+                          asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine)
     out = best.to_dict()
     if best.theta[3] <= 0 or best.theta[4] <= 0:
         warnings.warn(f"approach 3: the best fit has alpha={best.theta[3]:.3g}, beta={best.theta[4]:.3g}; a law "
@@ -133,84 +144,85 @@ def _approach3(data: FitData, opts: dict, budgets) -> tuple[object, dict]:
                       f"E + A/N^alpha + B/D^beta", stacklevel=2)
     point = _law_samples(best.theta[None, :], budgets)
     estimates = {k: point[k][0] for k in ("params", "tokens", "loss")}
-    k = opts["bootstrap"]
+    k = opts.bootstrap
     if not k:
-        out["budgets"] = _budget_rows(budgets, estimates, None, opts["level"])
+        out["budgets"] = _budget_rows(budgets, estimates, None, opts.level)
         return best, out
-    counts = resample_counts(len(data), k, np.random.default_rng([opts["seed"], 3]))
+    counts = resample_counts(len(data), k, np.random.default_rng([opts.seed, 3]))
     theta = np.empty((k, 5))
     converged = np.empty(k, dtype=bool)
-    bar = progress(k, "approach 3 bootstrap", opts["progress"])
+    bar = progress(k, "approach 3 bootstrap", opts.progress)
     for start in range(0, k, CHUNK):
         theta[start:start + CHUNK], converged[start:start + CHUNK] = refit_resamples(
             best, data.params, data.tokens, data.loss, counts[start:start + CHUNK])
         bar.update(len(counts[start:start + CHUNK]))
     bar.close()
     samples = _law_samples(np.where(converged[:, None], theta, np.nan), budgets)
-    out["budgets"] = _budget_rows(budgets, estimates, samples, opts["level"])
+    out["budgets"] = _budget_rows(budgets, estimates, samples, opts.level)
     scalars = {name: samples[name] for name in ("E", "A", "B", "alpha", "beta", "a", "b")}
-    out["ci"] = {"level": opts["level"], "resamples": k, "seed": opts["seed"], "failed": int((~converged).sum()),
-                 **_intervals(scalars, opts["level"])}
+    out["ci"] = {"level": opts.level, "resamples": k, "seed": opts.seed, "failed": int((~converged).sum()),
+                 **_intervals(scalars, opts.level)}
     return best, out
 
 
-def _power_law_section(result, draw, opts: dict, budgets) -> dict:
+def _power_law_section(result, draw, opts: FitOptions, budgets) -> dict:
     """The JSON of Approach 1 or 2: its fit, budget rows and, where `draw()` gives bootstrap samples, intervals."""
-    samples = draw() if opts["bootstrap"] else None
+    samples = draw() if opts.bootstrap else None
     out = result.to_dict()
-    out["budgets"] = _budget_rows(budgets, result.at_budgets(budgets), samples, opts["level"])
+    out["budgets"] = _budget_rows(budgets, result.at_budgets(budgets), samples, opts.level)
     if samples is not None:
         failed = ~np.isfinite(samples["a"])
-        out["ci"] = {"level": opts["level"], "resamples": opts["bootstrap"], "seed": opts["seed"],
-                     "failed": int(failed.sum()), **_intervals({"a": samples["a"], "b": samples["b"]}, opts["level"])}
+        out["ci"] = {"level": opts.level, "resamples": opts.bootstrap, "seed": opts.seed,
+                     "failed": int(failed.sum()), **_intervals({"a": samples["a"], "b": samples["b"]}, opts.level)}
     return out
 
 
-def _approach2(data: FitData, opts: dict, budgets):
-    from scaling.fit_isoflop import bootstrap_isoflop, fit_isoflop
+def _approach2(data: FitData, opts: FitOptions, budgets):
+    from scaling.fit.isoflop import bootstrap_isoflop, fit_isoflop
 
     result = fit_isoflop(data.params, data.tokens, data.flops, data.loss, budget=data.budget,
-                         budget_tol=opts["budget_tol"], min_runs=opts["min_runs"])
-    rng = np.random.default_rng([opts["seed"], 2])
+                         budget_tol=opts.budget_tol, min_runs=opts.min_runs)
+    rng = np.random.default_rng([opts.seed, 2])
     return result, _power_law_section(result, lambda: bootstrap_isoflop(
-        result, data.params, data.tokens, data.loss, rng, opts["bootstrap"], budgets), opts, budgets)
+        result, data.params, data.tokens, data.loss, rng, opts.bootstrap, budgets), opts, budgets)
 
 
-def _approach1(data: FitData, opts: dict, budgets):
-    from scaling.fit_envelope import bootstrap_envelope, fit_envelope
+def _approach1(data: FitData, opts: FitOptions, budgets):
+    from scaling.fit.envelope import bootstrap_envelope, fit_envelope
 
     if data.curves is None:
         raise ScalingError(f"approach 1 needs loss curves and {data.source} holds one loss per run: give a results "
                            f"dir with metrics.jsonl, or a long-format CSV (one row per logged point) with a run "
                            f"column (--run-col)")
     result = fit_envelope(data.curves)
-    rng = np.random.default_rng([opts["seed"], 1])
-    return result, _power_law_section(result, lambda: bootstrap_envelope(result, rng, opts["bootstrap"], budgets),
+    rng = np.random.default_rng([opts.seed, 1])
+    return result, _power_law_section(result, lambda: bootstrap_envelope(result, rng, opts.bootstrap, budgets),
                                       opts, budgets)
 
 
-def fit(source, *, approach: str | int = "3", bootstrap: int = 1000, seed: int = 0, loss: str = "huber",
-        delta: float = 1e-3, asymmetry: float = 10.0, grid=None, engine: str = "batched", budgets=(),
-        level: float = 0.95, drop_highest_loss: int = 0, budget_tol: float = 0.02, min_runs: int = 3,
-        progress: bool = False, **columns) -> FitResult:
-    """Fit `source` (a CSV path, a results dir or a DataFrame) by the approach(es) asked; see the module
-    docstring. `columns` map names: params_col, tokens_col, flops_col, loss_col, run_col, budget_col."""
+def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int = 0,
+        options: FitOptions | None = None, params_col: str = "params", tokens_col: str = "tokens",
+        flops_col: str = "flops", loss_col: str = "loss", run_col: str = "run", budget_col: str = "budget",
+        **option_values) -> FitResult:
+    """Fit `source` (a CSV path, a results dir or a DataFrame) by the approach(es) asked ("1", "2", "3" or
+    "all"); N_opt, D_opt (and Approach 3's loss) with intervals at `budgets`. Options come as a FitOptions or
+    as its fields by keyword (`bootstrap=1000, seed=0, ...`); the `*_col` arguments name a table's columns."""
     from scaling.allocation import check_budget
 
     approach = str(approach)
     if approach not in APPROACHES:
         raise ScalingError(f"unknown approach {approach!r}: choose 1, 2, 3 or all")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise ScalingError(f"--bootstrap takes a whole number of resamples >= 0, got {bootstrap!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ScalingError(f"--seed takes a whole number >= 0, got {seed!r}")
-    if not (0 < level < 1):
-        raise ScalingError(f"the confidence level must lie between 0 and 1, got {level!r}")
+    known = {f.name for f in fields(FitOptions)}
+    unknown = sorted(set(option_values) - known)
+    if unknown:
+        raise ScalingError(f"unknown fit option(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
+    if options is not None and option_values:
+        raise ScalingError("give fit options either as a FitOptions or by keyword, not both")
+    opts = options or FitOptions(**option_values)
     budgets = [check_budget(c, "every --budgets value") for c in budgets]
+    columns = {"params_col": params_col, "tokens_col": tokens_col, "flops_col": flops_col, "loss_col": loss_col,
+               "run_col": run_col, "budget_col": budget_col}
     data = drop_highest_losses(read_fit_data(source, **columns), drop_highest_loss)
-    opts = {"loss": loss, "delta": delta, "asymmetry": asymmetry, "grid": grid, "engine": engine,
-            "bootstrap": int(bootstrap), "seed": seed, "level": level, "budget_tol": budget_tol,
-            "min_runs": min_runs, "progress": progress}
 
     payload = {"approach": approach, "source": data.source, "n_points": len(data),
                "dropped_highest_loss": data.dropped}
@@ -232,11 +244,9 @@ def fit(source, *, approach: str | int = "3", bootstrap: int = 1000, seed: int =
             payload[f"approach{name}"] = section
     if not fits:
         raise ScalingError(f"no approach could fit {data.source}: see the warnings above")
-    return FitResult(data, _clean(payload), fits.get("3"), fits.get("2"), fits.get("1"))
+    return FitResult(data, json_ready(payload), fits.get("3"))
 
 
 def write_fit(payload: dict, path: str | Path) -> None:
     """The fit JSON at `path`, written atomically (a reader never sees half a file)."""
-    from scaling.atomic import atomic_write_text
-
-    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+    atomic_write_json(path, payload)

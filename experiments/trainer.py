@@ -1,0 +1,390 @@
+"""Training one run: check it, build the model and optimizer the plan asks for, step through its budget, write
+its summary. The launcher (`experiments.train`) composes the config and hands it here; this module never sees
+Hydra's command line.
+
+A run's directory is `scaling.rundir`'s: config.yaml when it starts, metrics.jsonl as it goes, checkpoint.pt
+now and then, summary.json at the end. Rerunning the same configuration resumes from the checkpoint, or skips a
+completed run; a different configuration is refused rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from experiments import checkpoint, tracking
+from experiments.config import identity_excluded_keys, model_components
+from experiments.data import Corpus, prepare
+from experiments.model import Transformer
+from experiments.schedule import lr_multiplier
+from experiments.sizing import RunPlan, resolve
+from scaling.atomic import atomic_write_text
+from scaling.errors import ScalingError
+from scaling.flops import flops_per_token
+from scaling.hardware import peak_of_device_name
+from scaling.rundir import CHECKPOINT, CONFIG, MetricsLog, read_summary, write_summary
+
+# Beyond ~4 epochs, repeated tokens are worth clearly less than fresh ones (Muennighoff et al. 2023, Fig. 3).
+EPOCHS_WARNING = 4.0
+
+
+def _config_data(cfg: DictConfig) -> dict:
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    data.pop("hydra", None)
+    return data
+
+
+def fingerprint(cfg: DictConfig) -> str:
+    """Hash of what the run computes: the config minus the keys that do not change the result (conf/config.yaml
+    owns that list), with the model's switches spelled out from its style. A checkpoint or a completed summary
+    is only reused by the configuration that wrote it."""
+    data = _config_data(cfg)
+    data["model"].update(model_components(cfg.model).__dict__)
+    for key in identity_excluded_keys():
+        *parents, last = key.split(".")
+        node = data
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    data = {k: v for k, v in data.items() if v != {}}  # a group whose keys all left (checkpoint) leaves too
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ScalingError(f"device={name} but torch sees no CUDA device: use device=cpu (or auto)")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ScalingError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Dense bf16 peak of the GPU (for MFU, from scaling.hardware's table); None on CPU or an unknown GPU."""
+    return peak_of_device_name(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+
+
+def load_corpus(cfg: DictConfig) -> Corpus:
+    d = cfg.data
+    return prepare(d.name, cache_dir=d.cache_dir, tokenizer=d.tokenizer.value, vocab_size=d.vocab_size,
+                   split=d.split.value, val_fraction=d.val_fraction, paths=list(d.paths), archive=d.archive,
+                   hf_name=d.hf_name, hf_split=d.hf_split, hf_field=d.hf_field)
+
+
+@dataclass
+class Checked:
+    """What `check` established: the corpus, the resolved plan, the validation windows, and the warnings it
+    raised (replayed when the result is reused)."""
+
+    corpus: Corpus
+    plan: RunPlan
+    val: np.ndarray
+    warnings: list = field(default_factory=list)
+
+
+_CHECKED: dict[str, Checked] = {}  # config hash -> result: the launcher's check is the run's check
+
+
+def check(cfg: DictConfig) -> Checked:
+    """Everything that can be refused before training: data, budget, shape, optimizer settings, logger. Runs
+    once per configuration in a process; a second call replays the first's warnings and returns its result."""
+    key = hashlib.sha256(json.dumps(_config_data(cfg), sort_keys=True).encode()).hexdigest()
+    if key in _CHECKED:
+        done = _CHECKED[key]
+        for w in done.warnings:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return done
+    if cfg.eval.count < 1 or cfg.data.val_windows < 1 or cfg.eval.batch_size < 1:
+        raise ScalingError("eval.count, eval.batch_size and data.val_windows must be >= 1")
+    if cfg.divergence_factor <= 1:
+        raise ScalingError(f"divergence_factor must be > 1, got {cfg.divergence_factor}")
+    if cfg.precision not in ("auto", "fp32", "bf16"):
+        raise ScalingError(f"precision must be auto, fp32 or bf16, got {cfg.precision!r}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ScalingError(f"threads must be >= 1, got {cfg.threads}")
+    pick_device(cfg.device)
+    tracking.check_logger(cfg.logger)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        corpus = load_corpus(cfg)
+        val = corpus.val_windows(cfg.model.seq_len, cfg.data.val_windows)
+        plan = resolve(cfg, corpus.vocab_size)
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _CHECKED[key] = Checked(corpus, plan, val, list(caught))
+    return _CHECKED[key]
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices (and embeddings) only; norms and biases are not decayed."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def evaluate(model, windows: torch.Tensor, batch_size: int, autocast) -> float:
+    """Mean cross-entropy (nats/token) over the fixed validation windows."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        w = windows[i:i + batch_size]
+        with autocast():
+            _, loss = model(w[:, :-1], w[:, 1:])
+        total += loss.item() * w[:, 1:].numel()
+        count += w[:, 1:].numel()
+    model.train()
+    return total / count
+
+
+@dataclass
+class Run:
+    """The state of a run in progress: what a checkpoint saves, and what the loop and the summary read."""
+
+    cfg: DictConfig
+    run_dir: Path
+    plan: RunPlan
+    corpus: Corpus
+    val: np.ndarray  # the fixed validation windows
+    device: torch.device
+    bf16: bool
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    fingerprint: str
+    step: int = 0
+    start_step: int = 0  # where this process began (a resume's checkpoint step)
+    elapsed_before: float = 0.0  # wall seconds of earlier processes
+    first_loss: float | None = None  # the divergence check compares against it
+    status: str = "completed"
+    last_train: float = math.nan
+    last_val: float = math.nan
+    train_time: float = 0.0  # seconds inside steps (tokens/s leaves evaluation and checkpoints out)
+    started: float = field(default_factory=time.perf_counter)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save(self.run_dir, model=self.model, optimizer=self.optimizer, step=self.step,
+                        elapsed=self.elapsed, fingerprint=self.fingerprint, first_loss=self.first_loss)
+
+
+def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
+    """Model and optimizer as the plan says, then the checkpoint's state where there is one (same fingerprint
+    only); a fresh run writes config.yaml (the composed config plus the planner's resolution) first."""
+    plan = checked.plan
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    # bf16 autocast on CUDA: the matmuls run in bf16 while the weights and optimizer stay fp32
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    torch.manual_seed(cfg.seed)  # before the model: the seed fixes the initial weights
+    model = Transformer(plan.shape, cfg.model.init_std, cfg.model.rope_theta, cfg.model.norm_eps).to(device)
+    if model.num_params() != plan.params:
+        raise RuntimeError(f"the model has {model.num_params():,} parameters, the planner counted {plan.params:,}")
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=plan.lr, betas=(o.beta1, o.beta2),
+                                  eps=o.eps, fused=device.type == "cuda")
+    run = Run(cfg, run_dir, plan, checked.corpus, checked.val, device, bf16, model, optimizer, fp)
+    state = checkpoint.load(run_dir, map_location=device)
+    if state is None:
+        resolved = _config_data(cfg)
+        resolved["resolved"] = plan.to_dict()
+        atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(OmegaConf.create(resolved)))
+        return run
+    if state.get("fingerprint") != fp:
+        raise ScalingError(f"{run_dir / CHECKPOINT} belongs to another configuration: delete it to start over, or "
+                           f"choose another experiment name")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    run.step = run.start_step = state["step"]
+    run.elapsed_before, run.first_loss = state["elapsed"], state.get("first_loss")
+    checkpoint.restore_rng(state)  # with the step, this fixes every later batch: the resume is exact
+    return run
+
+
+def train_step(run: Run, fwd, lr: float) -> torch.Tensor:
+    """One optimizer step at `lr` over `batch_size` sequences in micro-batches; returns the mean loss as a
+    tensor (no host sync: the caller reads it only at log points)."""
+    plan, cfg = run.plan, run.cfg
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    accum = plan.batch_size // plan.micro_batch_size
+    total = torch.zeros((), device=run.device)
+    for micro in range(accum):
+        # batches are a pure function of (seed, step, micro): no data-loader state to checkpoint
+        batch = torch.from_numpy(run.corpus.train_batch(cfg.seed, run.step, micro, plan.micro_batch_size,
+                                                        plan.seq_len)).to(run.device, non_blocking=True)
+        with run.autocast():
+            _, loss = fwd(batch[:, :-1], batch[:, 1:])
+        (loss / accum).backward()  # scaled so accumulated gradients equal one big batch's
+        total += loss.detach() / accum
+    if cfg.optim.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.step += 1
+    return total
+
+
+def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
+    """Steps until the budget is spent or the loss diverges; logs, evaluates and checkpoints on the way."""
+    cfg, plan = run.cfg, run.plan
+    s = cfg.schedule
+    fwd = run.model if not cfg.compile else torch.compile(run.model)
+    val = torch.from_numpy(run.val).to(run.device)
+    log_every = cfg.log_every_steps or max(1, plan.steps // 200)
+    every_tokens = cfg.eval.every_tokens
+    eval_every = max(1, round(every_tokens / plan.tokens_per_step)) if every_tokens else \
+        max(1, plan.steps // cfg.eval.count)
+    interval_time, interval_tokens = 0.0, 0
+    loss_sum, loss_count = torch.zeros((), device=run.device), 0
+    last_ckpt = time.perf_counter()
+    bar = tqdm(total=plan.steps, initial=run.step, disable=None if cfg.progress else True, unit="step",
+               desc=run.run_dir.name[:40], dynamic_ncols=True, leave=False)
+    run.model.train()
+    while run.step < plan.steps:
+        t0 = time.perf_counter()
+        # the schedule is a function of the step alone, so a resumed run continues on the same curve
+        lr = plan.lr * lr_multiplier(run.step, plan.steps, plan.warmup_steps, s.name.value, s.final_lr_fraction,
+                                     s.cooldown_fraction)
+        loss_sum += train_step(run, fwd, lr)
+        loss_count += 1
+        dt = time.perf_counter() - t0
+        run.train_time += dt
+        interval_time += dt
+        interval_tokens += plan.tokens_per_step
+        bar.update(1)
+        step = run.step
+
+        eval_due = step % eval_every == 0 or step == plan.steps
+        if step % log_every == 0 or eval_due or step == 1:
+            run.last_train = (loss_sum / loss_count).item()  # the one host sync, at log points only
+            loss_sum.zero_()
+            loss_count = 0
+            if run.first_loss is None:
+                run.first_loss = run.last_train
+            record = {"step": step, "tokens": step * plan.tokens_per_step,
+                      "flops": 6.0 * plan.params * step * plan.tokens_per_step, "lr": lr,
+                      "train_loss": run.last_train, "tokens_per_second": interval_tokens / interval_time,
+                      "elapsed_s": run.elapsed}
+            interval_time, interval_tokens = 0.0, 0
+            diverged = not math.isfinite(run.last_train) or run.last_train > cfg.divergence_factor * run.first_loss
+            if eval_due and not diverged:
+                run.last_val = evaluate(run.model, val, cfg.eval.batch_size, run.autocast)
+                record["val_loss"] = run.last_val
+            metrics.append(record)
+            tracker.log(record)
+            bar.set_postfix(loss=f"{run.last_train:.3f}", tok_s=f"{record['tokens_per_second']:.3g}")
+            if diverged:
+                run.status = "diverged"
+                print(f"{run.run_dir.name}: loss {run.last_train} at step {step} (first {run.first_loss:.3f}): "
+                      f"diverged, stopping", file=sys.stderr)
+                break
+        now = time.perf_counter()
+        if step < plan.steps and ((cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0)
+                                  or now - last_ckpt >= 60 * cfg.checkpoint.every_minutes):
+            run.save_checkpoint()
+            last_ckpt = time.perf_counter()
+    bar.close()
+
+
+def summarise(run: Run) -> dict:
+    """summary.json: what was trained, how it did, and where it came from (the contract `scaling fit` and
+    `scaling report` read)."""
+    cfg, plan, corpus = run.cfg, run.plan, run.corpus
+    tokens_done = run.step * plan.tokens_per_step
+    tokens_per_second = (run.step - run.start_step) * plan.tokens_per_step / max(run.train_time, 1e-9)
+    peak = peak_flops(run.device)
+    train_tokens = corpus.manifest["tokens"]["train"]
+    return {
+        "status": run.status, "params": plan.params, "non_embedding_params": plan.shape.non_embedding_params,
+        "tokens": tokens_done, "flops": 6.0 * plan.params * tokens_done,
+        "flops_exact": flops_per_token(plan.shape, "chinchilla") * tokens_done,
+        "final_train_loss": run.last_train, "final_val_loss": run.last_val,
+        "val_bits_per_byte": run.last_val / math.log(2) / corpus.val_bytes_per_token,
+        "steps": run.step, "wall_seconds": run.elapsed, "tokens_per_second": tokens_per_second,
+        # MFU by PaLM's count (6N plus attention) over the device's dense bf16 peak
+        "mfu": flops_per_token(plan.shape, "palm") * tokens_per_second / peak if peak else None,
+        "model": {"style": cfg.model.style, **plan.shape.to_dict()},
+        "allocation": {"rule": plan.rule, "size_factor": plan.size_factor, "law": plan.law,
+                       "target_params": plan.target_params, "tokens_per_param": tokens_done / plan.params,
+                       "predicted_loss": plan.predicted_loss},
+        "budget": {"flops": plan.budget_flops, "tokens": plan.budget_tokens},
+        "seed": cfg.seed,
+        "data": {"name": cfg.data.name, "tokenizer": corpus.manifest["tokenizer"],
+                 "vocab_size": corpus.vocab_size, "tokens_available": train_tokens,
+                 "epochs": tokens_done / train_tokens, "val_tokens": corpus.manifest["tokens"]["val"],
+                 "unigram_entropy_nats": corpus.manifest["unigram_entropy_nats"]["val"],
+                 "source": corpus.manifest["source"], "version": corpus.manifest["version"]},
+        "optim": {"lr": plan.lr, "batch_size": plan.batch_size, "micro_batch_size": plan.micro_batch_size,
+                  "seq_len": plan.seq_len, "warmup_steps": plan.warmup_steps, "schedule": cfg.schedule.name.value},
+        "device": str(run.device), "precision": "bf16" if run.bf16 else "fp32", "torch": torch.__version__,
+        "experiment": cfg.experiment_name, "run_name": run.run_dir.name, "fingerprint": run.fingerprint,
+    }
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train one run into `run_dir` (resuming or skipping as its files say); returns its summary."""
+    checked = check(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint(cfg)
+    done = read_summary(run_dir)
+    if done and done.get("status") == "completed":
+        if done.get("fingerprint") != fp:
+            raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
+                               f"another experiment name")
+        print(f"{run_dir}: completed already, skipping", file=sys.stderr)
+        return done
+
+    run = build(cfg, run_dir, checked, fp)
+    plan = run.plan
+    metrics = MetricsLog(run_dir, resume_step=run.step)  # cut back to the checkpoint: curve and weights agree
+    tracker = tracking.open_tracker(cfg.logger, run_dir, run_dir.name, _config_data(cfg), resume_step=run.step)
+    epochs = plan.tokens / run.corpus.manifest["tokens"]["train"]
+    print(f"{run_dir.name}: {plan.shape.style} d{plan.shape.d_model} L{plan.shape.n_layers} H{plan.shape.n_heads} "
+          f"({plan.params:,} params) on {plan.tokens:,} tokens ({plan.tokens / plan.params:.3g}/param), "
+          f"{plan.steps} steps of {plan.batch_size}x{plan.seq_len}, lr {plan.lr:.3g}; {cfg.data.name} "
+          f"{epochs:.2f} epochs" + (f"; resuming at step {run.step}" if run.step else ""), file=sys.stderr)
+    if epochs > EPOCHS_WARNING:
+        warnings.warn(f"{run_dir.name}: the budget reads the corpus {epochs:.1f} times (> {EPOCHS_WARNING:g} "
+                      f"epochs): the data-constrained regime, where repeated tokens are worth less than fresh ones",
+                      stacklevel=1)
+
+    try:
+        train_loop(run, metrics, tracker)
+    except BaseException:  # a crash or Ctrl-C: the tracker's run must not stay "running"
+        tracker.close("interrupted")
+        raise
+    finally:
+        metrics.close()
+    if run.status == "completed" and cfg.checkpoint.keep:
+        run.save_checkpoint()
+    elif run.status == "completed":
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    summary = summarise(run)
+    write_summary(run_dir, summary)
+    tracker.close(run.status)
+    print(f"{run_dir.name}: {run.status}, val loss {run.last_val:.4f} nats/token "
+          f"({summary['val_bits_per_byte']:.3f} bits/byte), {summary['wall_seconds']:.1f} s, "
+          f"{summary['tokens_per_second']:,.0f} tokens/s", file=sys.stderr)
+    return summary

@@ -1,0 +1,24 @@
+"""Scaling laws from data: Hoffmann et al. 2022's Approaches 1, 2 and 3, with bootstrap confidence intervals.
+
+    from scaling.fit import fit
+    result = fit("runs.csv", approach="all", bootstrap=1000, budgets=[1e21])   # or a DataFrame, or a results dir
+    result.law                     # Approach 3's ParametricLaw, ready for `scaling plan --law`
+    result.to_dict()               # the fit JSON (schema in scaling/fit/api.py)
+
+Everything goes through `fit()`; the modules behind it, one concept each:
+
+| module | what it owns |
+|---|---|
+| `api.py` | `fit()`, `FitOptions`, `FitResult`, the fit JSON and `write_fit` |
+| `data.py` | `FitData`: final losses and curves from a CSV, a DataFrame or a results dir, checked |
+| `parametric.py` | Approach 3: L = E + A/N^alpha + B/D^beta by Huber on log losses (variable projection) |
+| `newton.py` | the batched damped Newton that Approach 3 and its bootstrap run on |
+| `isoflop.py` | Approach 2: isoFLOP parabolas per budget, their vertices |
+| `envelope.py` | Approach 1: the lower envelope of training curves |
+| `power_law.py` | N_opt ~ C^a, D_opt ~ C^b by least squares in log space (Approaches 1 and 2) |
+| `bootstrap.py` | resamples as counts, percentile intervals |
+"""
+
+from scaling.fit.api import APPROACHES, FitOptions, FitResult, fit, write_fit
+
+__all__ = ["APPROACHES", "FitOptions", "FitResult", "fit", "write_fit"]
