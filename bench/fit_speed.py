@@ -8,7 +8,7 @@ residuals; L-BFGS-B from each of Hoffmann's 4,500 starts, keep the best; 4,000 b
   replication's). Bootstrap: each resample refitted from the full-data optimum, the same start the batched
   path uses; tolerances tightened to ftol 1e-15, gtol 1e-10, because with the defaults L-BFGS-B stops short of
   the resample's optimum (by up to 1e-4 in objective and 0.2 in a), and an early stop is no like-for-like time.
-- Batched (`scaling.fit.parametric`, as `scaling fit` runs it): variable projection of the grid's starts (25
+- Batched (`scaling.fitting.parametric`, as `scaling fit` runs it): variable projection of the grid's starts (25
   distinct), batched Newton, L-BFGS-B polish of the best; bootstrap refits as batched Newton in chunks of 500.
 
 Both paths get the same resamples. Prints both times, the ratio, and how far apart the optima are.
@@ -30,10 +30,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
-from scaling.fit.bootstrap import percentile_interval, resample_counts  # noqa: E402
-from scaling.fit.api import CHUNK  # noqa: E402
-from scaling.fit.data import drop_highest_losses, read_csv  # noqa: E402
-from scaling.fit.parametric import fit_parametric, hoffmann_grid, refit_resamples  # noqa: E402
+from scaling.fitting.api import CHUNK  # noqa: E402
+from scaling.fitting.bootstrap import percentile_interval, resample_counts  # noqa: E402
+from scaling.fitting.data import drop_highest_losses, read_csv  # noqa: E402
+from scaling.fitting.parametric import fit_parametric, hoffmann_grid, refit_resamples  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "chinchilla_svg_extracted_data.csv"
 TIGHT = {"ftol": 1e-15, "gtol": 1e-10, "maxiter": 15000}
@@ -96,7 +96,7 @@ def main() -> None:
     note = f" (timed on {m} resamples, extrapolated x{args.resamples / m:.1f})" if m < args.resamples else ""
     print(f"baseline, scipy L-BFGS-B loop: grid {t_grid:7.2f} s   bootstrap {t_boot:7.2f} s{note}   "
           f"total {base_t:7.2f} s")
-    print(f"batched (scaling.fit):        grid {f_grid:7.2f} s   bootstrap {f_boot:7.2f} s   total {fast_t:7.2f} s")
+    print(f"batched (scaling.fitting):        grid {f_grid:7.2f} s   bootstrap {f_boot:7.2f} s   total {fast_t:7.2f} s")
     print(f"speed-up: {base_t / fast_t:.1f}x in all (grid {t_grid / f_grid:.0f}x, bootstrap {t_boot / f_boot:.0f}x)")
 
     law = fit.law

@@ -23,24 +23,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-# --- formatting --------------------------------------------------------------------------------------------------
-
-def human(x: float) -> str:
-    """1234567 -> '1.23M'; counts of parameters and tokens as people write them."""
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suffix}"
-    return f"{x:.3g}"
-
-
-def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    """Left-aligned text table; `columns` are (key, header) pairs and values are already strings."""
-    widths = [max(len(header), *(len(r[key]) for r in rows)) for key, header in columns]
-    lines = ["  ".join(h.ljust(w) for (_, h), w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(r[k].ljust(w) for (k, _), w in zip(columns, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
 def _emit(args, payload, text: str) -> None:
     print(json.dumps(payload, indent=2) if args.json else text)
 
@@ -59,19 +41,14 @@ def _flops_list(text: str, flag: str = "--flops") -> list[float]:
 # --- count ---------------------------------------------------------------------------------------------------------
 
 def _shape_from_args(args):
-    from scaling.architecture import Components, ModelShape, preset, style_components
+    from scaling.architecture import SWITCHES, Components, ModelShape, style_components
 
-    if args.preset is not None:
-        if any(getattr(args, k) is not None for k in ("d_model", "n_layers", "n_heads")):
-            raise ScalingError("give either --preset or --d-model/--n-layers/--n-heads, not both")
-        return preset(args.preset)
     missing = [flag for flag, key in (("--d-model", "d_model"), ("--n-layers", "n_layers"),
                                       ("--n-heads", "n_heads")) if getattr(args, key) is None]
     if missing:
         raise ScalingError(f"give --preset NAME, or a shape with {', '.join(missing)}")
     base = style_components(args.style)
-    switches = {k: getattr(args, k) for k in ("norm", "norm_position", "ffn", "position", "bias", "tied")
-                if getattr(args, k) is not None}
+    switches = {k: getattr(args, k) for k in SWITCHES if getattr(args, k) is not None}
     components = Components(**{**base.__dict__, **switches})
     return ModelShape(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
                       n_kv_heads=args.n_kv_heads, head_dim=args.head_dim, ffn_hidden=args.ffn_hidden,
@@ -79,37 +56,19 @@ def _shape_from_args(args):
                       components=components)
 
 
-def _count_record(shape, name: str | None = None) -> dict:
-    from scaling.flops import all_methods
-
-    record = {"params": shape.params, "non_embedding_params": shape.non_embedding_params,
-              "flops_per_token": all_methods(shape), "breakdown": shape.param_breakdown(),
-              "shape": shape.to_dict()}
-    return {"preset": name, **record} if name else record
-
-
 def cmd_count(args) -> int:
+    if args.preset is not None and any(getattr(args, k) is not None for k in ("d_model", "n_layers", "n_heads")):
+        raise ScalingError("give either --preset or --d-model/--n-layers/--n-heads, not both")
+    from scaling import render
     from scaling.architecture import PRESETS
+    from scaling.planning import count
 
     if args.preset == "all":
-        records = [_count_record(shape, name) for name, shape in PRESETS.items()]
-        rows = [{"preset": r["preset"], "style": r["shape"]["style"], "shape": PRESETS[r["preset"]].describe(),
-                 "params": f"{r['params']:,}", "non_emb": f"{r['non_embedding_params']:,}",
-                 "6N": f"{r['flops_per_token']['6N']:.4g}", "palm": f"{r['flops_per_token']['palm']:.4g}",
-                 "chin": f"{r['flops_per_token']['chinchilla']:.4g}"} for r in records]
-        text = table(rows, [("preset", "preset"), ("style", "style"), ("params", "params"),
-                            ("non_emb", "non-embedding"), ("6N", "6N/token"), ("palm", "PaLM/token"),
-                            ("chin", "Chinchilla/token"), ("shape", "shape")])
-        _emit(args, records, text)
+        records = [count(name) for name in PRESETS]
+        _emit(args, records, render.count_table(records))
         return 0
-    shape = _shape_from_args(args)
-    record = _count_record(shape, args.preset)
-    lines = [f"{args.preset or 'shape'}: {shape.describe()} ({shape.style} style)",
-             f"  params                {record['params']:>20,}",
-             f"  non-embedding params  {record['non_embedding_params']:>20,}"]
-    lines += [f"    {part:<19} {n:>20,}" for part, n in record["breakdown"].items()]
-    lines += [f"  FLOPs/token {method:<10} {v:>20.6g}" for method, v in record["flops_per_token"].items()]
-    _emit(args, record, "\n".join(lines))
+    record = count(args.preset if args.preset is not None else _shape_from_args(args))
+    _emit(args, record, render.count_text(record))
     return 0
 
 
@@ -135,54 +94,24 @@ def _budget(args) -> float:
 
 
 def cmd_plan(args) -> int:
-    from scaling.allocation import RULES, allocate
-    from scaling.architecture import solve_shape
-    from scaling.laws import get_law
+    from scaling import render
+    from scaling.planning import plan
 
     flops = _budget(args)
-    law = get_law(args.law)
-    rules = [r.strip() for r in args.rules.split(",")] if args.rules else \
-        [r for r in RULES if r != "inference" or args.inference_tokens is not None]
-    allocations = []
-    for rule in rules:
-        alloc = allocate(rule, flops, law, inference_tokens=args.inference_tokens)
-        shape = solve_shape(alloc.params, args.style, vocab_size=args.vocab, seq_len=args.seq_len)
-        allocations.append({**alloc.to_dict(), "shape": {**shape.to_dict(), "params": shape.params}})
-    payload = {"flops": flops, "law": law.to_dict(), "allocations": allocations}
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
+    payload = plan(flops, args.law, rules=rules, style=args.style, vocab_size=args.vocab, seq_len=args.seq_len,
+                   inference_tokens=args.inference_tokens)
     note = getattr(args, "compute_note", "")
     if note:
         payload["compute"] = args.compute
-
-    best = law.optimal_loss(flops)
-    rows = [{"rule": a["rule"], "params": human(a["params"]), "tokens": human(a["tokens"]),
-             "ratio": f"{a['tokens_per_param']:.3g}", "loss": f"{a['predicted_loss']:.4f}",
-             "delta": f"{round(a['predicted_loss'] - best, 4) + 0.0:+.4f}", "train": f"{a['flops']:.3g}",
-             "shape": f"d{a['shape']['d_model']} L{a['shape']['n_layers']} H{a['shape']['n_heads']} "
-                      f"({human(a['shape']['params'])})"} for a in allocations]
-    head = (f"Budget {flops:.4g} FLOPs{note} (C = 6ND) under law {law.name}: E={law.E:g} A={law.A:g} B={law.B:g} "
-            f"alpha={law.alpha:g} beta={law.beta:g}; N_opt ~ C^{law.a:.3f}, D_opt ~ C^{law.b:.3f}")
-    body = table(rows, [("rule", "rule"), ("params", "params"), ("tokens", "tokens"), ("ratio", "tokens/param"),
-                        ("loss", "predicted loss"), ("delta", "vs optimal"), ("train", "train FLOPs"),
-                        ("shape", f"{args.style} shape (exact params)")])
-    notes = []
-    by_rule = {a["rule"]: a for a in allocations}
-    if "gpt3" in by_rule and "optimal" in by_rule:
-        g, o = by_rule["gpt3"], by_rule["optimal"]
-        notes.append(f"GPT-3-style ({g['tokens_per_param']:.3g} tokens/param): {human(g['params'])} params on "
-                     f"{human(g['tokens'])} tokens -> loss {g['predicted_loss']:.4f}; the law-optimal "
-                     f"{human(o['params'])} on {human(o['tokens'])} -> {o['predicted_loss']:.4f} "
-                     f"({g['predicted_loss'] - o['predicted_loss']:+.4f} nats for GPT-3-style).")
-    if "inference" in by_rule:
-        i = by_rule["inference"]
-        notes.append(f"inference-aware: serves {human(i['inference_tokens'])} tokens; training "
-                     f"{i['flops']:.3g} + inference {i['inference_flops']:.3g} = {i['total_flops']:.3g} FLOPs.")
-    _emit(args, payload, "\n".join([head, body, *notes]))
+    _emit(args, payload, render.plan_text(payload, args.style, note))
     return 0
 
 
 # --- grid ----------------------------------------------------------------------------------------------------------
 
 def cmd_grid(args) -> int:
+    from scaling import render
     from scaling.grid import allocation_grid, isoflop_grid
 
     budgets = _flops_list(args.flops)
@@ -190,83 +119,15 @@ def cmd_grid(args) -> int:
               "flops_method": args.flops_method}
     if args.allocations:
         rules = [r.strip() for r in args.allocations.split(",") if r.strip()]
-        rows = allocation_grid(budgets, rules, args.law, inference_tokens=args.inference_tokens, **common)
+        points = allocation_grid(budgets, rules, args.law, inference_tokens=args.inference_tokens, **common)
     else:
-        rows = isoflop_grid(budgets, args.law, points=args.points, span=args.span, **common)
-    text = table([{"flops": f"{p.flops:.3g}", "rule": p.rule, "factor": f"{p.size_factor:.3g}",
-                   "params": f"{p.params:,}", "tokens": human(p.tokens), "ratio": f"{p.tokens_per_param:.3g}",
-                   "loss": f"{p.predicted_loss:.4f}", "shape": p.shape.describe()} for p in rows],
-                 [("flops", "flops"), ("rule", "rule"), ("factor", "x N_opt" if not args.allocations else "factor"),
-                  ("params", "params"), ("tokens", "tokens"), ("ratio", "tokens/param"),
-                  ("loss", "predicted loss"), ("shape", "shape")])
-    _emit(args, [p.to_dict() for p in rows], text)
+        points = isoflop_grid(budgets, args.law, points=args.points, span=args.span, **common)
+    rows = [p.to_dict() for p in points]
+    _emit(args, rows, render.grid_text(rows, allocations=bool(args.allocations)))
     return 0
 
 
 # --- fit -----------------------------------------------------------------------------------------------------------
-
-def _interval(ci: dict | None, key: str, fmt) -> str:
-    if not ci or ci.get(key) is None or None in ci[key]:
-        return ""
-    lo, hi = ci[key]
-    return f"{fmt(lo)} .. {fmt(hi)}"
-
-
-def _fit_text(out: dict) -> str:
-    """The fit as tables: Approach 3's parameters, Approaches 2 and 1, then the budgets asked for."""
-    lines = [f"{out['source']}: {out['n_points']} runs"
-             + (f" ({out['dropped_highest_loss']} highest-loss dropped)" if out["dropped_highest_loss"] else "")]
-    level = next((s["ci"]["level"] for s in (out, out.get("approach2", {}), out.get("approach1", {})) if "ci" in s),
-                 None)
-    ci_head = f"{level:.0%} CI" if level else "CI"
-    if "E" in out:
-        starts = out["starts"]
-        loss = out["loss"] + (f" (x{out['asymmetry']:g} over-predictions)" if "asymmetry" in out else "")
-        lines += ["", f"Approach 3: L = E + A/N^alpha + B/D^beta, {loss} delta {out['delta']:g} on log losses; "
-                      f"{starts['grid']} starts ({starts['run']} run, {starts['reached_best']} reach the best); "
-                      f"objective {out['objective']:.10f}"]
-        ci = out.get("ci")
-        rows = [{"q": q, "v": f"{out[q]:.5g}", "ci": _interval(ci, q, lambda x: f"{x:.5g}")}
-                for q in ("E", "A", "B", "alpha", "beta", "a", "b")]
-        lines.append(table(rows, [("q", "quantity"), ("v", "estimate"), ("ci", ci_head)]))
-        if ci:
-            lines.append(f"({ci['resamples']} bootstrap resamples, seed {ci['seed']}"
-                         + (f"; {ci['failed']} failed to converge" if ci["failed"] else "") + ")")
-    for name, label in (("approach2", "Approach 2 (isoFLOP parabolas)"), ("approach1", "Approach 1 (envelope)")):
-        if name not in out:
-            continue
-        sec = out[name]
-        ci = sec.get("ci")
-        a_ci, b_ci = (f" [{_interval(ci, k, lambda x: f'{x:.4f}')}]" if ci else "" for k in ("a", "b"))
-        lines += ["", f"{label}: N_opt ~ C^a with a = {sec['a']:.4f}{a_ci}, D_opt ~ C^b with b = {sec['b']:.4f}{b_ci}"]
-        if name == "approach2":
-            rows = [{"c": f"{r['flops']:.3g}", "n": str(r["n_runs"]),
-                     "tried": f"{human(r['params_tried'][0])}-{human(r['params_tried'][1])}",
-                     "N": human(r["params_opt"]) if r["params_opt"] else "-",
-                     "D": human(r["tokens_opt"]) if r["tokens_opt"] else "-",
-                     "L": f"{r['loss_opt']:.4f}" if r["loss_opt"] else "-",
-                     "ok": "yes" if r["bracketed"] else "NO"} for r in sec["per_budget"]]
-            lines.append(table(rows, [("c", "budget"), ("n", "runs"), ("tried", "sizes tried"), ("N", "N_opt"),
-                                      ("D", "D_opt"), ("L", "min loss"), ("ok", "bracketed")]))
-        else:
-            lines.append(f"{sec['n_runs']} runs, envelope over {sec['envelope_points']} FLOP values from "
-                         f"{sec['flops_range'][0]:.3g} to {sec['flops_range'][1]:.3g}")
-    budget_rows = []
-    for name, label in (("", "3"), ("approach2", "2"), ("approach1", "1")):
-        sec = out.get(name, {}) if name else out
-        for r in sec.get("budgets", []):
-            ci = r.get("ci")
-            budget_rows.append({"ap": label, "c": f"{r['flops']:.3g}", "N": human(r["params"]),
-                                "Nci": _interval(ci, "params", human), "D": human(r["tokens"]),
-                                "Dci": _interval(ci, "tokens", human),
-                                "L": f"{r['loss']:.4f}" if "loss" in r else "-",
-                                "Lci": _interval(ci, "loss", lambda x: f"{x:.4f}") if "loss" in r else ""})
-    if budget_rows:
-        lines += ["", "At the budgets asked:",
-                  table(budget_rows, [("ap", "approach"), ("c", "flops"), ("N", "N_opt"), ("Nci", ci_head),
-                                      ("D", "D_opt"), ("Dci", ci_head), ("L", "loss"), ("Lci", ci_head)])]
-    return "\n".join(lines)
-
 
 def _one_blas_thread() -> None:
     """The fit's matrices are tiny, so BLAS threads only contend: on a machine busy with a sweep they slowed
@@ -278,7 +139,8 @@ def _one_blas_thread() -> None:
 
 def cmd_fit(args) -> int:
     _one_blas_thread()
-    from scaling.fit import fit, write_fit
+    from scaling import render
+    from scaling.fitting import fit, write_fit
 
     columns = {k: getattr(args, k) for k in ("params_col", "tokens_col", "flops_col", "loss_col", "run_col",
                                              "budget_col")}
@@ -290,7 +152,7 @@ def cmd_fit(args) -> int:
     payload = result.to_dict()
     if args.out:
         write_fit(payload, args.out)
-    _emit(args, payload, _fit_text(payload) + (f"\nwrote {args.out}" if args.out else ""))
+    _emit(args, payload, render.fit_text(payload) + (f"\nwrote {args.out}" if args.out else ""))
     return 0
 
 
@@ -298,6 +160,7 @@ def cmd_fit(args) -> int:
 
 def cmd_report(args) -> int:
     _one_blas_thread()
+    from scaling import render
     from scaling.report import build
 
     report = build(args.path, bootstrap=args.bootstrap, seed=args.seed, figures=not args.no_plots)
@@ -307,16 +170,8 @@ def cmd_report(args) -> int:
                           "allocations": {f"{c:g}": row.dropna().to_dict()
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
-    print(report.headline())
-    for name in ("1", "2", "3"):
-        section = report.fits.get(name)
-        if section:
-            ci = section.get("ci", {}).get("a")
-            band = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
-            print(f"approach {name}: a = {section['a']:.3f}{band}, b = {section['b']:.3f}")
-        else:
-            print(f"approach {name}: not fitted ({report.skipped.get(name)})")
-    print(f"report: {report.directory / 'report.md'}; figures: " + ", ".join(str(p) for p in report.figures))
+    print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
+                             report.figures))
     return 0
 
 
@@ -329,6 +184,11 @@ def _add_shape_context(p, style_default: str = "llama") -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from scaling.architecture import FFNS, NORM_POSITIONS, NORMS, POSITIONS
+    from scaling.fitting.options import APPROACHES, ENGINES, LOSSES, FitOptions
+    from scaling.flops import METHODS
+
+    fit_defaults = FitOptions()
     parser = _Parser(prog="scaling", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid,fit,report}")
 
@@ -339,10 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag, type=int)
     p.add_argument("--multiple-of", type=int, default=256, help="SwiGLU width rounding (default %(default)s)")
     _add_shape_context(p)
-    p.add_argument("--norm", choices=("rmsnorm", "layernorm"))
-    p.add_argument("--norm-position", choices=("pre", "post"))
-    p.add_argument("--ffn", choices=("swiglu", "gelu", "relu"))
-    p.add_argument("--position", choices=("rope", "learned", "none", "relative"))
+    p.add_argument("--norm", choices=NORMS)
+    p.add_argument("--norm-position", choices=NORM_POSITIONS)
+    p.add_argument("--ffn", choices=FFNS)
+    p.add_argument("--position", choices=POSITIONS)
     p.add_argument("--bias", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--tied", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=cmd_count)
@@ -370,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law", default="chinchilla", help="law that places the centre N_opt (default %(default)s)")
     p.add_argument("--allocations", help="comma-separated rules: an allocation grid instead of an isoFLOP one")
     p.add_argument("--inference-tokens", type=float, help="for the inference rule in --allocations")
-    p.add_argument("--flops-method", default="6N", choices=("6N", "palm", "chinchilla"),
+    p.add_argument("--flops-method", default="6N", choices=METHODS,
                    help="FLOPs per token used for D = C / flops_per_token (default %(default)s)")
     _add_shape_context(p)
     p.set_defaults(func=cmd_grid)
@@ -380,27 +240,28 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit L = E + A/N^alpha + B/D^beta (Approach 3), isoFLOP parabolas (2) or the "
                                    "envelope of training curves (1) to a CSV of runs or a results dir.")
     p.add_argument("path", help="a CSV (columns params, tokens or flops, loss) or a results dir of the harness")
-    p.add_argument("--approach", default="3", choices=("1", "2", "3", "all"), help="default %(default)s")
-    p.add_argument("--bootstrap", type=int, default=1000, metavar="K",
+    p.add_argument("--approach", default="3", choices=APPROACHES, help="default %(default)s")
+    p.add_argument("--bootstrap", type=int, default=fit_defaults.bootstrap, metavar="K",
                    help="bootstrap resamples for the CIs, 0 for none (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level of the CIs (default %(default)s)")
-    p.add_argument("--loss", default="huber", choices=("huber", "asymmetric"),
+    p.add_argument("--seed", type=int, default=fit_defaults.seed, help="bootstrap seed (default %(default)s)")
+    p.add_argument("--level", type=float, default=fit_defaults.level,
+                   help="confidence level of the CIs (default %(default)s)")
+    p.add_argument("--loss", default=fit_defaults.loss, choices=LOSSES,
                    help="Approach 3's loss on log residuals; asymmetric weighs over-predictions more, for a "
                         "lower-envelope law (default %(default)s)")
-    p.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default %(default)s)")
-    p.add_argument("--engine", default="batched", choices=("batched", "scipy"),
+    p.add_argument("--delta", type=float, default=fit_defaults.delta, help="Huber delta (default %(default)s)")
+    p.add_argument("--engine", default=fit_defaults.engine, choices=ENGINES,
                    help="Approach 3's optimiser: batched (variable projection + batched Newton) or scipy (the "
                         "replication's L-BFGS-B from every start, ~100x slower); default %(default)s")
-    p.add_argument("--asymmetry", type=float, default=10.0,
+    p.add_argument("--asymmetry", type=float, default=fit_defaults.asymmetry,
                    help="weight of over-predictions with --loss asymmetric (default %(default)s)")
     p.add_argument("--budgets", help="comma-separated FLOP budgets at which to report N_opt, D_opt, loss with CIs")
     p.add_argument("--drop-highest-loss", type=int, default=0, metavar="K",
                    help="drop the K runs with the highest loss first (the replication drops 5 of Chinchilla's)")
-    p.add_argument("--budget-tol", type=float, default=0.02, metavar="DEX",
+    p.add_argument("--budget-tol", type=float, default=fit_defaults.budget_tol, metavar="DEX",
                    help="Approach 2 without a budget column: runs whose log10 FLOPs lie within DEX of a neighbour "
                         "share a budget (default %(default)s)")
-    p.add_argument("--min-runs", type=int, default=3, metavar="K",
+    p.add_argument("--min-runs", type=int, default=fit_defaults.min_runs, metavar="K",
                    help="Approach 2 leaves out budgets with fewer runs than this (default %(default)s)")
     for key, default in (("params", "params"), ("tokens", "tokens"), ("flops", "flops"), ("loss", "loss"),
                          ("run", "run"), ("budget", "budget")):
@@ -413,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="fits, plots and report.md for a results dir of scaling-train",
                        description="Every fit the sweep supports, PNG figures and report.md, written into the dir.")
     p.add_argument("path", help="a results dir (e.g. results/cpu)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the CIs (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=fit_defaults.bootstrap,
+                   help="resamples for the CIs (default %(default)s)")
+    p.add_argument("--seed", type=int, default=fit_defaults.seed)
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(func=cmd_report)
 

@@ -86,5 +86,5 @@ def count(shape: ModelShape | str) -> dict:
         shape = preset(name)
     record = {"params": shape.params, "non_embedding_params": shape.non_embedding_params,
               "flops_per_token": all_methods(shape), "breakdown": shape.param_breakdown(),
-              "shape": shape.to_dict(), "describe": shape.describe()}
+              "shape": shape.to_dict()}
     return {"preset": name, **record} if name else record

@@ -27,7 +27,6 @@ from scaling.laws import NAMED_LAWS  # noqa: E402
 
 RULE_COLORS = {"gpt3": "tab:red", "chinchilla": "tab:blue", "optimal": "tab:green", "llama": "tab:purple",
                "kaplan": "tab:orange", "inference": "tab:brown"}
-RULE_ORDER = tuple(RULE_COLORS)
 
 STYLE = {
     "figure.dpi": 120, "savefig.dpi": 120, "figure.constrained_layout.use": True,
@@ -152,7 +151,7 @@ def loss_curves(curves: pd.DataFrame, x: str = "flops", smooth: int = 5, title: 
     panels = sorted(data["panel"].dropna().unique()) or [np.nan]
     if data["panel"].notna().any():
         data = data[data["panel"].notna()]
-    ncols = min(len(panels), 4)
+    ncols = math.ceil(len(panels) / math.ceil(len(panels) / 4))  # at most 4 a row, rows evenly filled
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(PANEL * ncols + 1.2, PANEL * nrows + 0.9), sharey=True,
                              squeeze=False)
@@ -184,7 +183,7 @@ def loss_curves(curves: pd.DataFrame, x: str = "flops", smooth: int = 5, title: 
     for row in axes:
         row[0].set_ylabel(LABELS["loss"])
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label=LABELS["params"],
-                 shrink=0.9)
+                 shrink=0.9 / math.sqrt(nrows))
     key = [Line2D([], [], color="gray", lw=1, label=f"training loss (rolling mean of {smooth} log points)"),
            Line2D([], [], color="gray", marker="o", ms=3, ls="none", label="validation loss")]
     fig.legend(handles=key, loc="outside lower center", ncol=2)
@@ -285,7 +284,7 @@ def optimal_scaling(approach2: dict, band: dict | None = None,
             note = f" ({chinchilla_ratio:g} tokens/param)" if name == "Chinchilla" else ""
             ax.plot(grid, ref, style, color=color, lw=1.5,
                     label=f"{name} slope{note}: {symbol} ~ C^{slope:.2f}, anchored at the data")
-        ax.plot(anchor_c, anchor, "+", color="black", ms=10, mew=1.5,
+        ax.plot(anchor_c, anchor, "+", color="dimgray", ms=16, mew=1.2, zorder=2,
                 label="anchor: geometric mean of the minima")
         every = np.concatenate(lines)
         ax.set_ylim(every.min() / 2, every.max() * 2)  # a wide bootstrap band is clipped, not the data

@@ -144,10 +144,15 @@ def _curve_frame(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                          "tokens": val["tokens"].astype(float), "loss": val["val_loss"].astype(float)})
 
 
-def build(directory: str | Path, *, bootstrap: int = 1000, seed: int = 0, figures: bool = True,
+def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | None = None, figures: bool = True,
           write: bool = True) -> Report:
-    """Fit, plot and write report.md, fits.json and law.json into `directory` (`write=False`: only compute)."""
-    from scaling.fit import fit
+    """Fit, plot and write report.md, fits.json and law.json into `directory` (`write=False`: only compute).
+    `bootstrap` and `seed` default to FitOptions'."""
+    from scaling.fitting import FitOptions, fit
+
+    defaults = FitOptions()
+    bootstrap = defaults.bootstrap if bootstrap is None else bootstrap
+    seed = defaults.seed if seed is None else seed
 
     directory = Path(directory)
     if not directory.is_dir():

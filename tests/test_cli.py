@@ -52,7 +52,7 @@ def test_plan_takes_a_fit_file_as_its_law(tmp_path):
     fit.write_text(json.dumps({"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}))
     mine = json.loads(run("plan", "--flops", "1e21", "--law", str(fit), "--json").stdout)
     named = json.loads(run("plan", "--flops", "1e21", "--law", "epoch", "--json").stdout)
-    assert mine["allocations"][0]["params"] == pytest.approx(named["allocations"][0]["params"])
+    assert mine["allocations"][0]["target_params"] == pytest.approx(named["allocations"][0]["target_params"])
 
 
 def test_plan_from_gpu_hours_and_inference_tokens():
@@ -107,3 +107,21 @@ def test_plan_imports_no_torch_pandas_hydra_or_matplotlib():
             "print(heavy, file=sys.stderr); sys.exit(1 if heavy else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("flops", ["1e21", "3.14e23"])
+def test_plan_and_grid_agree_on_every_rule(flops):
+    """One planning path: `plan` and `grid --allocations` give the same shape and tokens for every rule, and the
+    tokens spend the budget on that exact shape (C = 6ND; the inference rule trains on its own, larger C)."""
+    rules = "optimal,chinchilla,gpt3,llama,kaplan,inference"
+    plan = json.loads(run("plan", "--flops", flops, "--law", "epoch", "--rules", rules, "--inference-tokens", "1e13",
+                          "--json").stdout)["allocations"]
+    grid = json.loads(run("grid", "--flops", flops, "--law", "epoch", "--allocations", rules,
+                          "--inference-tokens", "1e13", "--json").stdout)
+    assert [p["rule"] for p in plan] == [g["rule"] for g in grid] == rules.split(",")
+    for p, g in zip(plan, grid, strict=True):
+        assert p["shape"] == g["shape"] and p["params"] == g["params"]
+        assert p["tokens"] == pytest.approx(g["tokens"], rel=1e-12)
+        assert 6 * p["params"] * p["tokens"] == pytest.approx(p["flops"], rel=1e-12)
+        if p["rule"] != "inference":
+            assert p["flops"] == pytest.approx(float(flops), rel=1e-12)

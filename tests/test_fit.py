@@ -14,12 +14,12 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import huber, logsumexp
 
-from scaling.fit.bootstrap import resample_counts
 from scaling.errors import ScalingError
-from scaling.fit import fit
-from scaling.fit.data import drop_highest_losses, read_csv
-from scaling.fit.isoflop import budget_groups, parabola_vertices
-from scaling.fit.parametric import LogHuberObjective, fit_parametric, refit_resamples
+from scaling.fitting import fit
+from scaling.fitting.bootstrap import resample_counts
+from scaling.fitting.data import drop_highest_losses, read_csv
+from scaling.fitting.isoflop import budget_groups, parabola_vertices
+from scaling.fitting.parametric import LogHuberObjective, fit_parametric, refit_resamples
 from scaling.laws import law_from_json
 from tests.synthetic_runs import LAW, isoflop_sweep, training_curves, write_run, write_sweep
 
@@ -320,8 +320,8 @@ def test_fit_json_is_a_law_that_scaling_plan_takes(tmp_path):
     law = law_from_json(out_path)
     plan = json.loads(run_cli("plan", "--flops", "1e21", "--law", out_path, "--json").stdout)
     optimal = next(a for a in plan["allocations"] if a["rule"] == "optimal")
-    assert optimal["params"] == pytest.approx(law.compute_optimal(1e21)[0], rel=1e-9)
-    assert written["budgets"][0]["params"] == pytest.approx(optimal["params"], rel=1e-9)
+    assert optimal["target_params"] == pytest.approx(law.compute_optimal(1e21)[0], rel=1e-9)
+    assert written["budgets"][0]["params"] == pytest.approx(optimal["target_params"], rel=1e-9)
 
 
 def test_cli_reads_the_chinchilla_csv_with_mapped_columns():

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scaling.rundir import read_metrics
 from experiments.trainer import train
+from scaling.rundir import read_metrics
 
 GOLDEN = Path(__file__).parent / "golden" / "first_20_losses.json"
 SUMMARY_KEYS = {"status", "params", "non_embedding_params", "tokens", "flops", "flops_exact", "final_train_loss",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
-from scaling.fit.power_law import OptimalScaling, PowerLaw, fit_power_law
+from scaling.fitting.power_law import OptimalScaling, PowerLaw, fit_power_law
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def bootstrap_envelope(fit: EnvelopeFit, rng: np.random.Generator, resamples: in
                        chunk: int = 200) -> dict:
     """Resample runs with replacement, redraw the envelope, refit the power laws; per-resample samples of a, b and
     N_opt, D_opt at `flops_at`."""
-    from scaling.fit.bootstrap import resample_counts
+    from scaling.fitting.bootstrap import resample_counts
 
     present = resample_counts(fit.n_runs, resamples, rng) > 0
     n = np.empty((resamples, len(fit.grid)))

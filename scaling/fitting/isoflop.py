@@ -2,7 +2,7 @@
 
 For each FLOP budget C, fit a parabola to the final losses as a function of log N; its vertex is N_opt(C) and
 its value there the best loss at C. The same in log D gives D_opt(C). Then N_opt ~ C^a and D_opt ~ C^b by least
-squares in log space (`scaling.fit.power_law`). The paper reports a = 0.49, b = 0.51.
+squares in log space (`scaling.fitting.power_law`). The paper reports a = 0.49, b = 0.51.
 
 Budgets: an exact budget per run where the data carry one (the harness's `budget.flops`, or `--budget-col`).
 Otherwise runs are grouped by FLOPs C = 6ND: sorted by log10 C, a new group starts wherever two neighbours
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
-from scaling.fit.power_law import OptimalScaling, PowerLaw, fit_power_law
+from scaling.fitting.power_law import OptimalScaling, PowerLaw, fit_power_law
 
 
 def budget_groups(flops, budget=None, tol_dex: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +131,7 @@ def bootstrap_isoflop(fit: IsoflopFit, params, tokens, loss, rng: np.random.Gene
                       flops_at=()) -> dict:
     """Stratified bootstrap: each used budget's runs are resampled within the budget, every budget's parabolas
     are refitted, then the power laws. Returns per-resample samples of a, b and N_opt, D_opt at `flops_at`."""
-    from scaling.fit.bootstrap import resample_counts
+    from scaling.fitting.bootstrap import resample_counts
 
     params, tokens, loss = (np.asarray(v, dtype=float) for v in (params, tokens, loss))
     n_opt = np.empty((resamples, len(fit.groups)))

@@ -1,15 +1,16 @@
 """Scaling laws from data: Hoffmann et al. 2022's Approaches 1, 2 and 3, with bootstrap confidence intervals.
 
-    from scaling.fit import fit
+    from scaling.fitting import fit
     result = fit("runs.csv", approach="all", bootstrap=1000, budgets=[1e21])   # or a DataFrame, or a results dir
     result.law                     # Approach 3's ParametricLaw, ready for `scaling plan --law`
-    result.to_dict()               # the fit JSON (schema in scaling/fit/api.py)
+    result.to_dict()               # the fit JSON (schema in scaling/fitting/api.py)
 
 Everything goes through `fit()`; the modules behind it, one concept each:
 
 | module | what it owns |
 |---|---|
-| `api.py` | `fit()`, `FitOptions`, `FitResult`, the fit JSON and `write_fit` |
+| `api.py` | `fit()`, `FitResult`, the fit JSON and `write_fit` |
+| `options.py` | `FitOptions` and the lists of choices (approaches, losses, engines) |
 | `data.py` | `FitData`: final losses and curves from a CSV, a DataFrame or a results dir, checked |
 | `parametric.py` | Approach 3: L = E + A/N^alpha + B/D^beta by Huber on log losses (variable projection) |
 | `newton.py` | the batched damped Newton that Approach 3 and its bootstrap run on |
@@ -19,6 +20,17 @@ Everything goes through `fit()`; the modules behind it, one concept each:
 | `bootstrap.py` | resamples as counts, percentile intervals |
 """
 
-from scaling.fit.api import APPROACHES, FitOptions, FitResult, fit, write_fit
+__all__ = ["FitOptions", "FitResult", "fit", "write_fit"]
 
-__all__ = ["APPROACHES", "FitOptions", "FitResult", "fit", "write_fit"]
+
+def __getattr__(name: str):
+    """Imported on first use: `scaling.fitting.options` stays light (no pandas) for the command line's parser."""
+    if name == "FitOptions":
+        from scaling.fitting.options import FitOptions
+
+        return FitOptions
+    if name in __all__:
+        from scaling.fitting import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'scaling.fitting' has no attribute {name!r}")

@@ -16,7 +16,7 @@ Starts: Hoffmann's grid of 4,500 points (alpha, beta in {0, 0.5, ..., 2}, e in {
   (x = N^-alpha, y = D^-beta) is linear in (E, A, B), so each start's (E, A, B) is replaced by the
   non-negative least-squares fit of L_hat / L to 1 (relative errors ~ log residuals). Starts that share
   (alpha, beta) then coincide: Hoffmann's grid leaves 25 distinct ones. All of them run at once through a
-  batched damped Newton (`scaling.fit.newton`) on the exact objective with its analytic Hessian; the best
+  batched damped Newton (`scaling.fitting.newton`) on the exact objective with its analytic Hessian; the best
   is polished by L-BFGS-B. Bootstrap refits run the same batched Newton, one row per resample.
 """
 
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
-from scaling.fit.newton import minimize_batched
+from scaling.fitting.newton import minimize_batched
+from scaling.fitting.options import ENGINES, LOSSES
 from scaling.laws import ParametricLaw
 
 PARAM_NAMES = ("a", "b", "e", "alpha", "beta")
-LOSSES = ("huber", "asymmetric")
 
 
 def hoffmann_grid() -> np.ndarray:
@@ -217,7 +217,7 @@ def fit_parametric(params, tokens, loss, *, loss_kind: str = "huber", delta: flo
         result = minimize_batched(projected, objective.value, objective.value_grad_hess)
         ends, values = result.theta, result.value
     else:
-        raise ScalingError(f"unknown engine {engine!r}: choose batched or scipy")
+        raise ScalingError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     values = np.where(np.isfinite(values), values, np.inf)
     best = int(np.argmin(values))
     if not np.isfinite(values[best]):

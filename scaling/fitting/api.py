@@ -42,41 +42,11 @@ import numpy as np
 
 from scaling.atomic import atomic_write_json, json_ready
 from scaling.errors import ScalingError
-from scaling.fit.data import FitData, drop_highest_losses, read_fit_data
+from scaling.fitting.data import FitData, drop_highest_losses, read_fit_data
+from scaling.fitting.options import APPROACHES, FitOptions
 from scaling.laws import ParametricLaw
 
-APPROACHES = ("1", "2", "3", "all")
 CHUNK = 500  # bootstrap resamples per batched refit: a progress tick, and arrays that stay in cache
-
-
-def _whole(value, at_least: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= at_least
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """How the approaches fit, checked when made: one ScalingError line per bad value."""
-
-    bootstrap: int = 1000  # resamples for the intervals; 0 for none
-    seed: int = 0  # of the bootstrap
-    level: float = 0.95  # of the percentile intervals
-    loss: str = "huber"  # Approach 3: huber | asymmetric (a lower-envelope law)
-    delta: float = 1e-3  # Approach 3: Huber width on log residuals (Hoffmann et al. 2022)
-    asymmetry: float = 10.0  # Approach 3 with loss="asymmetric": weight of over-predictions
-    grid: object = None  # Approach 3: starts (rows of a, b, e, alpha, beta); None: Hoffmann's 4,500
-    engine: str = "batched"  # Approach 3: batched | scipy
-    budget_tol: float = 0.02  # Approach 2 without a budget column: dex within which runs share a budget
-    min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
-    progress: bool = False  # a progress bar for the bootstrap
-
-    def __post_init__(self) -> None:
-        if not _whole(self.bootstrap, 0):
-            raise ScalingError(f"--bootstrap takes a whole number of resamples >= 0, got {self.bootstrap!r}")
-        if not _whole(self.seed, 0):
-            raise ScalingError(f"--seed takes a whole number >= 0, got {self.seed!r}")
-        if not (0 < self.level < 1):
-            raise ScalingError(f"the confidence level must lie between 0 and 1, got {self.level!r}")
-        object.__setattr__(self, "bootstrap", int(self.bootstrap))
 
 
 @dataclass(frozen=True)
@@ -98,14 +68,14 @@ class FitResult:
 
 
 def _intervals(samples: dict, level: float) -> dict:
-    from scaling.fit.bootstrap import percentile_interval
+    from scaling.fitting.bootstrap import percentile_interval
 
     return {name: percentile_interval(values, level).tolist() for name, values in samples.items()}
 
 
 def _budget_rows(flops, estimates: dict, samples: dict | None, level: float) -> list[dict]:
     """One row per budget: the estimates there and, with a bootstrap, their intervals."""
-    from scaling.fit.bootstrap import percentile_interval
+    from scaling.fitting.bootstrap import percentile_interval
 
     rows = []
     for j, c in enumerate(flops):
@@ -132,8 +102,8 @@ def _law_samples(theta: np.ndarray, flops) -> dict:
 
 
 def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict]:
-    from scaling.fit.bootstrap import progress, resample_counts
-    from scaling.fit.parametric import fit_parametric, refit_resamples
+    from scaling.fitting.bootstrap import progress, resample_counts
+    from scaling.fitting.parametric import fit_parametric, refit_resamples
 
     best = fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
                           asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine)
@@ -178,7 +148,7 @@ def _power_law_section(result, draw, opts: FitOptions, budgets) -> dict:
 
 
 def _approach2(data: FitData, opts: FitOptions, budgets):
-    from scaling.fit.isoflop import bootstrap_isoflop, fit_isoflop
+    from scaling.fitting.isoflop import bootstrap_isoflop, fit_isoflop
 
     result = fit_isoflop(data.params, data.tokens, data.flops, data.loss, budget=data.budget,
                          budget_tol=opts.budget_tol, min_runs=opts.min_runs)
@@ -188,7 +158,7 @@ def _approach2(data: FitData, opts: FitOptions, budgets):
 
 
 def _approach1(data: FitData, opts: FitOptions, budgets):
-    from scaling.fit.envelope import bootstrap_envelope, fit_envelope
+    from scaling.fitting.envelope import bootstrap_envelope, fit_envelope
 
     if data.curves is None:
         raise ScalingError(f"approach 1 needs loss curves and {data.source} holds one loss per run: give a results "

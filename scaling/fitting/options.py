@@ -1,0 +1,47 @@
+"""The choices and options of `fit()`: one list of each, read by the fit and by `scaling fit`'s parser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scaling.errors import ScalingError
+
+APPROACHES = ("1", "2", "3", "all")
+LOSSES = ("huber", "asymmetric")  # Approach 3: symmetric Huber, or a lower envelope
+ENGINES = ("batched", "scipy")  # Approach 3: variable projection + batched Newton, or the L-BFGS-B loop
+
+
+def _whole(value, at_least: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= at_least
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How the approaches fit, checked when made: one ScalingError line per bad value."""
+
+    bootstrap: int = 1000  # resamples for the intervals; 0 for none
+    seed: int = 0  # of the bootstrap
+    level: float = 0.95  # of the percentile intervals
+    loss: str = "huber"  # Approach 3: huber | asymmetric (a lower-envelope law)
+    delta: float = 1e-3  # Approach 3: Huber width on log residuals (Hoffmann et al. 2022)
+    asymmetry: float = 10.0  # Approach 3 with loss="asymmetric": weight of over-predictions
+    grid: object = None  # Approach 3: starts (rows of a, b, e, alpha, beta); None: Hoffmann's 4,500
+    engine: str = "batched"  # Approach 3: batched | scipy
+    budget_tol: float = 0.02  # Approach 2 without a budget column: dex within which runs share a budget
+    min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
+    progress: bool = False  # a progress bar for the bootstrap
+
+    def __post_init__(self) -> None:
+        if not _whole(self.bootstrap, 0):
+            raise ScalingError(f"--bootstrap takes a whole number of resamples >= 0, got {self.bootstrap!r}")
+        if not _whole(self.seed, 0):
+            raise ScalingError(f"--seed takes a whole number >= 0, got {self.seed!r}")
+        if self.loss not in LOSSES:
+            raise ScalingError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
+        if self.engine not in ENGINES:
+            raise ScalingError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        if not (0 < self.level < 1):
+            raise ScalingError(f"the confidence level must lie between 0 and 1, got {self.level!r}")
+        object.__setattr__(self, "bootstrap", int(self.bootstrap))
