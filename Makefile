@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_CPU       ?= torch==2.13.0
 TORCH_CPU_INDEX ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-slow lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ lint: install
 
 test: lint
 	$(PY) -m pytest -q
+
+test-slow: install  # the checks too long for every change (4,000-resample intervals, ...)
+	$(PY) -m pytest -q -m slow
 
 bench: install
 	$(PY) bench/plan_startup.py

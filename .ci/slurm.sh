@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real single-node SLURM on localhost for the launcher tests (recipe and pitfalls: ../shared/SLURM.md).
+# A real single-node SLURM on localhost for the launcher tests (the pitfalls are in the comments below).
 #   .ci/slurm.sh start   install (Debian packages), configure, start munge + slurmctld + slurmd, wait for idle
 #   .ci/slurm.sh stop    stop the daemons by their pid files
 # Needs root and Debian's package registry; prints why and exits 0 when it cannot (the SLURM test then skips).

@@ -1,6 +1,6 @@
 """Benchmark: `scaling plan --flops 1e21 --json` against a bare `python -c "import numpy, scipy"`.
 
-Target (issue 2): the planner costs at most ~2x the bare import, i.e. it pulls in no torch, pandas or hydra.
+Target: the planner costs at most ~2x the bare import, i.e. it pulls in no torch, pandas or hydra.
 Both commands run interleaved in one process, so machine noise hits them alike; medians and their ratio print.
 """
 

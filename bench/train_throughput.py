@@ -1,6 +1,6 @@
 """Benchmark: the trainer's tokens/s against a plain hand-written PyTorch loop of the same LLaMA shape.
 
-Target (issue 4): >= 0.95x the plain loop, i.e. the harness adds no overhead to a training step. Both train the
+Target: >= 0.95x the plain loop, i.e. the harness adds no overhead to a training step. Both train the
 same model class on the same data windows with the same optimizer, batch and step count, in one process,
 taking turns at going first (noise hits both alike). The trainer's figure is its own tokens_per_second
 (training steps only, as in summary.json); its whole wall time (set-up, final eval, checkpoint) is printed

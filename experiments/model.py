@@ -1,4 +1,4 @@
-"""One decoder-only transformer; every GPT-3-vs-LLaMA difference is a switch (DESIGN.md, "The model switches").
+"""One decoder-only transformer; every GPT-3-vs-LLaMA difference is a switch (`scaling.architecture.Components`).
 
 Built from the planner's `ModelShape`, so `sum(p.numel())` equals `shape.params` exactly for every combination of
 switches (tests/test_model.py). Each architectural idea is a small module named after it; a switch picks one:
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling.architecture import ModelShape
+from scaling.architecture import TRAINABLE_POSITIONS, ModelShape
 
 
 class RMSNorm(nn.Module):
@@ -136,9 +136,9 @@ class Transformer(nn.Module):
                  norm_eps: float = 1e-5):
         super().__init__()
         c = shape.components
-        if c.position not in ("rope", "learned", "none"):
+        if c.position not in TRAINABLE_POSITIONS:
             raise ValueError(f"position {c.position!r} is a planner-only component; the harness builds "
-                             f"rope, learned or none")
+                             f"{', '.join(TRAINABLE_POSITIONS)}")
         self.shape = shape
         self.embed = nn.Embedding(shape.vocab_size, shape.d_model)
         self.pos_embed = nn.Embedding(shape.seq_len, shape.d_model) if c.position == "learned" else None

@@ -1,4 +1,4 @@
-"""Published figures the tests pin the planner against (sources in ../shared/REFERENCE.md and each comment)."""
+"""Published figures the tests pin the planner against (the source of each is in its comment)."""
 
 # Hoffmann et al. 2022, Table A4 (the Chinchilla paper's model sizes): parameters (millions), d_model, ffw_size,
 # kv_size, n_heads, n_layers. Gopher-family models: RMSNorm, relative positions, tied embeddings, vocab 32,000.

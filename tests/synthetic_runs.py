@@ -1,4 +1,4 @@
-"""Synthetic sweeps drawn from a known law, and harness-style results dirs written from them (DESIGN.md layout).
+"""Synthetic sweeps drawn from a known law, and harness-style results dirs written from them (`scaling.rundir`).
 
 The known law is the replication's (Besiroglu et al. 2024): its a = beta / (alpha + beta) is the truth the fits
 must recover. Noise is multiplicative (log-normal) on the loss.

@@ -1,4 +1,4 @@
-"""The `scaling` command line: contracts of DESIGN.md, and one clear line for every bad input."""
+"""The `scaling` command line: its JSON contracts, and one clear line for every bad input."""
 
 import json
 import subprocess

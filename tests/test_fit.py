@@ -26,7 +26,7 @@ from tests.synthetic_runs import LAW, isoflop_sweep, training_curves, write_run,
 CHINCHILLA = Path(__file__).resolve().parent / "data" / "chinchilla_svg_extracted_data.csv"
 CHINCHILLA_COLUMNS = {"params_col": "Model Size", "flops_col": "Training FLOP"}
 
-# Besiroglu et al. 2024 (../shared/data/README.md): the grid optimum of the replication protocol, and the 95%
+# Besiroglu et al. 2024 (tests/data/README.md): the grid optimum of the replication protocol, and the 95%
 # bootstrap intervals from 4,000 resamples.
 GRID_OPTIMUM = {"E": 1.8172, "A": 477.8, "B": 2143, "alpha": 0.3473, "beta": 0.3672}
 GRID_OBJECTIVE = 0.0010182740

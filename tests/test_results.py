@@ -1,4 +1,4 @@
-"""`scaling.results`: run directories (DESIGN.md's contract) read into DataFrames, sweeps still writing included."""
+"""`scaling.results`: run directories (`scaling.rundir`'s files) read into DataFrames, sweeps still writing included."""
 
 import json
 

