@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_CPU       ?= torch==2.13.0
 TORCH_CPU_INDEX ?=
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow lint bench notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ test: lint
 
 test-slow: install  # the checks too long for every change (4,000-resample intervals, ...)
 	$(PY) -m pytest -q -m slow
+
+notebooks: install  # execute the notebooks and save them with their outputs (figures visible when browsed)
+	$(PY) notebooks/execute.py
 
 bench: install
 	$(PY) bench/plan_startup.py
