@@ -152,3 +152,15 @@ def test_the_launchers_check_is_the_runs_check(compose, tmp_path, monkeypatch):
     assert trainer.train(cfg, tmp_path / "once")["status"] == "completed"
     assert len(calls) == 1 and trainer.check(cfg) is first
     assert trainer.check(compose("data=tiny", "budget.flops=2e11")) is not first and len(calls) == 2
+
+
+def test_fingerprints_of_the_committed_reference_runs_still_match(compose):
+    """Relaunching a sweep must recognise its completed runs: the fingerprint recomputed from a reference run's
+    overrides equals the one its summary.json recorded when it was trained."""
+    root = Path(__file__).resolve().parent.parent / "results" / "reference"
+    from experiments.trainer import fingerprint
+
+    for name in ("allocation.size_factor=1,allocation=chinchilla,budget.flops=1e11",
+                 "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12"):
+        recorded = json.loads((root / name / "summary.json").read_text())["fingerprint"]
+        assert fingerprint(compose("experiment=isoflop_cpu", *name.split(","))) == recorded, name
