@@ -8,46 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scaling.allocation import RULES, allocate, check_budget
+from scaling.allocation import RULES, Allocation, allocate, check_budget
 from scaling.architecture import Components, ModelShape, preset, solve_shape
 from scaling.flops import all_methods, flops_per_token
 from scaling.laws import ParametricLaw, get_law
 
 
 @dataclass(frozen=True)
-class PlannedRun:
-    """One run: its budget, how its size was chosen, its exact shape and the tokens that spend the budget."""
+class PlannedRun(Allocation):
+    """An allocation realised: `params` is the exact count of the solver's shape for the rule's N
+    (`target_params`), and `tokens` spend the budget on that shape, D = C / flops_per_token(shape)."""
 
-    flops: float
-    rule: str  # the allocation rule that placed N ("optimal" for isoFLOP points)
-    size_factor: float  # target N / the rule's N
-    target_params: float
-    shape: ModelShape
-    tokens: float
-    predicted_loss: float
+    size_factor: float = 1.0  # target N / the rule's N
+    target_params: float = 0.0
+    shape: ModelShape | None = None
     flops_method: str = "6N"
-    inference_tokens: float = 0.0  # the inference rule's serving tokens (Sardana & Frankle 2023)
-
-    @property
-    def params(self) -> int:
-        return self.shape.params
-
-    @property
-    def tokens_per_param(self) -> float:
-        return self.tokens / self.params
-
-    @property
-    def inference_flops(self) -> float:
-        """2 N per served token (a forward pass)."""
-        return 2.0 * self.params * self.inference_tokens
 
     def to_dict(self) -> dict:
-        return {"flops": self.flops, "rule": self.rule, "size_factor": self.size_factor,
-                "target_params": self.target_params, "params": self.params, "tokens": self.tokens,
-                "tokens_per_param": self.tokens_per_param, "predicted_loss": self.predicted_loss,
-                "flops_method": self.flops_method, "inference_tokens": self.inference_tokens,
-                "inference_flops": self.inference_flops, "total_flops": self.flops + self.inference_flops,
-                "shape": self.shape.to_dict()}
+        out = super().to_dict()
+        out.update(shape=self.shape.to_dict())
+        return out
 
 
 def plan_point(flops: float, rule: str, law: ParametricLaw | str = "chinchilla", *, size_factor: float = 1.0,
@@ -61,8 +41,8 @@ def plan_point(flops: float, rule: str, law: ParametricLaw | str = "chinchilla",
     alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens)
     shape = solve_shape(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
     tokens = alloc.flops / flops_per_token(shape, flops_method)
-    return PlannedRun(alloc.flops, rule, size_factor, alloc.params, shape, tokens, law.loss(shape.params, tokens),
-                      flops_method, alloc.inference_tokens)
+    return PlannedRun(rule, alloc.flops, shape.params, tokens, law.loss(shape.params, tokens), alloc.inference_tokens,
+                      size_factor=size_factor, target_params=alloc.params, shape=shape, flops_method=flops_method)
 
 
 def plan(flops: float, law: ParametricLaw | str = "chinchilla", *, rules=None, style: str = "llama",

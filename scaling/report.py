@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.allocation import KAPLAN_EXPONENT
+from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
 from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.errors import ScalingError
 from scaling.results import completed_runs, load_curves
@@ -246,14 +246,16 @@ def markdown(report: Report) -> str:
     if {"gpt3", "chinchilla"} <= set(report.allocations.columns):
         both = report.allocations[["gpt3", "chinchilla"]].dropna()
         wins = int((both["chinchilla"] < both["gpt3"]).sum())
-        out += [f"Chinchilla-style (20 tokens/param) beats GPT-3-style (1.7) at {wins} of {len(both)} budgets.", ""]
+        out += [f"Chinchilla-style ({TOKENS_PER_PARAM['chinchilla']:g} tokens/param) beats GPT-3-style "
+                f"({TOKENS_PER_PARAM['gpt3']:g}) at {wins} of {len(both)} budgets.", ""]
     out += ["## Fitted exponents", "", exponent_table(report.fits, report.skipped), ""]
     if "2" in report.fits:
         section = report.fits["2"]
         ratios = [r["tokens_opt"] / r["params_opt"] for r in section["per_budget"] if r["params_opt"]]
         out += ["### isoFLOP optima (Approach 2)", "", _optimum_rows(section), "",
                 f"Tokens per parameter at the optimum: {min(ratios):.0f} to {max(ratios):.0f} "
-                f"(Chinchilla: ~20 at 1e19-1e24 FLOPs with a 32K-token vocabulary; these are bytes).", ""]
+                f"(Chinchilla: ~{TOKENS_PER_PARAM['chinchilla']:g} at 1e19-1e24 FLOPs with a 32K-token vocabulary; "
+                f"these are bytes).", ""]
     if "3" in report.fits:
         s = report.fits["3"]
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"
