@@ -29,11 +29,26 @@ def save(run_dir: Path, *, model, optimizer, step: int, elapsed: float, fingerpr
         torch.save(state, tmp)
 
 
+REQUIRED = ("model", "optimizer", "step", "elapsed", "fingerprint", "rng")
+
+
+class DamagedCheckpoint(Exception):
+    """checkpoint.pt exists but cannot be read back whole (truncated, empty, garbage, or missing state)."""
+
+
 def load(run_dir: Path, map_location="cpu") -> dict | None:
+    """The saved state, None where there is no checkpoint; DamagedCheckpoint where it cannot be trusted."""
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
+        raise DamagedCheckpoint(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+    missing = [k for k in REQUIRED if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise DamagedCheckpoint(f"missing {', '.join(missing)}")
+    return state
 
 
 def restore_rng(state: dict) -> None:

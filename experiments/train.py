@@ -6,14 +6,26 @@ and hands the run to `experiments.trainer`.
     scaling-train -m experiment=isoflop_cpu                      # a sweep (Hydra multirun)
 
 Results go to results/<experiment_name>/<run_name>/ (the files are `scaling.rundir`'s). Exit codes: 0 done,
-1 a run that did not complete (diverged), 2 bad input.
+1 a run that did not complete (diverged) or a sweep with a failed job, 2 bad input, 128 + signal number for a
+run stopped by SIGINT/SIGTERM (its checkpoint saved: rerun to resume).
+
+A sweep ends with one line: "sweep: N completed, M failed (names: why)". Its jobs report to a ledger file the
+launcher reads at the end (`<results_dir>/.sweeps/`, on the results filesystem so SLURM jobs on other nodes
+reach it). Under joblib, each worker watches its parent: if the sweep's process dies (kill -9), the worker
+saves its checkpoint and exits instead of training on as an orphan.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
+import socket
 import sys
+import threading
+import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -23,10 +35,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
-from experiments.config import CONF_DIR, register
-from experiments.trainer import check, train
+from experiments.config import CONF_DIR, TrainConfig, register
+from experiments.trainer import RunInterrupted, check, train
 from scaling.errors import ScalingError
-from scaling.rundir import write_summary
+from scaling.rundir import RunLocked, write_summary
+
+LEDGER_ENV = "SCALING_SWEEP_LEDGER"  # the file a sweep's jobs append their outcome to
+SWEEP_PID_ENV = "SCALING_SWEEP_PID"  # the sweep's own process (jobs of the basic launcher run inside it)
 
 register()
 
@@ -50,22 +65,80 @@ def share_resources(cfg: DictConfig) -> None:
             cfg.threads = int(os.environ["SLURM_CPUS_PER_TASK"])
 
 
+def watch_parent(interval: float = 1.0) -> None:
+    """In a sweep worker: when the process that launched it dies (its parent changes, e.g. to init after a
+    kill -9 of the sweep), send ourselves SIGTERM, so the run saves its checkpoint and the worker exits instead
+    of training on as an orphan that a relaunch would race."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _ledger(entry: dict) -> None:
+    path = os.environ.get(LEDGER_ENV)
+    if not path:
+        return
+    line = json.dumps(entry) + "\n"
+    with contextlib.suppress(OSError):  # a missing ledger must not fail the job; the sweep then says so
+        with open(path, "a") as f:  # one short append per job: atomic on local filesystems and NFS alike
+            f.write(line)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_app(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     share_resources(cfg)
+    if multirun and "Joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
+        watch_parent()
     warnings.showwarning = _show_warning
+    outcome = {"run": run_dir.name, "status": "failed"}
     try:
         summary = train(cfg, run_dir)
+        outcome["status"] = summary.get("status", "unknown")
+    except RunLocked as err:  # someone else's run: touch nothing in its directory
+        print(f"scaling-train: error: {err}", file=sys.stderr)
+        outcome["error"] = str(err)
+        if not multirun:
+            sys.exit(2)
+        return
+    except RunInterrupted as err:
+        print(f"scaling-train: {err}", file=sys.stderr)
+        outcome.update(status="interrupted", error=signal.Signals(err.signum).name)
+        if not multirun:
+            sys.exit(128 + err.signum)
+        _ledger(outcome)
+        if str(os.getpid()) == os.environ.get(SWEEP_PID_ENV):
+            raise KeyboardInterrupt from None  # the sweep runs in this process (basic launcher): stop it all
+        os._exit(128 + err.signum)  # a worker of a sweep being stopped, or orphaned: leave, checkpoint saved
     except ScalingError as err:
         print(f"scaling-train: error: {err}", file=sys.stderr)
+        outcome["error"] = str(err)
         with contextlib.suppress(OSError):
             run_dir.rmdir()  # only if Hydra made it and nothing was written
-        if multirun:  # one bad job must not stop the sweep: record it and go on
+        if not multirun:
+            sys.exit(2)
+        with contextlib.suppress(ScalingError):  # one bad job must not stop the sweep: record it and go on
             write_summary(run_dir, {"status": "failed", "error": str(err), "run_name": run_dir.name})
-            return
-        sys.exit(2)
+        return
+    except Exception as err:
+        if not multirun:
+            raise  # a bug, not bad input: the traceback is what its reader needs
+        # one crashed job must not stop the sweep: its traceback goes to error.log, the sweep goes on
+        with contextlib.suppress(OSError):
+            (run_dir / "error.log").write_text(traceback.format_exc())
+        print(f"scaling-train: {run_dir.name}: {type(err).__name__}: {err} (traceback in {run_dir / 'error.log'})",
+              file=sys.stderr)
+        outcome["error"] = f"{type(err).__name__}: {err}"
+        return
+    finally:
+        if multirun:
+            _ledger(outcome)
     if summary.get("status") != "completed" and not multirun:
         sys.exit(1)
 
@@ -112,15 +185,65 @@ def validate_args(overrides: list[str]) -> str | None:
     return None
 
 
+def _results_dir(args: list[str]) -> Path:
+    """results_dir as the command line sets it (the last `results_dir=` wins), else the schema's default."""
+    given = [a.split("=", 1)[1] for a in args if a.startswith("results_dir=")]
+    return Path(given[-1] if given else TrainConfig.results_dir).resolve()
+
+
+def sweep_report(ledger: Path) -> int:
+    """Read the jobs' outcomes, print "sweep: N completed, M failed (...)" and return the exit code: 1 if any
+    job failed or was interrupted, else 0."""
+    rows = []
+    with contextlib.suppress(FileNotFoundError):
+        for line in ledger.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                rows.append(json.loads(line))
+    with contextlib.suppress(OSError):
+        ledger.unlink()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.get("status", "unknown")] = counts.get(row.get("status", "unknown"), 0) + 1
+    bad = [r for r in rows if r.get("status") not in ("completed", "diverged")]
+    parts = [f"{counts.get('completed', 0)} completed"]
+    parts += [f"{n} {status}" for status, n in sorted(counts.items()) if status not in ("completed", "failed")]
+    parts.append(f"{len([r for r in rows if r.get('status') == 'failed'])} failed")
+    names = "; ".join(f"{r['run']}: {r.get('error', r.get('status'))}" for r in bad)
+    print(f"scaling-train: sweep: {', '.join(parts)}" + (f" ({names})" if names else ""), file=sys.stderr)
+    return 1 if bad else 0
+
+
 def main() -> None:
-    """Console script: refuse bad single-run input with one line (exit 2), then hand over to Hydra."""
+    """Console script: refuse bad single-run input with one line (exit 2), then hand over to Hydra; a sweep
+    ends with its count of completed and failed jobs."""
     args = sys.argv[1:]
+    multirun = any(a in ("-m", "--multirun") for a in args)
     if not any(a.startswith("-") for a in args):
         error = validate_args(args)
         if error:
             print(f"scaling-train: error: {error}", file=sys.stderr)
             sys.exit(2)
-    hydra_app()
+    ledger = None
+    if multirun:
+        ledger = _results_dir(args) / ".sweeps" / f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}.jsonl"
+        try:
+            ledger.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"scaling-train: error: cannot write the results dir {ledger.parent.parent}: "
+                  f"{err.strerror or err}: choose a writable results_dir", file=sys.stderr)
+            sys.exit(2)
+        os.environ[LEDGER_ENV] = str(ledger)
+        os.environ[SWEEP_PID_ENV] = str(os.getpid())
+    try:
+        hydra_app()
+    except KeyboardInterrupt:
+        print("scaling-train: interrupted; rerun the same command to resume (completed runs are kept)",
+              file=sys.stderr)
+        if ledger is not None:
+            sweep_report(ledger)
+        sys.exit(130)
+    if ledger is not None:
+        sys.exit(sweep_report(ledger))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,14 @@ Hydra's command line.
 A run's directory is `scaling.rundir`'s: config.yaml when it starts, metrics.jsonl as it goes, checkpoint.pt
 now and then, summary.json at the end. Rerunning the same configuration resumes from the checkpoint, or skips a
 completed run; a different configuration is refused rather than mixed in.
+
+What can go wrong, and what happens:
+- a second process on the same run directory is refused (`RunLock`), naming the one that holds it;
+- SIGINT (Ctrl-C) or SIGTERM (SLURM preemption, `kill`) saves a checkpoint at the end of the current step and
+  raises RunInterrupted; the launcher prints one line; rerunning resumes exactly (a second Ctrl-C stops at once);
+- a damaged checkpoint.pt, summary.json or config.yaml, or a metrics.jsonl that lacks log points the checkpoint
+  has passed, is moved aside (`scaling.rundir.move_aside`), named in one line, and the run starts over or
+  resumes from what is sound: the curve in metrics.jsonl always matches the weights.
 """
 
 from __future__ import annotations
@@ -13,7 +21,9 @@ import contextlib
 import hashlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -34,7 +44,18 @@ from scaling.atomic import atomic_write_text
 from scaling.errors import ScalingError
 from scaling.flops import flops_per_token
 from scaling.hardware import peak_of_device_name
-from scaling.rundir import CHECKPOINT, CONFIG, MetricsLog, read_summary, write_summary
+from scaling.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    SUMMARY,
+    MetricsLog,
+    RunLock,
+    move_aside,
+    read_metrics,
+    read_summary,
+    write_summary,
+)
 
 # Beyond ~4 epochs, repeated tokens are worth clearly less than fresh ones (Muennighoff et al. 2023, Fig. 3).
 EPOCHS_WARNING = 4.0
@@ -86,6 +107,22 @@ def load_corpus(cfg: DictConfig) -> Corpus:
                    hf_name=d.hf_name, hf_split=d.hf_split, hf_field=d.hf_field)
 
 
+def check_writable(directory: Path) -> None:
+    """Refuse a results directory that cannot be written (read-only mount, no permission) before anything is
+    made: by trying, since permission bits do not bind root and say nothing of read-only filesystems."""
+    import tempfile
+
+    existing = directory.resolve()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ScalingError(f"cannot write results under {directory} ({existing}: {err.strerror or err}): choose a "
+                           f"writable results_dir") from None
+
+
 @dataclass
 class Checked:
     """What `check` established: the corpus, the resolved plan, the validation windows, and the warnings it
@@ -119,6 +156,7 @@ def check(cfg: DictConfig) -> Checked:
         raise ScalingError(f"threads must be >= 1, got {cfg.threads}")
     pick_device(cfg.device)
     tracking.check_logger(cfg.logger)
+    check_writable(Path(cfg.results_dir) / cfg.experiment_name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         corpus = load_corpus(cfg)
@@ -128,6 +166,57 @@ def check(cfg: DictConfig) -> Checked:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     _CHECKED[key] = Checked(corpus, plan, val, list(caught))
     return _CHECKED[key]
+
+
+class RunInterrupted(Exception):
+    """A run stopped by a signal after saving its checkpoint; rerunning the command resumes it."""
+
+    def __init__(self, signum: int, run_dir: Path, step: int):
+        self.signum, self.run_dir, self.step = signum, run_dir, step
+        name = signal.Signals(signum).name
+        super().__init__(f"{run_dir.name}: stopped by {name} at step {step}; checkpoint saved: rerun the same "
+                         f"command to resume")
+
+
+class StopSignals:
+    """SIGINT and SIGTERM set `signum` instead of killing the process, so the loop can save and stop cleanly.
+    A second SIGINT raises KeyboardInterrupt at once. Only the main thread can take signals; elsewhere this
+    does nothing."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.previous = {}
+
+    def _handle(self, signum, _frame) -> None:
+        self.signum = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def log_points(cfg: DictConfig, plan: RunPlan) -> tuple[int, int]:
+    """(log_every, eval_every) in steps: a row of metrics.jsonl at step 1, every log_every steps, every
+    eval_every steps (with the validation loss) and at the last step."""
+    log_every = cfg.log_every_steps or max(1, plan.steps // 200)
+    every_tokens = cfg.eval.every_tokens
+    eval_every = max(1, round(every_tokens / plan.tokens_per_step)) if every_tokens else \
+        max(1, plan.steps // cfg.eval.count)
+    return log_every, eval_every
+
+
+def expected_rows(cfg: DictConfig, plan: RunPlan, upto: int) -> list[int]:
+    """The steps metrics.jsonl holds rows for once a run has trained `upto` steps (without diverging)."""
+    log_every, eval_every = log_points(cfg, plan)
+    return [s for s in range(1, upto + 1) if s == 1 or s % log_every == 0 or s % eval_every == 0 or s == plan.steps]
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -175,6 +264,12 @@ class Run:
     last_val: float = math.nan
     train_time: float = 0.0  # seconds inside steps (tokens/s leaves evaluation and checkpoints out)
     started: float = field(default_factory=time.perf_counter)
+    # the training loss summed since the last log point: saved with the checkpoint, so the first row after a
+    # resume averages the same steps as an uninterrupted run's
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    stop: StopSignals = field(default_factory=StopSignals)
+    lock: RunLock | None = None
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -185,41 +280,102 @@ class Run:
 
     def save_checkpoint(self) -> None:
         checkpoint.save(self.run_dir, model=self.model, optimizer=self.optimizer, step=self.step,
-                        elapsed=self.elapsed, fingerprint=self.fingerprint, first_loss=self.first_loss)
+                        elapsed=self.elapsed, fingerprint=self.fingerprint, first_loss=self.first_loss,
+                        log_state={"loss_sum": float(self.loss_sum), "loss_count": self.loss_count})
 
 
-def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
-    """Model and optimizer as the plan says, then the checkpoint's state where there is one (same fingerprint
-    only); a fresh run writes config.yaml (the composed config plus the planner's resolution) first."""
-    plan = checked.plan
-    device = pick_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    # bf16 autocast on CUDA: the matmuls run in bf16 while the weights and optimizer stay fp32
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    torch.manual_seed(cfg.seed)  # before the model: the seed fixes the initial weights
+def _fresh(cfg: DictConfig, plan: RunPlan, device: torch.device):
+    """The model and optimizer at step 0: the seed fixes the initial weights."""
+    torch.manual_seed(cfg.seed)
     model = Transformer(plan.shape, cfg.model.init_std, cfg.model.rope_theta, cfg.model.norm_eps).to(device)
     if model.num_params() != plan.params:
         raise RuntimeError(f"the model has {model.num_params():,} parameters, the planner counted {plan.params:,}")
     o = cfg.optim
     optimizer = torch.optim.AdamW(param_groups(model, o.weight_decay), lr=plan.lr, betas=(o.beta1, o.beta2),
                                   eps=o.eps, fused=device.type == "cuda")
-    run = Run(cfg, run_dir, plan, checked.corpus, checked.val, device, bf16, model, optimizer, fp)
-    state = checkpoint.load(run_dir, map_location=device)
+    return model, optimizer
+
+
+def _set_aside(run_dir: Path, names: tuple[str, ...], why: str, then: str) -> None:
+    """Move the named files aside (never delete) and say so in one line."""
+    moved = [f"{name} -> {move_aside(run_dir / name).name}" for name in names if (run_dir / name).exists()]
+    warnings.warn(f"{run_dir}: {why}: moved aside ({'; '.join(moved) or 'nothing to move'}); {then}", stacklevel=2)
+
+
+def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str, device: torch.device) -> dict | None:
+    """The checkpoint to resume from, if it and the metrics behind it are sound; damaged files are moved aside
+    (the run then starts over: same seed, same batches, the same curve). A checkpoint of another configuration
+    is refused, not moved: it is someone's run."""
+    try:
+        state = checkpoint.load(run_dir, map_location=device)
+    except checkpoint.DamagedCheckpoint as err:
+        _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} is damaged ({err})", "the run starts over")
+        return None
     if state is None:
-        resolved = _config_data(cfg)
-        resolved["resolved"] = plan.to_dict()
-        atomic_write_text(run_dir / CONFIG, OmegaConf.to_yaml(OmegaConf.create(resolved)))
-        return run
+        return None
     if state.get("fingerprint") != fp:
         raise ScalingError(f"{run_dir / CHECKPOINT} belongs to another configuration: delete it to start over, or "
                            f"choose another experiment name")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    run.step = run.start_step = state["step"]
-    run.elapsed_before, run.first_loss = state["elapsed"], state.get("first_loss")
-    checkpoint.restore_rng(state)  # with the step, this fixes every later batch: the resume is exact
+    logged = sorted({r["step"] for r in read_metrics(run_dir) if isinstance(r.get("step"), int)
+                     and r["step"] <= state["step"]})
+    expected = expected_rows(cfg, plan, state["step"])
+    if logged != expected:
+        missing = len(set(expected) - set(logged))
+        why = (f"{METRICS} is missing" if not (run_dir / METRICS).exists() else
+               f"{METRICS} lacks {missing} of the {len(expected)} log points up to the checkpoint's step "
+               f"{state['step']}")
+        _set_aside(run_dir, (CHECKPOINT, METRICS), why, "the run starts over so that its curve is whole")
+        return None
+    return state
+
+
+def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
+    """Model and optimizer as the plan says, then the checkpoint's state where a sound one exists (same
+    fingerprint only); config.yaml (the composed config plus the planner's resolution) is written when the run
+    starts, and again if it went missing."""
+    plan = checked.plan
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    # bf16 autocast on CUDA: the matmuls run in bf16 while the weights and optimizer stay fp32
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    state = _sound_state(cfg, run_dir, plan, fp, device)
+    model, optimizer = _fresh(cfg, plan, device)
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as err:
+            _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} does not fit the model "
+                       f"({type(err).__name__}: {str(err).splitlines()[0]})", "the run starts over")
+            state = None
+            model, optimizer = _fresh(cfg, plan, device)
+    run = Run(cfg, run_dir, plan, checked.corpus, checked.val, device, bf16, model, optimizer, fp)
+    if state is not None:
+        run.step = run.start_step = state["step"]
+        run.elapsed_before, run.first_loss = state["elapsed"], state.get("first_loss")
+        log_state = state.get("log_state") or {}
+        run.loss_sum, run.loss_count = log_state.get("loss_sum", 0.0), log_state.get("loss_count", 0)
+        rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= run.step]  # sound: checked above
+        run.last_train = next((r["train_loss"] for r in reversed(rows) if r.get("train_loss") is not None), math.nan)
+        run.last_val = next((r["val_loss"] for r in reversed(rows) if r.get("val_loss") is not None), math.nan)
+        checkpoint.restore_rng(state)  # with the step, this fixes every later batch: the resume is exact
+    _write_config(cfg, run_dir, plan, fresh=state is None)
     return run
+
+
+def _write_config(cfg: DictConfig, run_dir: Path, plan: RunPlan, fresh: bool) -> None:
+    path = run_dir / CONFIG
+    if not fresh and path.exists():
+        try:
+            if isinstance(OmegaConf.load(path), DictConfig):
+                return
+        except Exception:  # omegaconf/yaml raise many types for a garbled file
+            pass
+        _set_aside(run_dir, (CONFIG,), f"{CONFIG} is unreadable", "written again")
+    resolved = _config_data(cfg)
+    resolved["resolved"] = plan.to_dict()
+    atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(resolved)))
 
 
 def train_step(run: Run, fwd, lr: float) -> torch.Tensor:
@@ -252,17 +408,21 @@ def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
     s = cfg.schedule
     fwd = run.model if not cfg.compile else torch.compile(run.model)
     val = torch.from_numpy(run.val).to(run.device)
-    log_every = cfg.log_every_steps or max(1, plan.steps // 200)
-    every_tokens = cfg.eval.every_tokens
-    eval_every = max(1, round(every_tokens / plan.tokens_per_step)) if every_tokens else \
-        max(1, plan.steps // cfg.eval.count)
+    log_every, eval_every = log_points(cfg, plan)
     interval_time, interval_tokens = 0.0, 0
-    loss_sum, loss_count = torch.zeros((), device=run.device), 0
+    # a tensor on the device: adding to it costs no host sync
+    loss_sum, loss_count = torch.full((), run.loss_sum, device=run.device), run.loss_count
     last_ckpt = time.perf_counter()
     bar = tqdm(total=plan.steps, initial=run.step, disable=None if cfg.progress else True, unit="step",
                desc=run.run_dir.name[:40], dynamic_ncols=True, leave=False)
     run.model.train()
     while run.step < plan.steps:
+        if run.stop.signum is not None:  # a signal arrived during the last step: save it and stop
+            run.loss_sum, run.loss_count = loss_sum.item(), loss_count
+            if run.step > run.start_step:
+                run.save_checkpoint()
+            run.status = "interrupted"
+            break
         t0 = time.perf_counter()
         # the schedule is a function of the step alone, so a resumed run continues on the same curve
         lr = plan.lr * lr_multiplier(run.step, plan.steps, plan.warmup_steps, s.name.value, s.final_lr_fraction,
@@ -294,6 +454,8 @@ def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
                 record["val_loss"] = run.last_val
             metrics.append(record)
             tracker.log(record)
+            if run.lock is not None:
+                run.lock.heartbeat()
             bar.set_postfix(loss=f"{run.last_train:.3f}", tok_s=f"{record['tokens_per_second']:.3g}")
             if diverged:
                 run.status = "diverged"
@@ -303,6 +465,7 @@ def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
         now = time.perf_counter()
         if step < plan.steps and ((cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0)
                                   or now - last_ckpt >= 60 * cfg.checkpoint.every_minutes):
+            run.loss_sum, run.loss_count = loss_sum.item(), loss_count
             run.save_checkpoint()
             last_ckpt = time.perf_counter()
     bar.close()
@@ -343,12 +506,43 @@ def summarise(run: Run) -> dict:
     }
 
 
+def _previous_summary(run_dir: Path) -> dict | None:
+    """summary.json if it is sound; an unreadable one is moved aside (the run then resumes or starts over)."""
+    if not (run_dir / SUMMARY).exists():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = read_summary(run_dir)
+    if summary is None:
+        _set_aside(run_dir, (SUMMARY,), f"{SUMMARY} is unreadable", "the run resumes from its checkpoint or starts "
+                   "over")
+    return summary
+
+
 def train(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train one run into `run_dir` (resuming or skipping as its files say); returns its summary."""
+    """Train one run into `run_dir` (resuming or skipping as its files say) as its only writer; returns its
+    summary, or raises RunInterrupted after a signal (checkpoint saved)."""
     checked = check(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    done = read_summary(run_dir, warn=False)
+    if done and done.get("status") == "completed" and done.get("fingerprint") == fingerprint(cfg):
+        print(f"{run_dir}: completed already, skipping", file=sys.stderr)  # read only: its files stay untouched
+        return done
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir).acquire()
+    except OSError as err:
+        raise ScalingError(f"cannot write the run directory {run_dir}: {err.strerror or err}: choose a writable "
+                           f"results_dir") from None
+    try:
+        with StopSignals() as stop:
+            return _train_locked(cfg, run_dir, checked, lock, stop)
+    finally:
+        lock.release()
+
+
+def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, lock: RunLock, stop: StopSignals) -> dict:
     fp = fingerprint(cfg)
-    done = read_summary(run_dir)
+    done = _previous_summary(run_dir)
     if done and done.get("status") == "completed":
         if done.get("fingerprint") != fp:
             raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
@@ -357,6 +551,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         return done
 
     run = build(cfg, run_dir, checked, fp)
+    run.stop, run.lock = stop, lock
     plan = run.plan
     metrics = MetricsLog(run_dir, resume_step=run.step)  # cut back to the checkpoint: curve and weights agree
     tracker = tracking.open_tracker(cfg.logger, run_dir, run_dir.name, _config_data(cfg), resume_step=run.step)
@@ -372,11 +567,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     try:
         train_loop(run, metrics, tracker)
-    except BaseException:  # a crash or Ctrl-C: the tracker's run must not stay "running"
+    except BaseException:  # a crash or a second Ctrl-C: the tracker's run must not stay "running"
         tracker.close("interrupted")
         raise
     finally:
         metrics.close()
+    if run.status == "interrupted":
+        tracker.close("interrupted")
+        raise RunInterrupted(stop.signum, run_dir, run.step)
     if run.status == "completed" and cfg.checkpoint.keep:
         run.save_checkpoint()
     elif run.status == "completed":

@@ -12,16 +12,25 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's directory; on success it replaces `path` (os.replace)."""
+    """Yield a temporary path in the target's directory; on success it replaces `path` (os.replace). A target
+    that cannot be written (a directory, a read-only or full filesystem) is a ScalingError naming the target,
+    not the temporary file."""
+    from scaling.errors import ScalingError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if path.is_dir():
+        raise ScalingError(f"cannot write {path}: it is a directory (give a file path, e.g. {path / path.name}.json)")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        raise ScalingError(f"cannot write {path}: {err.strerror or err}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

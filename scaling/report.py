@@ -1,7 +1,9 @@
 """`scaling report RESULTS_DIR`: every fit the sweep supports, its figures, and a report.md whose headline
 answers "GPT-3-style or Chinchilla-style budget?" and compares the fitted exponents with Chinchilla's.
 
-Which runs feed what (completed runs only; the others are named in a warning):
+Which runs feed what: the runs `scaling.results.select_runs` keeps (completed, with usable params, tokens and
+final_val_loss: the same runs `scaling fit DIR` uses); the others are named in warnings and, with the reason,
+in report.md:
 - isoFLOP profiles: at a budget, the runs of one allocation rule at three or more `allocation.size_factor`s
   (isoflop_cpu: the chinchilla rule at 1/4..4) -> Approach 2, and their curves -> Approach 1;
 - allocation comparison: the runs at `size_factor` 1, one per rule and budget (mean over seeds);
@@ -22,7 +24,7 @@ import pandas as pd
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
 from scaling.atomic import atomic_write_json, atomic_write_text
 from scaling.errors import ScalingError
-from scaling.results import completed_runs, load_curves
+from scaling.results import RunSelection, load_curves, select_runs
 
 # Hoffmann et al. 2022, Table 2: the exponents (a, b) of N_opt ~ C^a and D_opt ~ C^b to compare with.
 PUBLISHED = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
@@ -42,18 +44,23 @@ class Report:
     skipped: dict = field(default_factory=dict)  # approach -> reason
     seeds: pd.DataFrame | None = None
     figures: list[Path] = field(default_factory=list)
+    selection: RunSelection | None = None  # the runs used and those skipped, with why
 
     def headline(self) -> str:
         return headline_table(self.allocations)
 
 
-def report_runs(directory: Path) -> pd.DataFrame:
-    """The completed runs (as `scaling fit` takes them), checked to be the harness's."""
-    runs = completed_runs(directory)
+def report_runs(directory: Path) -> RunSelection:
+    """The runs `scaling fit` takes (`select_runs`), checked to be the harness's, with final validation losses."""
+    selection = select_runs(directory)
+    runs = selection.runs
     for column in ("allocation.rule", "allocation.size_factor", "budget.flops", "seed", "final_val_loss"):
         if column not in runs:
             raise ScalingError(f"{directory}: the summaries lack {column!r}: are these runs of scaling-train?")
-    return runs
+    if selection.loss_column != "final_val_loss":
+        raise ScalingError(f"{directory}: no summary records a final_val_loss: the report compares validation "
+                           f"losses (use `scaling fit {directory}`, which falls back to training losses)")
+    return selection
 
 
 def allocation_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -132,9 +139,13 @@ def exponent_table(fits: dict, skipped: dict) -> str:
 
 
 def _frame(runs: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"params": runs["params"].astype(float), "tokens": runs["tokens"].astype(float),
-                         "loss": runs["final_val_loss"].astype(float),
-                         "budget": runs["budget.flops"].astype(float)})
+    """The runs as a fit's table: one row per run, named by its directory (a fit's messages name them)."""
+    frame = pd.DataFrame({"run": runs["run"], "params": runs["params"].astype(float),
+                          "tokens": runs["tokens"].astype(float), "loss": runs["final_val_loss"].astype(float),
+                          "budget": runs["budget.flops"].astype(float)})
+    if "data.vocab_size" in runs:
+        frame["vocab_size"] = runs["data.vocab_size"]
+    return frame
 
 
 def _curve_frame(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -153,13 +164,15 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     defaults = FitOptions()
     bootstrap = defaults.bootstrap if bootstrap is None else bootstrap
     seed = defaults.seed if seed is None else seed
+    FitOptions(bootstrap=bootstrap, seed=seed)  # bad options refuse the report, not each fit in turn
 
     directory = Path(directory)
     if not directory.is_dir():
         raise ScalingError(f"results dir {str(directory)!r} is not a directory")
-    runs = report_runs(directory)
+    selection = report_runs(directory)
+    runs = selection.runs
     iso = isoflop_runs(runs)
-    report = Report(directory, runs, allocation_table(runs), iso, seeds=seed_spread(runs))
+    report = Report(directory, runs, allocation_table(runs), iso, seeds=seed_spread(runs), selection=selection)
     budgets = sorted(runs["budget.flops"].unique())
     band = list(np.geomspace(budgets[0] / 2, budgets[-1] * 2, 24))
     curves = load_curves(directory)
@@ -174,7 +187,7 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
                 warnings.simplefilter("always", UserWarning)  # the fits' own warnings, not numpy's
                 result = fit(frame, approach=name, bootstrap=bootstrap, seed=seed, budgets=band)
             payload = result.to_dict()
-            section = payload if name == "3" else payload[f"approach{name}"]
+            section = payload if name == "3" else {**payload[f"approach{name}"], "data_range": payload["data_range"]}
             section["warnings"] = [str(w.message) for w in caught]
             report.fits[name] = section
         except ScalingError as err:
@@ -231,6 +244,15 @@ def _optimum_rows(section: dict) -> str:
     return "\n".join(lines)
 
 
+def runs_paragraph(selection: RunSelection) -> str:
+    """report.md's account of the runs: how many were used, and each one skipped with why."""
+    text = f"Runs: used {len(selection.runs)} of the {selection.total} run directories found"
+    if not selection.skipped:
+        return text + "; none skipped."
+    listed = "; ".join(f"`{r}` ({why})" for r, why in selection.skipped)
+    return text + f"; skipped {len(selection.skipped)}: {listed}."
+
+
 def markdown(report: Report) -> str:
     runs = report.runs
     data = runs["data.name"].iloc[0] if "data.name" in runs else "?"
@@ -240,6 +262,8 @@ def markdown(report: Report) -> str:
            f"({', '.join(f'{c:.3g}' for c in sorted(runs['budget.flops'].unique()))} FLOPs); data {data} "
            f"({tokenizer} tokens); losses are final validation losses in nats/token. Written "
            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `scaling report`.", ""]
+    if report.selection is not None:
+        out += [runs_paragraph(report.selection), ""]
     out += ["## GPT-3-style or Chinchilla-style?", "",
             "Final validation loss of each allocation at the same compute (lower is better):", "",
             report.headline(), ""]

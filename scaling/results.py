@@ -1,5 +1,5 @@
 """The harness's results as pandas DataFrames: `load_runs` (one row per run), `load_curves` (one row per logged
-point) and `completed_runs` (the runs a fit or a report may use).
+point) and `select_runs` / `completed_runs` (the runs a fit or a report may use: completed, with usable numbers).
 
 `path` may be a results root, one experiment's directory or one run's: every directory below it holding
 metrics.jsonl or summary.json is a run (the files are `scaling.rundir`'s). Both readers tolerate a sweep that is
@@ -8,7 +8,9 @@ still writing: its unfinished runs have status "running".
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -60,14 +62,78 @@ def load_curves(path: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def completed_runs(path: str | Path) -> pd.DataFrame:
-    """`load_runs(path)` cut to the completed runs; the others are named in one warning. A ScalingError when
-    there is no run, or none completed: fits and reports use the same runs, through this function."""
+# Physical ranges: no model or corpus comes near 1e16 parameters or tokens (the largest trained have ~2e12 and
+# ~4e13), so a larger value is a unit slip or garbage, and one such point dominates a fit in log space.
+MAX_COUNT = 1e16
+
+
+def bad_number(value, *, upper: float | None = None) -> str | None:
+    """Why `value` cannot be a count or a loss (a finite positive number, at most `upper`); None when it can."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing (null)"
+    if isinstance(value, bool):
+        return f"{value!r} is not a number"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"{value!r} is not a number"
+    if not math.isfinite(number) or number <= 0:
+        return f"{number:g} is not a finite positive number"
+    if upper is not None and number > upper:
+        return f"{number:g} is above {upper:g}, beyond any real run"
+    return None
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """The runs a fit or a report uses (`runs`, one row each), the loss column they share, and the run
+    directories left out with why (`skipped`: (run, reason) pairs), out of `total` found."""
+
+    runs: pd.DataFrame
+    loss_column: str
+    skipped: tuple = ()
+    total: int = 0
+
+    def line(self, where: str) -> str:
+        """One line: how many runs were used and which were skipped, and why."""
+        return runs_line(where, self.to_dict())
+
+    def to_dict(self) -> dict:
+        return {"used": len(self.runs), "total": self.total, "loss_column": self.loss_column,
+                "skipped": [{"run": r, "reason": why} for r, why in self.skipped]}
+
+
+def runs_line(where: str, runs: dict) -> str:
+    """`RunSelection.to_dict()` (the fit JSON's "runs") as one line: the count used, and the runs skipped."""
+    text = f"{where}: used {runs['used']} of {runs['total']} runs ({runs['loss_column']})"
+    skipped = runs["skipped"]
+    if skipped:
+        shown = "; ".join(f"{s['run']} ({s['reason']})" for s in skipped[:10])
+        more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        text += f"; skipped {len(skipped)}: {shown}{more}"
+    return text
+
+
+def _loss_column(runs: pd.DataFrame) -> str:
+    """final_val_loss where any run recorded one, else final_train_loss: never a mix of the two."""
+    if "final_val_loss" in runs and runs["final_val_loss"].notna().any():
+        return "final_val_loss"
+    return "final_train_loss"
+
+
+def select_runs(path: str | Path) -> RunSelection:
+    """The runs fits and reports use: completed, with usable numbers. Left out, each named by its directory
+    in one warning per kind: runs whose status is not completed, and completed runs whose params or tokens
+    are not finite positive numbers up to MAX_COUNT, whose loss (the shared loss column) is not a finite
+    positive number, or whose recorded flops or budget.flops is not (where recorded). A ScalingError when
+    no run is left."""
     runs = load_runs(path)
     if runs.empty:
         raise ScalingError(f"results dir {str(path)!r} holds no runs (no summary.json or metrics.jsonl below it): "
                            f"give the directory a sweep wrote, e.g. results/cpu")
+    total = len(runs)
     done = runs["status"] == "completed"
+    skipped = [(r, f"status {s}") for r, s in zip(runs.loc[~done, "run"], runs.loc[~done, "status"], strict=True)]
     if not done.all():
         names = ", ".join(f"{r} ({s})" for r, s in zip(runs.loc[~done, "run"], runs.loc[~done, "status"],
                                                          strict=True))
@@ -75,4 +141,34 @@ def completed_runs(path: str | Path) -> pd.DataFrame:
     runs = runs[done].copy()
     if runs.empty:
         raise ScalingError(f"results dir {str(path)!r} has no completed runs yet: wait for the sweep, or fit a CSV")
-    return runs
+    loss = _loss_column(runs)
+    checks = [("params", MAX_COUNT, True), ("tokens", MAX_COUNT, True), (loss, None, True),
+              ("flops", None, False), ("budget.flops", None, False)]
+    bad = {}  # row label -> the first unusable number's column and why, in the runs' order
+    for i, run in runs.iterrows():
+        for column, upper, required in checks:
+            value = run.get(column)
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            why = None if (missing and not required) else bad_number(value, upper=upper)
+            if why is not None:
+                bad[i] = f"{column} {why}"
+                break
+    if bad:
+        named = [(runs.at[i, "run"], why) for i, why in bad.items()]
+        warnings.warn(f"skipped {len(named)} completed run(s) whose summary.json numbers are unusable: "
+                      + ", ".join(f"{r} ({why})" for r, why in named), stacklevel=2)
+        skipped += named
+        runs = runs.drop(index=list(bad))
+    if runs.empty:
+        raise ScalingError(f"results dir {str(path)!r} has no completed run with usable numbers (params, tokens, "
+                           f"{loss}): see the warning above")
+    for column, _, _ in checks:
+        if column in runs:
+            runs[column] = pd.to_numeric(runs[column], errors="coerce").astype(float)
+    return RunSelection(runs, loss, tuple(skipped), total)
+
+
+def completed_runs(path: str | Path) -> pd.DataFrame:
+    """`select_runs(path).runs`: the completed runs with usable numbers, the others named in warnings; fits and
+    reports use the same runs, through this function (or `select_runs`, which also says what it left out)."""
+    return select_runs(path).runs

@@ -8,7 +8,11 @@
   elapsed_s and, at evaluations, val_loss), appended as the run goes; cut back to the checkpoint's step on
   resume, so the curve and the weights always agree;
 - `checkpoint.pt`: the state to resume from (torch; written by `experiments.checkpoint`);
-- `summary.json`: written once, atomically, when the run ends; its `status` is one of STATUSES.
+- `summary.json`: written once, atomically, when the run ends; its `status` is one of STATUSES;
+- `.lock`: held by the one process writing the directory (`RunLock`), naming it for anyone else who tries.
+
+A damaged file is never deleted and never silently reused: `move_aside` renames it to `<name>.damaged-<time>`
+and the caller says so in one line.
 
 JSON follows `scaling.atomic.json_ready`: NaN and infinity are written as null. The readers tolerate a run that
 is still writing: a partial last line of metrics.jsonl is skipped, and a run without a readable summary.json is
@@ -17,7 +21,11 @@ is still writing: a partial last line of metrics.jsonl is skipped, and a run wit
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import socket
+import time
 import warnings
 from pathlib import Path
 
@@ -28,9 +36,14 @@ CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoint.pt"
+LOCK = ".lock"
 # completed: trained its whole budget; diverged: stopped by the divergence check; failed: refused by a sweep
 # job (its `error` says why); running: no summary yet (training, or killed before the end).
 STATUSES = ("completed", "diverged", "failed", "running")
+# Without working flock (some network filesystems), a lock file whose holder has not touched it for this long
+# is taken to belong to a dead process: writers touch it at every log point.
+STALE_LOCK_SECONDS = 600
+
 
 
 def run_dirs(path: str | Path) -> list[Path]:
@@ -99,3 +112,119 @@ class MetricsLog:
 
 def write_summary(run_dir: Path, summary: dict) -> None:
     atomic_write_json(Path(run_dir) / SUMMARY, summary)
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged file to `<name>.damaged-<UTC time>` beside it (never deleted); returns the new path."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+    n = 1
+    while target.exists():
+        target = target.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{n}")
+        n += 1
+    os.replace(path, target)
+    return target
+
+
+class RunLocked(ScalingError):
+    """Another process is writing this run directory."""
+
+
+class RunLock:
+    """One writer per run directory, for as long as the run lives.
+
+    The lock is an exclusive `flock` on `<run>/.lock`: the kernel drops it when its process exits, kill -9
+    included, so a crashed run never leaves it behind. The file names the holder (host, pid, start time) for the
+    refusal message. On Linux, flock over NFS is mapped onto NFS byte-range locks (lockd, or NFSv4's own), which
+    hold across clients; where the filesystem refuses flock altogether (ENOLCK, EOPNOTSUPP, ENOSYS: some
+    Lustre and FUSE mounts), the lock falls back to creating the file exclusively (O_EXCL, atomic on NFSv3+) and
+    the holder touches it at every log point; a file untouched for STALE_LOCK_SECONDS, or left by a dead pid on
+    this host, is taken over with a warning.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK
+        self.fd: int | None = None
+        self.exclusive_file = False
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text())
+            since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(info["since"]))
+            return f"pid {info['pid']} on {info['host']} (since {since})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
+
+    def _record(self) -> bytes:
+        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
+
+    def acquire(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLocked(f"{self.path.parent} is being written by {self._holder()}: wait for it to finish, or "
+                            f"stop it (a second writer would corrupt the run)") from None
+        except OSError as err:
+            os.close(fd)
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+            return self._acquire_exclusive_file()
+        os.ftruncate(fd, 0)
+        os.write(fd, self._record())
+        os.fsync(fd)
+        self.fd = fd
+        return self
+
+    def _acquire_exclusive_file(self) -> RunLock:
+        if self.path.exists() and self.path.stat().st_size and self._stale():
+            warnings.warn(f"{self.path}: taking over a lock left by {self._holder()}, which is gone", stacklevel=3)
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists() and not self.path.stat().st_size:
+            self.path.unlink(missing_ok=True)  # the empty file an earlier flock attempt created just now
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise RunLocked(f"{self.path.parent} is being written by {self._holder()}: wait for it to finish, or "
+                            f"stop it (a second writer would corrupt the run)") from None
+        os.write(fd, self._record())
+        os.close(fd)
+        self.exclusive_file = True
+        return self
+
+    def _stale(self) -> bool:
+        try:
+            info = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return time.time() - self.path.stat().st_mtime > STALE_LOCK_SECONDS
+        if info.get("host") == socket.gethostname():
+            try:
+                os.kill(int(info["pid"]), 0)
+            except ProcessLookupError:
+                return True
+            except (PermissionError, KeyError, ValueError, TypeError):
+                pass
+        return time.time() - self.path.stat().st_mtime > STALE_LOCK_SECONDS
+
+    def heartbeat(self) -> None:
+        """Touch the lock file (what the exclusive-file fallback counts as alive)."""
+        if self.exclusive_file:
+            os.utime(self.path)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock; the file stays, naming the last holder
+            self.fd = None
+        if self.exclusive_file:
+            self.path.unlink(missing_ok=True)
+            self.exclusive_file = False
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -246,7 +246,7 @@ def test_asymmetric_loss_puts_the_law_under_the_points():
 
 
 def test_budget_rows_follow_the_closed_form_of_the_fitted_law():
-    out = fit(isoflop_sweep(1), bootstrap=100, budgets=[1e21, 1e23]).to_dict()
+    out = fit(isoflop_sweep(1), bootstrap=200, budgets=[1e21, 1e23]).to_dict()
     law = fit(isoflop_sweep(1), bootstrap=0).law
     for row in out["budgets"]:
         n, d = law.compute_optimal(row["flops"])
@@ -258,8 +258,8 @@ def test_budget_rows_follow_the_closed_form_of_the_fitted_law():
 
 def test_bootstrap_is_reproducible_by_seed():
     sweep = isoflop_sweep(2)
-    first, again = (fit(sweep, bootstrap=50, seed=11).to_dict()["ci"] for _ in range(2))
-    other = fit(sweep, bootstrap=50, seed=12).to_dict()["ci"]
+    first, again = (fit(sweep, bootstrap=200, seed=11).to_dict()["ci"] for _ in range(2))
+    other = fit(sweep, bootstrap=200, seed=12).to_dict()["ci"]
     assert first == again and first["alpha"] != other["alpha"]
 
 
@@ -309,7 +309,7 @@ def test_fit_json_is_a_law_that_scaling_plan_takes(tmp_path):
     csv = tmp_path / "runs.csv"
     isoflop_sweep(6).to_csv(csv, index=False)
     out_path = tmp_path / "fit.json"
-    printed = json.loads(run_cli("fit", csv, "--bootstrap", "50", "--budgets", "1e21", "--out", out_path,
+    printed = json.loads(run_cli("fit", csv, "--bootstrap", "200", "--budgets", "1e21", "--out", out_path,
                                  "--json").stdout)
     written = json.loads(out_path.read_text())
     assert written == printed
@@ -329,7 +329,7 @@ def test_cli_reads_the_chinchilla_csv_with_mapped_columns():
                              "--drop-highest-loss", "5", "--bootstrap", "0", "--json").stdout)
     assert out["n_points"] == 240 and out["objective"] == pytest.approx(GRID_OBJECTIVE, rel=1e-7)
     table = run_cli("fit", CHINCHILLA, "--params-col", "Model Size", "--flops-col", "Training FLOP",
-                    "--drop-highest-loss", "5", "--bootstrap", "20").stdout
+                    "--drop-highest-loss", "5", "--bootstrap", "200").stdout
     assert "Approach 3" in table and "0.0010182740" in table and "95% CI" in table
 
 

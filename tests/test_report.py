@@ -98,7 +98,7 @@ def test_report_md_and_figures_are_written(report, sweep_dir):
 
 
 def test_report_cli_prints_the_headline(sweep_dir):
-    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(sweep_dir), "--bootstrap", "50"],
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(sweep_dir), "--bootstrap", "200"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "| budget (FLOPs) |" in proc.stdout and "approach 2: a =" in proc.stdout

@@ -18,8 +18,12 @@ def resample_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndar
 
 def percentile_interval(samples, level: float = 0.95, axis: int = 0) -> np.ndarray:
     """[lo, hi] percentiles holding `level` of the samples (NaN samples, from failed refits, are left out)."""
+    import warnings
+
     tail = 50.0 * (1.0 - level)
-    return np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100.0 - tail], axis=axis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every sample NaN (all refits failed): NaN, said elsewhere
+        return np.nanpercentile(np.asarray(samples, dtype=float), [tail, 100.0 - tail], axis=axis)
 
 
 class _Quiet:

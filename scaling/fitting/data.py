@@ -4,24 +4,45 @@ Three sources give the same `FitData`:
 - a CSV or a pandas DataFrame with columns params, tokens or flops (or both), loss; other names are mapped
   (`params_col=...`; on the command line `--params-col`). Where only one of tokens and FLOPs is given, the other
   follows from C = 6ND. With a run column (`run` unless mapped) the rows are loss curves in long format (one
-  row per logged point); the final losses are each run's last point (most tokens).
-- a results dir of the harness (`scaling.results`): completed runs' `params`, `tokens`, `flops` and
-  `final_val_loss` (else `final_train_loss`) from summary.json, the budget from `budget.flops` where recorded,
-  and curves from metrics.jsonl (`val_loss` where every run logged it, else `train_loss`). Runs whose status is
-  not `completed` are left out with a warning that names them.
+  row per logged point); the final losses are each run's last point (most tokens), and `fit` says so in a
+  warning when that cuts the table. A `vocab_size` column, where every row agrees, is carried to the fit JSON.
+- a results dir of the harness (`scaling.results.select_runs`, the filter fits and reports share): completed
+  runs with usable numbers; their `params`, `tokens`, `flops` and loss (`final_val_loss` where any run recorded
+  one, else `final_train_loss`: never a mix) from summary.json, the budget from `budget.flops` where recorded,
+  `data.vocab_size` where every run agrees, and curves from metrics.jsonl (`val_loss` where every run logged
+  it, else `train_loss`). The runs left out are named in warnings and counted in `selection`.
 `drop_highest_loss=K` drops the K runs with the highest final loss (the replication drops 5 of Chinchilla's).
+
+Checks (one ScalingError line for what cannot be fitted, one warning line for what can but should be looked at):
+- every params, tokens, FLOPs, loss value a finite positive number, params and tokens at most 1e16
+  (`scaling.results.MAX_COUNT`; no real run comes near), else refused naming the first bad row;
+- with params, tokens AND flops columns, FLOPs are compared with 6ND: beyond a factor of FLOPS_AGREEMENT (2.5)
+  either way a warning gives the count and the worst ratio (Chinchilla's Appendix F count exceeds 6ND by up to
+  ~2x for small models, so it passes; a unit slip or a forward-only 2ND count does not). D comes from tokens,
+  the budgets (Approach 2's grouping, Approach 1's curves) from flops;
+- exact duplicates (`drop_duplicates`): a final point with the same params, tokens and loss as an earlier one,
+  or a logged point repeated within a run, is dropped with a warning naming them, so that the bootstrap
+  resamples each run once (a file concatenated twice would otherwise halve the intervals' width);
+- points isolated in log N or log D (`warn_isolated`): separated from the bulk of the runs by a gap of more than
+  ISOLATION_DECADES (2) decades; a warning names them, since one such point dominates the fit.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scaling.errors import ScalingError
+from scaling.results import MAX_COUNT
+
+FLOPS_AGREEMENT = 2.5  # flops / 6ND beyond this factor either way: the columns disagree
+ISOLATION_DECADES = 2.0  # a gap in log10 N or log10 D wider than this isolates the points beyond it
+NAMED = 8  # points named in one warning line at most
 
 
 @dataclass(frozen=True)
@@ -35,29 +56,77 @@ class FitData:
     curves: pd.DataFrame | None  # run, params, tokens, flops, loss: one row per logged point
     source: str
     dropped: int = 0
+    labels: np.ndarray | None = None  # how a message names each point: its run, or "row k" of the table
+    vocab_size: int | None = None  # where every row or run agrees on one
+    selection: dict | None = None  # results dirs: the runs used and those skipped (RunSelection.to_dict)
+    rows_read: int | None = None  # long tables: rows before the cut to one final point per run
+    run_col: str | None = None  # long tables: the run column
+    duplicates: int = 0  # exact duplicate final points dropped (`drop_duplicates`)
 
     def __len__(self) -> int:
         return len(self.loss)
 
+    def names(self, index) -> list[str]:
+        """How messages name the points at `index`."""
+        if self.labels is not None:
+            return [str(self.labels[i]) for i in index]
+        return [f"point {i + 1}" for i in index]
 
-def _numbers(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
-    """The column as finite positive floats, or a ScalingError naming the first bad row."""
+    def subset(self, keep: np.ndarray, **changes) -> FitData:
+        """The data at the positions `keep` (sorted), curves cut to the runs kept."""
+        curves = self.curves
+        if curves is not None and self.runs is not None:
+            curves = curves[curves["run"].isin(set(self.runs[keep]))]
+        pick = {k: None if getattr(self, k) is None else getattr(self, k)[keep]
+                for k in ("params", "tokens", "flops", "loss", "budget", "runs", "labels")}
+        return replace(self, **pick, curves=curves, **changes)
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:NAMED]) + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
+
+
+def _row_name(frame: pd.DataFrame, i: int) -> str:
+    label = frame.index[i]
+    return f"row {label + 1}" if isinstance(label, (int, np.integer)) else f"run {label!r}"
+
+
+def _numbers(frame: pd.DataFrame, column: str, where: str, upper: float | None = None) -> np.ndarray:
+    """The column as finite positive floats (at most `upper`), or a ScalingError naming the first bad row."""
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        shown, label = raw.iloc[i], frame.index[i]
-        row = f"row {label + 1}" if isinstance(label, (int, np.integer)) else f"run {label!r}"
+        shown = raw.iloc[i]
         if pd.isna(shown):
             what = "a missing (NaN) value"
         elif math.isnan(values[i]):
             what = f"a non-numeric value {shown!r}"
         else:
             what = f"{values[i]:g}"
-        raise ScalingError(f"{where}: column {column!r} holds {what} at {row}: every value must be a finite positive "
-                           f"number")
+        raise ScalingError(f"{where}: column {column!r} holds {what} at {_row_name(frame, i)}: every value must be "
+                           f"a finite positive number")
+    if upper is not None and (values > upper).any():
+        above = np.flatnonzero(values > upper)
+        i = int(above[0])
+        raise ScalingError(f"{where}: column {column!r} holds {values[i]:g} at {_row_name(frame, i)} "
+                           f"({len(above)} value(s) above {upper:g}): no real run has that many {column}; check "
+                           f"the units, or drop the row")
     return values
+
+
+def _check_flops(frame: pd.DataFrame, where: str, flops: np.ndarray, params: np.ndarray, tokens: np.ndarray,
+                 flops_col: str, tokens_col: str) -> None:
+    """Warn where the FLOPs column and 6 x params x tokens disagree by more than FLOPS_AGREEMENT."""
+    ratio = flops / (6.0 * params * tokens)
+    off = np.flatnonzero((ratio > FLOPS_AGREEMENT) | (ratio < 1.0 / FLOPS_AGREEMENT))
+    if len(off):
+        worst = int(off[np.argmax(np.abs(np.log(ratio[off])))])
+        warnings.warn(f"{where}: column {flops_col!r} disagrees with 6 x params x {tokens_col} by more than "
+                      f"{FLOPS_AGREEMENT:g}x at {len(off)} of {len(ratio)} rows (worst: {ratio[worst]:.3g}x at "
+                      f"{_row_name(frame, worst)}): D comes from {tokens_col!r}, the FLOP budgets from "
+                      f"{flops_col!r}; check the units", stacklevel=4)
 
 
 def _final_table(frame: pd.DataFrame, where: str, params_col: str, tokens_col: str, flops_col: str,
@@ -70,20 +139,37 @@ def _final_table(frame: pd.DataFrame, where: str, params_col: str, tokens_col: s
     if tokens_col not in frame.columns and flops_col not in frame.columns:
         raise ScalingError(f"{where} has neither a {tokens_col!r} nor a {flops_col!r} column (columns: {columns}): "
                            f"name one with --tokens-col or --flops-col")
-    params, loss = _numbers(frame, params_col, where), _numbers(frame, loss_col, where)
-    tokens = _numbers(frame, tokens_col, where) if tokens_col in frame.columns else None
+    params, loss = _numbers(frame, params_col, where, MAX_COUNT), _numbers(frame, loss_col, where)
+    tokens = _numbers(frame, tokens_col, where, MAX_COUNT) if tokens_col in frame.columns else None
     flops = _numbers(frame, flops_col, where) if flops_col in frame.columns else 6.0 * params * tokens
-    table = pd.DataFrame({"params": params, "tokens": flops / (6.0 * params) if tokens is None else tokens,
-                          "flops": flops, "loss": loss})
+    if tokens is None:
+        tokens = flops / (6.0 * params)
+        if (tokens > MAX_COUNT).any():
+            i = int(np.flatnonzero(tokens > MAX_COUNT)[0])
+            raise ScalingError(f"{where}: D = {flops_col} / (6 x {params_col}) is {tokens[i]:.3g} tokens at "
+                               f"{_row_name(frame, i)}, above {MAX_COUNT:g}: check the units of {flops_col!r}")
+    elif flops_col in frame.columns:
+        _check_flops(frame, where, flops, params, tokens, flops_col, tokens_col)
+    table = pd.DataFrame({"params": params, "tokens": tokens, "flops": flops, "loss": loss})
     if budget_col is not None and budget_col in frame.columns:
         table["budget"] = _numbers(frame, budget_col, where)
     return table
 
 
-def _fit_data(finals: pd.DataFrame, curves: pd.DataFrame | None, source: str) -> FitData:
+def _one_vocab(values: pd.Series) -> int | None:
+    """The vocabulary size every row agrees on, else None."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if not len(numbers) or numbers.isna().any() or numbers.nunique() != 1:
+        return None
+    v = float(numbers.iloc[0])
+    return int(v) if v.is_integer() and v > 0 else None
+
+
+def _fit_data(finals: pd.DataFrame, curves: pd.DataFrame | None, source: str, labels, **extra) -> FitData:
     return FitData(finals["params"].to_numpy(), finals["tokens"].to_numpy(), finals["flops"].to_numpy(),
                    finals["loss"].to_numpy(), finals["budget"].to_numpy() if "budget" in finals else None,
-                   finals["run"].to_numpy() if "run" in finals else None, curves, source)
+                   finals["run"].to_numpy() if "run" in finals else None, curves, source,
+                   labels=np.asarray(labels, dtype=object), **extra)
 
 
 def from_frame(frame: pd.DataFrame, *, source: str = "DataFrame", params_col: str = "params",
@@ -94,11 +180,13 @@ def from_frame(frame: pd.DataFrame, *, source: str = "DataFrame", params_col: st
         raise ScalingError(f"{source} has no rows: a fit needs runs with params, tokens or flops, and loss")
     frame = frame.reset_index(drop=True)
     table = _final_table(frame, source, params_col, tokens_col, flops_col, loss_col, budget_col)
+    vocab = _one_vocab(frame["vocab_size"]) if "vocab_size" in frame.columns else None
     if run_col not in frame.columns:
-        return _fit_data(table, None, source)
+        return _fit_data(table, None, source, [f"row {i + 1}" for i in range(len(table))], vocab_size=vocab)
     table.insert(0, "run", frame[run_col].astype(str).to_numpy())
     finals = table.sort_values(["run", "tokens"], kind="stable").groupby("run", sort=True).tail(1)
-    return _fit_data(finals, table[["run", "params", "tokens", "flops", "loss"]], source)
+    return _fit_data(finals, table[["run", "params", "tokens", "flops", "loss"]], source,
+                     [f"run {r!r}" for r in finals["run"]], vocab_size=vocab, rows_read=len(table), run_col=run_col)
 
 
 def read_csv(path: str | Path, **columns) -> FitData:
@@ -114,7 +202,7 @@ def read_csv(path: str | Path, **columns) -> FitData:
 
 
 def _curves(path: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
-    """Loss curves of the completed runs: val_loss where every run logged it, else train_loss."""
+    """Loss curves of the runs used: val_loss where every run logged it, else train_loss."""
     from scaling.results import load_curves
 
     points = load_curves(path)
@@ -125,8 +213,10 @@ def _curves(path: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
     metric = "val_loss" if logged == points["run"].nunique() else "train_loss"
     if metric not in points:
         return None
+    for column in (metric, "tokens", "flops"):
+        points = points.assign(**{column: pd.to_numeric(points[column], errors="coerce")})
     points = points.dropna(subset=[metric, "tokens", "flops"])
-    points = points[(points["tokens"] > 0) & (points["flops"] > 0)]
+    points = points[(points["tokens"] > 0) & (points["flops"] > 0) & (points[metric] > 0)]
     return pd.DataFrame({"run": points["run"], "params": points["run"].map(runs["params"]).astype(float),
                          "tokens": points["tokens"].astype(float), "flops": points["flops"].astype(float),
                          "loss": points[metric].astype(float)}).reset_index(drop=True)
@@ -134,17 +224,21 @@ def _curves(path: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
 
 def read_results(path: str | Path) -> FitData:
     """FitData from a harness results dir (see the module docstring)."""
-    from scaling.results import completed_runs
+    from scaling.results import select_runs
 
     path = Path(path)
-    runs = completed_runs(path).set_index("run")
-    final = runs["final_val_loss"] if "final_val_loss" in runs else pd.Series(np.nan, index=runs.index)
-    runs = runs.assign(loss=final.fillna(runs["final_train_loss"]) if "final_train_loss" in runs else final)
+    selection = select_runs(path)
+    runs = selection.runs.set_index("run")
+    runs = runs.assign(loss=runs[selection.loss_column])
+    flops = runs["flops"] if "flops" in runs else pd.Series(np.nan, index=runs.index)
+    runs = runs.assign(flops=flops.fillna(6.0 * runs["params"] * runs["tokens"]))
     budget = next((c for c in ("budget.flops", "budget") if c in runs and runs[c].notna().all()), None)
     where = f"results dir {path.name!r} (summary.json)"
     table = _final_table(runs, where, "params", "tokens", "flops", "loss", budget)
     table.insert(0, "run", runs.index.to_numpy())
-    return _fit_data(table, _curves(path, runs), path.name)
+    vocab = _one_vocab(runs["data.vocab_size"]) if "data.vocab_size" in runs else None
+    return _fit_data(table, _curves(path, runs), path.name, list(runs.index), vocab_size=vocab,
+                     selection=selection.to_dict())
 
 
 def read_fit_data(source, **columns) -> FitData:
@@ -156,6 +250,60 @@ def read_fit_data(source, **columns) -> FitData:
     return read_csv(source, **columns)
 
 
+def drop_duplicates(data: FitData) -> FitData:
+    """The data without exact copies (see the module docstring): logged points repeated within a run, and final
+    points with the same params, tokens and loss as an earlier one; each kind dropped with one warning."""
+    curves = data.curves
+    if curves is not None:
+        repeated = curves.duplicated(subset=["run", "tokens", "loss"])
+        if repeated.any():
+            runs = curves.loc[repeated, "run"].unique()
+            warnings.warn(f"{data.source}: dropped {int(repeated.sum())} logged point(s) that repeat an earlier one "
+                          f"(same run, tokens and loss) in {len(runs)} run(s): "
+                          f"{_listed([str(r) for r in runs])}", stacklevel=3)
+            data = replace(data, curves=curves[~repeated])
+    key = pd.DataFrame({"params": data.params, "tokens": data.tokens, "loss": data.loss})
+    copies = key.duplicated().to_numpy()
+    if not copies.any():
+        return data
+    first = key.reset_index().groupby(["params", "tokens", "loss"])["index"].transform("min").to_numpy()
+    names = data.names(range(len(data)))
+    pairs = [f"{names[i]} (= {names[first[i]]})" for i in np.flatnonzero(copies)]
+    warnings.warn(f"{data.source}: dropped {len(pairs)} duplicate point(s) with the same params, tokens and loss "
+                  f"as an earlier one, so the bootstrap resamples each run once: {_listed(pairs)}", stacklevel=3)
+    return data.subset(np.flatnonzero(~copies), duplicates=data.duplicates + len(pairs))
+
+
+def _isolated(values: np.ndarray) -> np.ndarray:
+    """Positions outside the largest cluster of log10 values, clusters split at gaps > ISOLATION_DECADES."""
+    logv = np.log10(values)
+    order = np.argsort(logv, kind="stable")
+    cluster = np.concatenate([[0], np.cumsum(np.diff(logv[order]) > ISOLATION_DECADES)])
+    if cluster[-1] == 0:
+        return np.array([], dtype=int)
+    sizes = np.bincount(cluster)
+    bulk = int(np.argmax(sizes))
+    return np.sort(order[cluster != bulk])
+
+
+def warn_isolated(data: FitData) -> None:
+    """One warning naming the points isolated in log N or log D (see the module docstring)."""
+    if len(data) < 3:
+        return
+    far = {what: _isolated(values) for what, values in (("N", data.params), ("D", data.tokens))}
+    index = np.union1d(far["N"], far["D"]).astype(int)
+    if not len(index):
+        return
+    rest = np.setdiff1d(np.arange(len(data)), index)
+    ranges = f"N {data.params[rest].min():.3g}..{data.params[rest].max():.3g}, " \
+             f"D {data.tokens[rest].min():.3g}..{data.tokens[rest].max():.3g}"
+    shown = [f"{name} (N {data.params[i]:.3g}, D {data.tokens[i]:.3g})" for name, i in zip(data.names(index), index,
+                                                                                            strict=True)]
+    warnings.warn(f"{data.source}: {len(index)} point(s) lie more than {ISOLATION_DECADES:g} decades beyond the "
+                  f"other {len(rest)} ({ranges}) in log N or log D and will dominate the fit: {_listed(shown)}",
+                  stacklevel=3)
+
+
 def drop_highest_losses(data: FitData, k: int) -> FitData:
     """The data without its k highest final losses (and those runs' curves)."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
@@ -165,9 +313,4 @@ def drop_highest_losses(data: FitData, k: int) -> FitData:
     if k >= len(data):
         raise ScalingError(f"--drop-highest-loss {k} would drop all {len(data)} runs")
     keep = np.sort(np.argsort(data.loss, kind="stable")[: len(data) - k])
-    curves = data.curves
-    if curves is not None:
-        curves = curves[curves["run"].isin(set(data.runs[keep]))]
-    return FitData(data.params[keep], data.tokens[keep], data.flops[keep], data.loss[keep],
-                   None if data.budget is None else data.budget[keep], None if data.runs is None else data.runs[keep],
-                   curves, data.source, data.dropped + k)
+    return data.subset(keep, dropped=data.dropped + k)

@@ -49,6 +49,11 @@ def _curves_on_grid(curves, points: int):
         raise ScalingError(f"approach 1 needs loss curves of two or more runs with two or more points each; got "
                            f"{len(runs)}: give a results dir with metrics.jsonl, or a long-format CSV with one row "
                            f"per logged point and a run column (--run-col)")
+    sizes = np.unique([run["params"].iloc[0] for _, run in runs])
+    if len(sizes) < 3:
+        raise ScalingError(f"approach 1 cannot identify a: the {len(runs)} runs have {len(sizes)} distinct size(s) "
+                           f"and an optimum bracketed by a smaller and a larger model needs 3 or more: add runs of "
+                           f"other sizes")
     finals = np.array([run["flops"].iloc[-1] for _, run in runs])
     lo, hi = finals.min(), finals.max()
     if hi <= lo * (1 + 1e-9):
@@ -98,8 +103,8 @@ def fit_envelope(curves, *, points: int = 200) -> EnvelopeFit:
 
 def bootstrap_envelope(fit: EnvelopeFit, rng: np.random.Generator, resamples: int, flops_at=(),
                        chunk: int = 200) -> dict:
-    """Resample runs with replacement, redraw the envelope, refit the power laws; per-resample samples of a, b and
-    N_opt, D_opt at `flops_at`."""
+    """Resample runs with replacement, redraw the envelope, refit the power laws; per-resample samples of a, b, the
+    coefficients and N_opt, D_opt at `flops_at`."""
     from scaling.fitting.bootstrap import resample_counts
 
     present = resample_counts(fit.n_runs, resamples, rng) > 0
@@ -109,4 +114,5 @@ def bootstrap_envelope(fit: EnvelopeFit, rng: np.random.Generator, resamples: in
         n[start:start + chunk], d[start:start + chunk] = _envelope(fit.run_loss, fit.run_tokens, fit.run_params,
                                                                    present[start:start + chunk])
     p_law, t_law = fit_power_law(fit.grid, n), fit_power_law(fit.grid, d)
-    return {"a": p_law.exponent, "b": t_law.exponent, "params": p_law(flops_at), "tokens": t_law(flops_at)}
+    return {"a": p_law.exponent, "b": t_law.exponent, "params_coefficient": p_law.coefficient,
+            "tokens_coefficient": t_law.coefficient, "params": p_law(flops_at), "tokens": t_law(flops_at)}

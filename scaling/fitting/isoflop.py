@@ -130,7 +130,8 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
 def bootstrap_isoflop(fit: IsoflopFit, params, tokens, loss, rng: np.random.Generator, resamples: int,
                       flops_at=()) -> dict:
     """Stratified bootstrap: each used budget's runs are resampled within the budget, every budget's parabolas
-    are refitted, then the power laws. Returns per-resample samples of a, b and N_opt, D_opt at `flops_at`."""
+    are refitted, then the power laws. Returns per-resample samples of a, b, the coefficients and N_opt, D_opt
+    at `flops_at`."""
     from scaling.fitting.bootstrap import resample_counts
 
     params, tokens, loss = (np.asarray(v, dtype=float) for v in (params, tokens, loss))
@@ -141,4 +142,5 @@ def bootstrap_isoflop(fit: IsoflopFit, params, tokens, loss, rng: np.random.Gene
         n_opt[:, j] = np.exp(parabola_vertices(np.log(params[members]), loss[members], counts)[0])
         d_opt[:, j] = np.exp(parabola_vertices(np.log(tokens[members]), loss[members], counts)[0])
     p_law, t_law = fit_power_law(fit.budgets, n_opt), fit_power_law(fit.budgets, d_opt)
-    return {"a": p_law.exponent, "b": t_law.exponent, "params": p_law(flops_at), "tokens": t_law(flops_at)}
+    return {"a": p_law.exponent, "b": t_law.exponent, "params_coefficient": p_law.coefficient,
+            "tokens_coefficient": t_law.coefficient, "params": p_law(flops_at), "tokens": t_law(flops_at)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,14 @@ from scaling.errors import ScalingError
 APPROACHES = ("1", "2", "3", "all")
 LOSSES = ("huber", "asymmetric")  # Approach 3: symmetric Huber, or a lower envelope
 ENGINES = ("batched", "scipy")  # Approach 3: variable projection + batched Newton, or the L-BFGS-B loop
+TAIL_RESAMPLES = 5  # resamples each tail of a percentile interval must hold, at least
+
+
+def min_resamples(level: float) -> int:
+    """The fewest resamples for a percentile interval at `level`: each tail, (1 - level) / 2 of them, must hold
+    TAIL_RESAMPLES (200 at 95%, 1,000 at 99%); fewer put the interval's ends on one or two resamples, and with
+    one resample the point estimate falls outside its own interval."""
+    return math.ceil(round(2 * TAIL_RESAMPLES / (1.0 - level), 9))
 
 
 def _whole(value, at_least: int) -> bool:
@@ -21,7 +30,7 @@ def _whole(value, at_least: int) -> bool:
 class FitOptions:
     """How the approaches fit, checked when made: one ScalingError line per bad value."""
 
-    bootstrap: int = 1000  # resamples for the intervals; 0 for none
+    bootstrap: int = 1000  # resamples for the intervals; 0 for none, else at least min_resamples(level)
     seed: int = 0  # of the bootstrap
     level: float = 0.95  # of the percentile intervals
     loss: str = "huber"  # Approach 3: huber | asymmetric (a lower-envelope law)
@@ -36,12 +45,16 @@ class FitOptions:
     def __post_init__(self) -> None:
         if not _whole(self.bootstrap, 0):
             raise ScalingError(f"--bootstrap takes a whole number of resamples >= 0, got {self.bootstrap!r}")
+        if not (isinstance(self.level, (int, float)) and 0 < self.level < 1):
+            raise ScalingError(f"the confidence level must lie between 0 and 1, got {self.level!r}")
+        if 0 < self.bootstrap < min_resamples(self.level):
+            raise ScalingError(f"--bootstrap {self.bootstrap} is too few resamples for a {self.level * 100:g}% "
+                               f"percentile interval (each tail must hold {TAIL_RESAMPLES}): give 0 for no "
+                               f"intervals, or at least {min_resamples(self.level)}")
         if not _whole(self.seed, 0):
             raise ScalingError(f"--seed takes a whole number >= 0, got {self.seed!r}")
         if self.loss not in LOSSES:
             raise ScalingError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.engine not in ENGINES:
             raise ScalingError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
-        if not (0 < self.level < 1):
-            raise ScalingError(f"the confidence level must lie between 0 and 1, got {self.level!r}")
         object.__setattr__(self, "bootstrap", int(self.bootstrap))

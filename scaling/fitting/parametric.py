@@ -192,6 +192,45 @@ class ParametricFit:
         return out
 
 
+COLLINEAR = 1e-3  # centred (log N, log D): smallest / largest singular value below this is one line
+
+
+def check_identifiable(params, tokens, duplicates: int = 0) -> None:
+    """Refuse data that cannot pin down the five parameters: fewer than 5 distinct (N, D) points; fewer than 3
+    distinct N (E + A/N^alpha takes two values at two sizes, too few for E, A and alpha) or D (B, beta); or
+    log N and log D on one line (one tokens/param ratio, one budget: the effects of N and D cannot be
+    separated), judged by the centred (log N, log D) matrix's singular values (ratio below COLLINEAR)."""
+    params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    points = len(np.unique(np.stack([params, tokens], axis=1), axis=0))
+    copies = f", {duplicates} exact duplicate(s) dropped" if duplicates else ""
+    if points < 5:
+        raise ScalingError(f"approach 3 fits 5 parameters (E, A, B, alpha, beta) but the data hold {points} distinct "
+                           f"(N, D) point(s) among {len(params)} run(s){copies}: give at least 5 runs of different "
+                           f"sizes or token counts")
+    for what, values, names, fix in (("N", params, "A and alpha", "model sizes"),
+                                     ("D", tokens, "B and beta", "token counts")):
+        distinct = np.unique(values)
+        if len(distinct) < 3:
+            shown = ", ".join(f"{v:.4g}" for v in distinct)
+            raise ScalingError(f"approach 3 cannot identify {names}: the {len(values)} runs{copies} hold only "
+                               f"{len(distinct)} distinct {what} ({shown}), and a power law in {what} beside E "
+                               f"needs 3 or more: add runs at other {fix}")
+    x = np.stack([np.log10(params), np.log10(tokens)], axis=1)
+    x -= x.mean(axis=0)
+    low, high = np.linalg.svd(x, compute_uv=False)[::-1][:2]
+    if low <= COLLINEAR * high:
+        slope = float(np.polyfit(x[:, 0], x[:, 1], 1)[0])
+        if abs(slope - 1) < 0.01:
+            line = f"one tokens/param ratio, D/N = {np.median(tokens / params):.3g}"
+        elif abs(slope + 1) < 0.01:
+            line = f"one compute budget, 6ND = {np.median(6 * params * tokens):.3g} FLOPs"
+        else:
+            line = f"D proportional to N^{slope:.3g}"
+        raise ScalingError(f"approach 3 cannot separate the effects of N and D: in log space the {points} distinct "
+                           f"(N, D) points lie on one line ({line}): add runs at other tokens/param ratios and "
+                           f"budgets (an isoFLOP grid)")
+
+
 SCIPY_OPTIONS = {"maxiter": 15000}  # L-BFGS-B's defaults otherwise (ftol 2.2e-9, gtol 1e-5), as the replication
 POLISH_OPTIONS = {"maxiter": 15000, "ftol": 1e-15, "gtol": 1e-10}
 
@@ -201,10 +240,8 @@ def fit_parametric(params, tokens, loss, *, loss_kind: str = "huber", delta: flo
     """Approach 3: the best law over the grid's starts (see the module docstring for the two engines)."""
     from scipy.optimize import minimize
 
+    check_identifiable(params, tokens)
     log_n, log_d, log_loss = np.log(params), np.log(tokens), np.log(loss)
-    if len(log_loss) < 5:
-        raise ScalingError(f"approach 3 fits 5 parameters (E, A, B, alpha, beta) but got {len(log_loss)} points: "
-                           f"give at least 5 runs")
     objective = LogHuberObjective(log_n, log_d, log_loss, loss=loss_kind, delta=delta, asymmetry=asymmetry)
     starts = as_grid(grid)
     if engine == "scipy":

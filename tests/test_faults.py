@@ -1,0 +1,305 @@
+"""Faults users meet on shared machines, injected one by one: a second writer, an interrupt, a killed sweep,
+damaged files, unwritable places, a sweep with a failed job. Each asserts that nothing completed is lost, that
+the message is one line (no traceback), and that a resumed run matches an uninterrupted one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import trainer
+from scaling.errors import ScalingError
+from scaling.rundir import CHECKPOINT, CONFIG, METRICS, SUMMARY, RunLock, RunLocked, read_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+RUN = ("data=tiny", "budget.flops=1e11", "log_every_steps=5", "threads=1")  # ~500 steps, a few seconds
+
+
+def command(*args, cwd, module="experiments.train", timeout=300):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr
+    return lines[-1]
+
+
+def curve(run_dir: Path) -> list[tuple]:
+    """What a run computed, without the timings (tokens/s and elapsed differ from run to run)."""
+    return [(r["step"], r["tokens"], r["train_loss"], r.get("val_loss")) for r in read_metrics(run_dir)]
+
+
+def same_curve(a: list[tuple], b: list[tuple]) -> None:
+    assert [r[:2] for r in a] == [r[:2] for r in b]  # the same steps, none missing or repeated
+    assert [r[2] for r in a] == pytest.approx([r[2] for r in b], abs=1e-5)
+    assert [r[3] for r in a if r[3] is not None] == pytest.approx([r[3] for r in b if r[3] is not None], abs=1e-5)
+
+
+def snapshot(run_dir: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_cache):
+    """An uninterrupted run of RUN: its curve and summary."""
+    from hydra import compose, initialize_config_dir
+
+    import experiments.config  # noqa: F401  (registers the schema)
+
+    out = tmp_path_factory.mktemp("reference")
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"data.cache_dir={data_cache}", f"results_dir={out}",
+                                                       "progress=false", *RUN])
+    summary = trainer.train(cfg, out / "run")
+    return curve(out / "run"), summary
+
+
+def stop_at(monkeypatch, step: int, signum=signal.SIGTERM) -> None:
+    """Deliver `signum` (as the handler would record it) once the run has trained `step` steps."""
+    original = trainer.train_step
+
+    def train_step(run, fwd, lr):
+        loss = original(run, fwd, lr)
+        if run.step == step:
+            run.stop.signum = signum
+        return loss
+
+    monkeypatch.setattr(trainer, "train_step", train_step)
+
+
+def interrupted_run(compose, monkeypatch, run_dir: Path, step: int = 137):
+    """A run stopped by SIGTERM at `step` (between log points): checkpoint and metrics on disk, no summary."""
+    cfg = compose(*RUN)
+    with monkeypatch.context() as m:
+        stop_at(m, step)
+        with pytest.raises(trainer.RunInterrupted) as stopped:
+            trainer.train(cfg, run_dir)
+    assert stopped.value.step == step and (run_dir / CHECKPOINT).exists() and not (run_dir / SUMMARY).exists()
+    return cfg
+
+
+# --- one writer per run directory -------------------------------------------------------------------------------
+
+def test_a_run_directory_has_one_writer_and_the_lock_dies_with_its_process(tmp_path):
+    first = RunLock(tmp_path).acquire()
+    with pytest.raises(RunLocked, match=f"pid {os.getpid()} on "):
+        RunLock(tmp_path).acquire()
+    first.release()
+    RunLock(tmp_path).acquire().release()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from scaling.rundir import RunLock; "
+                               f"RunLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+                              env=ENV, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RunLocked, match=f"pid {holder.pid} "):
+        RunLock(tmp_path).acquire()
+    holder.kill()  # kill -9: the kernel drops the flock with the process
+    holder.wait()
+    RunLock(tmp_path).acquire().release()
+
+
+def test_without_flock_the_lock_file_is_exclusive_and_a_dead_holders_is_taken_over(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    first = RunLock(tmp_path).acquire()
+    with pytest.raises(RunLocked, match=f"pid {os.getpid()} "):
+        RunLock(tmp_path).acquire()
+    first.release()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": os.uname().nodename,
+                                                "since": time.time()}))
+    with pytest.warns(UserWarning, match="taking over"):
+        RunLock(tmp_path).acquire().release()
+
+
+def test_a_second_scaling_train_on_a_busy_run_is_refused_and_changes_nothing(compose, monkeypatch, tmp_path,
+                                                                             data_cache):
+    run_dir = tmp_path / "results" / "default" / "busy"
+    interrupted_run(compose, monkeypatch, run_dir)
+    before = snapshot(run_dir)
+    with RunLock(run_dir):  # the first writer, still at work
+        proc = command(*RUN, f"data.cache_dir={data_cache}", f"results_dir={tmp_path / 'results'}",
+                       f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        after = snapshot(run_dir)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert line.startswith("scaling-train: error:") and f"pid {os.getpid()}" in line, proc.stderr
+    before.pop(".lock"), after.pop(".lock")  # the holder's own record
+    assert after == before
+
+
+# --- interrupts -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_a_checkpoint_and_exits_with_one_line_and_the_rerun_matches(tmp_path, data_cache, reference,
+                                                                                  signum):
+    args = [*RUN, f"data.cache_dir={data_cache}", "results_dir=out", "checkpoint.every_minutes=60"]
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=tmp_path, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = tmp_path / "out" / "default"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(len(read_metrics(p)) >= 4 for p in run_dir.glob("*/")):
+        time.sleep(0.02)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    run_dir = next(run_dir.glob("*/"))
+    assert proc.returncode == 128 + signum, stderr
+    line = one_line(stderr)
+    assert f"stopped by {signal.Signals(signum).name} at step" in line and "rerun" in line, stderr
+    assert (run_dir / CHECKPOINT).exists() and not (run_dir / SUMMARY).exists(), "it finished before the signal"
+    rerun = command(*args, cwd=tmp_path)
+    assert rerun.returncode == 0 and "resuming at step" in rerun.stderr, rerun.stderr
+    same_curve(curve(run_dir), reference[0])
+
+
+def test_a_checkpoint_between_log_points_resumes_the_same_averages(compose, monkeypatch, tmp_path, reference):
+    run_dir = tmp_path / "run"
+    cfg = interrupted_run(compose, monkeypatch, run_dir, step=137)  # logs every 5 steps: 136 < 137 < 140
+    assert trainer.train(cfg, run_dir)["status"] == "completed"
+    same_curve(curve(run_dir), reference[0])
+
+
+# --- damaged files ----------------------------------------------------------------------------------------------
+
+DAMAGE = {
+    "truncated checkpoint": (CHECKPOINT, lambda b: b[: len(b) // 2]),
+    "empty checkpoint": (CHECKPOINT, lambda b: b""),
+    "garbage checkpoint": (CHECKPOINT, lambda b: os.urandom(4096)),
+    "truncated metrics": (METRICS, lambda b: b"".join(b.splitlines(keepends=True)[:3])),
+    "garbled metrics line": (METRICS, lambda b: b.replace(b'"step": 50,', b'"step": 5#,', 1)),
+    "deleted metrics": (METRICS, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_a_damaged_file_is_named_moved_aside_and_the_run_ends_sound(compose, monkeypatch, tmp_path, reference,
+                                                                     case):
+    name, damage = DAMAGE[case]
+    run_dir = tmp_path / "run"
+    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    damaged = None if damage is None else damage((run_dir / name).read_bytes())
+    if damaged is None:
+        (run_dir / name).unlink()
+    else:
+        (run_dir / name).write_bytes(damaged)
+    with pytest.warns(UserWarning) as caught:
+        summary = trainer.train(cfg, run_dir)
+    notes = [str(w.message) for w in caught if "moved aside" in str(w.message)]
+    assert len(notes) == 1 and "\n" not in notes[0] and name in notes[0], [str(w.message) for w in caught]
+    assert summary["status"] == "completed"
+    same_curve(curve(run_dir), reference[0])
+    if damaged is not None:  # never deleted: the damaged bytes are kept beside the run
+        kept = list(run_dir.glob(f"{name}.damaged-*"))
+        assert len(kept) == 1 and kept[0].read_bytes() == damaged
+
+
+def test_a_deleted_or_garbled_config_is_written_again(compose, monkeypatch, tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    written = (run_dir / CONFIG).read_text()
+    (run_dir / CONFIG).unlink()
+    with monkeypatch.context() as m:
+        stop_at(m, 200)
+        with pytest.raises(trainer.RunInterrupted):
+            trainer.train(cfg, run_dir)
+    assert (run_dir / CONFIG).read_text() == written
+    (run_dir / CONFIG).write_text(": [ not yaml")
+    with pytest.warns(UserWarning, match=f"{CONFIG} is unreadable"):
+        trainer.train(cfg, run_dir)
+    assert (run_dir / CONFIG).read_text() == written and list(run_dir.glob(f"{CONFIG}.damaged-*"))
+
+
+def test_an_unreadable_summary_is_moved_aside_and_the_run_finished_again(compose, tmp_path, reference):
+    run_dir = tmp_path / "run"
+    cfg = compose(*RUN)
+    trainer.train(cfg, run_dir)
+    (run_dir / SUMMARY).write_text('{"status": "compl')
+    with pytest.warns(UserWarning, match=f"{SUMMARY} is unreadable"):
+        summary = trainer.train(cfg, run_dir)
+    assert summary["status"] == "completed" and json.loads((run_dir / SUMMARY).read_text())["status"] == "completed"
+    same_curve(curve(run_dir), reference[0])
+
+
+# --- unwritable places ------------------------------------------------------------------------------------------
+
+def test_an_unwritable_results_dir_is_one_line_before_anything_starts(tmp_path, data_cache):
+    proc = command(*RUN, f"data.cache_dir={data_cache}", "results_dir=/proc/no-results-here", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert line.startswith("scaling-train: error: cannot write results under /proc/no-results-here"), proc.stderr
+
+
+@pytest.mark.parametrize("target", ["dir", "/sys/fit.json"])
+def test_fit_out_to_a_directory_or_an_unwritable_place_is_one_line_naming_it(tmp_path, target):
+    out = tmp_path if target == "dir" else Path(target)
+    proc = command("fit", str(ROOT / "tests" / "data" / "chinchilla_svg_extracted_data.csv"), "--params-col",
+                   "Model Size", "--flops-col", "Training FLOP", "--bootstrap", "0", "--out", str(out),
+                   module="scaling.cli", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = one_line(proc.stderr)
+    assert line.startswith(f"scaling fit: error: cannot write {out}"), proc.stderr
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- sweeps -----------------------------------------------------------------------------------------------------
+
+def test_a_sweep_with_a_failed_job_ends_with_its_count_and_a_nonzero_exit(tmp_path, data_cache):
+    proc = command("-m", "experiment=debug", "allocation.size_factor=1", "optim.lr_scale=1,-1",
+                   "hydra/launcher=basic", f"data.cache_dir={data_cache}", f"results_dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    line = one_line(proc.stderr)
+    assert line.startswith("scaling-train: sweep: 1 completed, 1 failed (") and "optim.lr_scale=-1" in line, line
+    assert not list((tmp_path / ".sweeps").iterdir())  # the ledger is read and removed
+    ok = command("-m", "experiment=debug", "allocation.size_factor=1", "hydra/launcher=basic",
+                 f"data.cache_dir={data_cache}", f"results_dir={tmp_path}", cwd=tmp_path)
+    assert ok.returncode == 0 and one_line(ok.stderr) == "scaling-train: sweep: 1 completed, 0 failed"
+
+
+def test_killing_a_joblib_sweep_stops_its_workers_with_their_checkpoints(tmp_path, data_cache):
+    """kill -9 of the sweep's process: its workers notice, save their checkpoints and exit (no orphans left
+    training under init); the relaunch then resumes them."""
+    args = ["-m", "experiment=debug", "budget.flops=3e11", "allocation.size_factor=1,2", "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2", "checkpoint.every_minutes=60", f"data.cache_dir={data_cache}",
+            f"results_dir={tmp_path}"]
+    sweep = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=tmp_path, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = tmp_path / "debug"
+    deadline = time.time() + 180
+    while time.time() < deadline and sum(len(read_metrics(p)) >= 3 for p in runs.glob("*/")) < 2:
+        time.sleep(0.05)
+    workers = {p: json.loads((p / ".lock").read_text())["pid"] for p in runs.glob("*/")}
+    assert len(workers) == 2 and sweep.pid not in workers.values()
+    sweep.kill()
+    sweep.wait()
+    deadline = time.time() + 60
+    alive = set(workers.values())
+    while alive and time.time() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive.discard(pid)
+        time.sleep(0.1)
+    assert not alive, f"orphaned workers still running: {alive}"
+    assert all((p / CHECKPOINT).exists() and not (p / SUMMARY).exists() for p in workers), "saved, not finished"
+    relaunch = command(*args, cwd=tmp_path)
+    assert relaunch.returncode == 0 and relaunch.stderr.count("resuming at step") == 2, relaunch.stderr[-2000:]
+
+
+def test_fit_refuses_to_write_through_a_scaling_error_not_a_traceback(tmp_path):
+    from scaling.atomic import atomic_write_text
+
+    with pytest.raises(ScalingError, match="it is a directory"):
+        atomic_write_text(tmp_path, "x")
