@@ -44,6 +44,7 @@ from scaling.atomic import atomic_write_text
 from scaling.errors import ScalingError
 from scaling.flops import flops_per_token
 from scaling.hardware import peak_of_device_name
+from scaling.laws import R_STAR_TOKENS, effective_data
 from scaling.rundir import (
     CHECKPOINT,
     CONFIG,
@@ -57,7 +58,8 @@ from scaling.rundir import (
     write_summary,
 )
 
-# Beyond ~4 epochs, repeated tokens are worth clearly less than fresh ones (Muennighoff et al. 2023, Fig. 3).
+# Beyond ~4 epochs, repeated tokens are worth clearly less than fresh ones (Muennighoff et al. 2023, Sec. 3;
+# scaling.laws.effective_data is their effective-data form, which the warning quotes).
 EPOCHS_WARNING = 4.0
 
 
@@ -561,9 +563,11 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, lock: RunLoc
           f"{plan.steps} steps of {plan.batch_size}x{plan.seq_len}, lr {plan.lr:.3g}; {cfg.data.name} "
           f"{epochs:.2f} epochs" + (f"; resuming at step {run.step}" if run.step else ""), file=sys.stderr)
     if epochs > EPOCHS_WARNING:
+        worth = effective_data(plan.tokens, run.corpus.manifest["tokens"]["train"], R_STAR_TOKENS) / plan.tokens
         warnings.warn(f"{run_dir.name}: the budget reads the corpus {epochs:.1f} times (> {EPOCHS_WARNING:g} "
-                      f"epochs): the data-constrained regime, where repeated tokens are worth less than fresh ones",
-                      stacklevel=1)
+                      f"epochs): repeated tokens are worth less than fresh ones (Muennighoff et al. 2023: up to ~4 "
+                      f"epochs almost as good as fresh; these are worth {worth:.0%} of fresh tokens; past ~16 "
+                      f"little is gained)", stacklevel=1)
 
     try:
         train_loop(run, metrics, tracker)

@@ -7,6 +7,10 @@
 - ``kaplan``: N_opt = 1.3e9 (C / 1 PF-day)^0.73 (Kaplan et al. 2020, Eq. 6.1 / Fig. 14), D = C / 6N.
 - ``inference``: Sardana & Frankle 2023: minimise 6 N D_train + 2 N D_inference subject to
   L(N, D_train) = the loss the optimal allocation reaches with C. Its training compute is >= C by design.
+- ``data-constrained``: with U unique tokens, the N minimising L(N', D') at C = 6ND, N' and D' the effective
+  parameters and data of Muennighoff et al. 2023, Sec. 3 (`scaling.laws.effective_data`); D = C / 6N.
+
+With `unique_tokens`, every rule's predicted loss is L(N', D'): what repeating the data costs is in it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from scaling.architecture import PRESETS
 from scaling.errors import ScalingError
-from scaling.laws import ParametricLaw
+from scaling.laws import R_STAR_TOKENS, Law, ParametricLaw, effective_data
 
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day
 # Kaplan et al. 2020, Eq. 6.1 / Fig. 14: N_opt = 1.3e9 (C / PF-day)^0.73 (non-embedding N, their setting).
@@ -29,7 +35,9 @@ TOKENS_PER_PARAM: dict[str, float] = {
     "llama": 1.0e12 / PRESETS["llama-7b"].params,
 }
 
-RULES = ("optimal", "chinchilla", "gpt3", "llama", "kaplan", "inference")
+RULES = ("optimal", "chinchilla", "gpt3", "llama", "kaplan", "inference", "data-constrained")
+# The rules that need more than a budget, and what they need (`plan` leaves them out without it).
+RULE_NEEDS = {"inference": "inference_tokens", "data-constrained": "unique_tokens"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class Allocation:
     tokens: float
     predicted_loss: float
     inference_tokens: float = 0.0
+    budget: float | None = None  # the C the rule was given (the inference rule trains on more)
+    unique_tokens: float | None = None  # the data limit U, where there is one
 
     @property
     def tokens_per_param(self) -> float:
@@ -52,20 +62,49 @@ class Allocation:
         """2 N per generated or scored token (a forward pass)."""
         return 2.0 * self.params * self.inference_tokens
 
+    @property
+    def budget_ratio(self) -> float | None:
+        """Training compute over the budget given: above 1 only for the inference rule."""
+        return self.flops / self.budget if self.budget else None
+
+    @property
+    def epochs(self) -> float | None:
+        """Passes over the U unique tokens (D / U), where there is a data limit."""
+        return self.tokens / self.unique_tokens if self.unique_tokens else None
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "tokens_per_param": self.tokens_per_param,
-                "inference_flops": self.inference_flops, "total_flops": self.flops + self.inference_flops}
+        out = {**asdict(self), "tokens_per_param": self.tokens_per_param,
+               "inference_flops": self.inference_flops, "total_flops": self.flops + self.inference_flops,
+               "budget_ratio": self.budget_ratio}
+        if self.unique_tokens:
+            out.update(epochs=self.epochs, effective_tokens=effective_data(self.tokens, self.unique_tokens,
+                                                                           R_STAR_TOKENS))
+        return out
+
+
+def check_positive(value, what: str, unit: str) -> float:
+    """A finite positive number (of `unit`), or a ScalingError saying what was given."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ScalingError(f"{what} must be a number of {unit}, got {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise ScalingError(f"{what} must be a finite positive number of {unit}, got {value!r}")
+    return number
 
 
 def check_budget(flops, what: str = "compute budget") -> float:
     """A finite positive FLOP count, or a ScalingError saying what was given."""
-    try:
-        value = float(flops)
-    except (TypeError, ValueError):
-        raise ScalingError(f"{what} must be a number of FLOPs, got {flops!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ScalingError(f"{what} must be a finite positive number of FLOPs, got {flops!r}")
-    return value
+    return check_positive(flops, what, "FLOPs")
+
+
+def _needs_loss(law: Law, what: str) -> ParametricLaw:
+    if not law.has_loss:
+        raise ScalingError(f"{what} needs a law with a loss (Approach 3 or a named law); {law.name} is an "
+                           f"Approach {law.approach} allocation, N_opt ~ C^a with no L(N, D)")
+    return law
 
 
 def kaplan_params(flops: float) -> float:
@@ -95,12 +134,33 @@ def inference_aware(flops: float, law: ParametricLaw, inference_tokens: float) -
     return n, law.tokens_for_loss(n, target)
 
 
-def allocate(rule: str, flops: float, law: ParametricLaw, *, size_factor: float = 1.0,
-             inference_tokens: float | None = None) -> Allocation:
-    """Split `flops` by `rule` (one of RULES); `size_factor` scales the rule's N and keeps C = 6ND."""
+def data_constrained(flops: float, law: ParametricLaw, unique_tokens: float) -> float:
+    """N minimising L(N', D') at C = 6ND with `unique_tokens` U (Muennighoff et al. 2023, Sec. 3 and their
+    compute-optimal allocation under repetition): a scan over log N, then Brent's method between neighbours."""
+    from scipy.optimize import minimize_scalar  # only this rule needs it: keeps `scaling plan` fast
+
+    def loss(log_n):
+        n = np.exp(log_n)
+        return law.loss(n, flops / (6.0 * n), unique_tokens)
+
+    centre = math.log(law.compute_optimal(flops)[0])
+    grid = np.linspace(centre - 4 * math.log(10), centre + 4 * math.log(10), 801)
+    i = int(np.clip(np.argmin(loss(grid)), 1, len(grid) - 2))
+    result = minimize_scalar(lambda x: float(loss(x)), bounds=(grid[i - 1], grid[i + 1]), method="bounded",
+                             options={"xatol": 1e-9})
+    return math.exp(result.x)
+
+
+def allocate(rule: str, flops: float, law: Law, *, size_factor: float = 1.0,
+             inference_tokens: float | None = None, unique_tokens: float | None = None) -> Allocation:
+    """Split `flops` by `rule` (one of RULES); `size_factor` scales the rule's N and keeps C = 6ND. With
+    `unique_tokens` U the predicted loss counts repeated data (Muennighoff et al. 2023)."""
     flops = check_budget(flops)
     if not (math.isfinite(size_factor) and size_factor > 0):
         raise ScalingError(f"size_factor must be a finite positive multiple of the rule's N, got {size_factor!r}")
+    if unique_tokens is not None:
+        unique_tokens = check_positive(unique_tokens, "the number of unique tokens", "tokens")
+        _needs_loss(law, "repeated data (unique tokens)")
     d_inf = 0.0
     if rule == "optimal":
         params = law.compute_optimal(flops)[0]
@@ -114,11 +174,20 @@ def allocate(rule: str, flops: float, law: ParametricLaw, *, size_factor: float 
                                f"(--inference-tokens), got {inference_tokens!r}")
         if size_factor != 1.0:
             raise ScalingError("size_factor does not apply to the inference rule: it fixes the loss, not C")
+        if unique_tokens is not None:
+            raise ScalingError("the inference rule does not take unique tokens: it fixes the loss of unlimited data")
         d_inf = float(inference_tokens)
-        params, tokens = inference_aware(flops, law, d_inf)
-        return Allocation(rule, 6.0 * params * tokens, params, tokens, law.loss(params, tokens), d_inf)
+        params, tokens = inference_aware(flops, _needs_loss(law, "the inference rule"), d_inf)
+        return Allocation(rule, 6.0 * params * tokens, params, tokens, law.loss(params, tokens), d_inf,
+                          budget=flops)
+    elif rule == "data-constrained":
+        if unique_tokens is None:
+            raise ScalingError("the data-constrained rule needs the number of unique tokens (scaling plan "
+                               "--unique-tokens U; unique_tokens=U in Python)")
+        params = data_constrained(flops, law, unique_tokens)
     else:
         raise ScalingError(f"unknown allocation rule {rule!r}: choose one of {', '.join(RULES)}")
     params *= size_factor
     tokens = flops / (6.0 * params)
-    return Allocation(rule, flops, params, tokens, law.loss(params, tokens), d_inf)
+    return Allocation(rule, flops, params, tokens, law.loss(params, tokens, unique_tokens), d_inf, budget=flops,
+                      unique_tokens=unique_tokens)

@@ -315,6 +315,34 @@ def _count(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: in
     return sum(param_breakdown(c, d, n_layers, d, d, ffn_hidden, vocab_size, seq_len).values())
 
 
+def _standard_ffn(c: Components, d: int) -> int:
+    return default_ffn_hidden(c, d, width_quantum(d)[2])
+
+
+def shape_limits(style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+                 components: Components | None = None) -> tuple[int, int]:
+    """(smallest, largest) exact counts the solver's shapes reach: d 8 with one layer, d `MAX_WIDTH` with
+    `MAX_LAYERS`. `solve_shape` answers targets from half the smallest (with the smallest) to the largest."""
+    c = components if components is not None else style_components(style)
+    vocab_size = _positive_int("vocab_size", vocab_size)
+    seq_len = _positive_int("seq_len", seq_len)
+    return (_count(c, WIDTHS[0], 1, _standard_ffn(c, WIDTHS[0]), vocab_size, seq_len),
+            _count(c, WIDTHS[-1], MAX_LAYERS, _standard_ffn(c, WIDTHS[-1]), vocab_size, seq_len))
+
+
+def no_shape_reason(target_params: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+                    components: Components | None = None) -> str | None:
+    """Why `solve_shape` has no shape for `target_params` (one line), or None where it has one."""
+    smallest, largest = shape_limits(style, vocab_size=vocab_size, seq_len=seq_len, components=components)
+    if target_params < smallest / 2:
+        return (f"below the smallest shape with vocab {vocab_size} ({smallest:,} parameters at d {WIDTHS[0]}, one "
+                f"layer): a smaller vocabulary (--vocab) makes room")
+    if target_params > largest:
+        return (f"above the largest shape the solver builds ({largest:.3g} parameters: d {MAX_WIDTH}, "
+                f"{MAX_LAYERS} layers)")
+    return None
+
+
 def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
                 components: Components | None = None, tolerance: float = 0.02) -> ModelShape:
     """A sensible shape whose exact parameter count (embeddings included) is close to `target_params`.
@@ -333,10 +361,9 @@ def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int =
     seq_len = _positive_int("seq_len", seq_len)
 
     def standard(d: int) -> int:
-        return default_ffn_hidden(c, d, width_quantum(d)[2])
+        return _standard_ffn(c, d)
 
-    smallest = _count(c, WIDTHS[0], 1, standard(WIDTHS[0]), vocab_size, seq_len)
-    largest = _count(c, WIDTHS[-1], MAX_LAYERS, standard(WIDTHS[-1]), vocab_size, seq_len)
+    smallest, largest = shape_limits(vocab_size=vocab_size, seq_len=seq_len, components=c)
     if not smallest / 2 <= target_params <= largest:
         raise ScalingError(f"no shape near {target_params:.4g} parameters: with vocab {vocab_size} this solver "
                            f"spans {smallest:,} to {largest:.3g} (d 8..{MAX_WIDTH}, 1..{MAX_LAYERS} layers)")

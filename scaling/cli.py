@@ -24,10 +24,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _emit(args, payload, text: str) -> None:
-    print(json.dumps(payload, indent=2) if args.json else text)
+    from scaling.atomic import json_ready
+
+    print(json.dumps(json_ready(payload), indent=2) if args.json else text)
 
 
 # --- argument types ------------------------------------------------------------------------------------------------
+
+def _number(text: str, flag: str, unit: str) -> float:
+    from scaling.allocation import check_positive
+
+    return check_positive(text, flag, unit)
+
 
 def _flops_list(text: str, flag: str = "--flops") -> list[float]:
     from scaling.allocation import check_budget
@@ -93,14 +101,47 @@ def _budget(args) -> float:
     return flops
 
 
+def _runs(args) -> list:
+    """The runs `--preset`/`--params` with `--tokens` name (comma-separated lists of equal length, or one model
+    or one token count for all)."""
+    if args.preset is not None and args.params is not None:
+        raise ScalingError("give the model as --preset NAME or --params N, not both")
+    if args.tokens is None:
+        raise ScalingError("judging a run needs its tokens: --params N (or --preset NAME) --tokens D")
+    if args.preset is None and args.params is None:
+        raise ScalingError("judging a run needs its model: --params N or --preset NAME, with --tokens D")
+    for flag in ("flops", "gpu_hours", "rules", "inference_tokens"):
+        if getattr(args, flag) is not None:
+            raise ScalingError(f"--{flag.replace('_', '-')} plans a budget; --params/--preset with --tokens judges a "
+                               f"run (its compute is 6ND): give one or the other")
+    models = [x.strip() for x in (args.preset if args.preset is not None else args.params).split(",")]
+    tokens = [x.strip() for x in args.tokens.split(",")]
+    if len(models) != len(tokens) and 1 not in (len(models), len(tokens)):
+        raise ScalingError(f"{len(models)} models and {len(tokens)} token counts: give one token count per model, "
+                           f"or one for all")
+    n = max(len(models), len(tokens))
+    return list(zip(models * (n // len(models)), tokens * (n // len(tokens)), strict=True))
+
+
 def cmd_plan(args) -> int:
     from scaling import render
-    from scaling.planning import plan
+    from scaling.planning import judge, plan
 
+    if any(getattr(args, k) is not None for k in ("params", "preset", "tokens")):
+        runs = []
+        for model, tokens in _runs(args):
+            if args.preset is None:
+                model = _number(model, "--params", "parameters")
+            runs.append(judge(model, _number(tokens, "--tokens", "tokens"), args.law,
+                              unique_tokens=args.unique_tokens, style=args.style, vocab_size=args.vocab,
+                              seq_len=args.seq_len))
+        payload = {"runs": runs}
+        _emit(args, payload, render.judge_text(runs))
+        return 0
     flops = _budget(args)
     rules = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
     payload = plan(flops, args.law, rules=rules, style=args.style, vocab_size=args.vocab, seq_len=args.seq_len,
-                   inference_tokens=args.inference_tokens)
+                   inference_tokens=args.inference_tokens, unique_tokens=args.unique_tokens)
     note = getattr(args, "compute_note", "")
     if note:
         payload["compute"] = args.compute
@@ -138,7 +179,6 @@ def _one_blas_thread() -> None:
 
 
 def cmd_fit(args) -> int:
-    _one_blas_thread()
     from scaling import render
     from scaling.fitting import fit, write_fit
 
@@ -152,14 +192,18 @@ def cmd_fit(args) -> int:
     payload = result.to_dict()
     if args.out:
         write_fit(payload, args.out)
-    _emit(args, payload, render.fit_text(payload) + (f"\nwrote {args.out}" if args.out else ""))
+    text = render.fit_text(payload) + (f"\nwrote {args.out}" if args.out else "")
+    if "runs" in payload:  # a results dir: which runs the fit used (the same as `scaling report DIR`)
+        from scaling.results import runs_line
+
+        text = runs_line(args.path, payload["runs"]) + "\n" + text
+    _emit(args, payload, text)
     return 0
 
 
 # --- report ------------------------------------------------------------------------------------------------------
 
 def cmd_report(args) -> int:
-    _one_blas_thread()
     from scaling import render
     from scaling.report import build
 
@@ -167,9 +211,11 @@ def cmd_report(args) -> int:
     if args.json:
         print(json.dumps({"report": str(report.directory / "report.md"), "fits": report.fits,
                           "skipped": report.skipped, "figures": [str(p) for p in report.figures],
+                          "runs": report.selection.to_dict(),
                           "allocations": {f"{c:g}": row.dropna().to_dict()
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
+    print(report.selection.line(args.path))  # which runs (the same as `scaling fit DIR`)
     print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
                              report.figures))
     return 0
@@ -187,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     from scaling.architecture import FFNS, NORM_POSITIONS, NORMS, POSITIONS
     from scaling.fitting.options import APPROACHES, ENGINES, LOSSES, FitOptions
     from scaling.flops import METHODS
+    from scaling.laws import NAMED_LAWS
 
     fit_defaults = FitOptions()
     parser = _Parser(prog="scaling", description=__doc__.split("\n\n")[0])
@@ -207,17 +254,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tied", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=cmd_count)
 
-    p = sub.add_parser("plan", help="split a compute budget between parameters and tokens, rule by rule",
+    p = sub.add_parser("plan", help="split a compute budget between parameters and tokens, rule by rule; or judge "
+                                    "a given run",
                        description="Allocations of a budget under a law: optimal, chinchilla (20), gpt3 (1.7), "
-                                   "llama (~148 tokens/param), kaplan, and inference-aware.")
+                                   "llama (~148 tokens/param), kaplan, inference-aware and, with --unique-tokens, "
+                                   "data-constrained. With --params/--preset and --tokens: that run's compute, "
+                                   "loss, the optimal split of its compute and its compute-equivalent.")
     p.add_argument("--flops", help="training budget C in FLOPs (C = 6ND)")
     p.add_argument("--gpu-hours", type=float, help="budget as GPU-hours (with --gpu and --mfu)")
     p.add_argument("--gpu", help="h100-sxm, h100-pcie, h200, b200, a100, v100, l4, rtx-4090, mi300x, tpu-v4, ...")
     p.add_argument("--mfu", type=float, help="model FLOPs utilisation (default 0.4)")
     p.add_argument("--law", default="chinchilla",
-                   help="chinchilla | chinchilla-unrounded | epoch | a fit JSON (default %(default)s)")
+                   help=f"{' | '.join(NAMED_LAWS)} | a fit JSON: FIT.json takes its Approach 3 law where it has one, "
+                        f"else 2, else 1; FIT.json:2 picks Approach 2 (default %(default)s)")
     p.add_argument("--inference-tokens", type=float, help="tokens the model will serve (adds the inference rule)")
+    p.add_argument("--unique-tokens", metavar="U",
+                   help="unique tokens available: losses count repeated data (Muennighoff et al. 2023) and the "
+                        "data-constrained rule is added")
     p.add_argument("--rules", help="comma-separated rules (default: all that apply)")
+    p.add_argument("--params", metavar="N", help="judge a run of N parameters (with --tokens; comma-separated "
+                                                 "for several)")
+    p.add_argument("--preset", metavar="NAME", help="judge a published model's run (with --tokens), e.g. llama-13b")
+    p.add_argument("--tokens", metavar="D", help="training tokens of the run judged")
     _add_shape_context(p)
     p.set_defaults(func=cmd_plan)
 
@@ -286,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] in (["fit"], ["report"]):
+        _one_blas_thread()  # before the parser, whose choices import numpy
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

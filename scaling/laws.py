@@ -1,20 +1,70 @@
-"""Parametric scaling laws L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022, Eq. 2).
+"""Scaling laws the planner plans with.
 
-Compute-optimal allocation under C = 6ND has a closed form (Hoffmann et al. 2022, Eq. 4 and Appendix D.2):
-N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b, G = (alpha A / (beta B))^(1/(alpha+beta)),
-a = beta / (alpha+beta), b = alpha / (alpha+beta).
+- `ParametricLaw`: L(N, D) = E + A / N^alpha + B / D^beta (Hoffmann et al. 2022, Eq. 2). Compute-optimal
+  allocation under C = 6ND has a closed form (Hoffmann et al. 2022, Eq. 4 and Appendix D.2):
+  N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b, G = (alpha A / (beta B))^(1/(alpha+beta)), a = beta / (alpha+beta),
+  b = alpha / (alpha+beta); so L_opt(C) = E + K (C/6)^-gamma with K = A G^-alpha + B G^beta and
+  gamma = alpha beta / (alpha+beta), which inverts in closed form (`compute_for_loss`).
+- Repeated data (Muennighoff et al. 2023, "Scaling Data-Constrained Language Models", Sec. 3): with U unique tokens
+  the law is evaluated at the effective data D' = U + U R*_D (1 - exp(-R_D / R*_D)), R_D = D/U - 1 repetitions, and
+  the effective parameters N' = U_N + U_N R*_N (1 - exp(-R_N / R*_N)), U_N the compute-optimal N for U tokens,
+  R_N = N/U_N - 1 (each term only where it is > 0: D' = D for D <= U, N' = N for N <= U_N, so U -> inf is the
+  plain law). R*_D and R*_N are their fitted values (`R_STAR_TOKENS`, `R_STAR_PARAMS`).
+- `PowerLawAllocation`: N_opt = k C^a, D_opt = k' C^b (Hoffmann et al. 2022, Approaches 1 and 2; Llama 3 planned
+  this way): an allocation without a loss.
+- `FittedLaw`: a law with what its fit file adds: the approach chosen, bootstrap draws, the data range.
+  `load_law("FIT.json")` takes Approach 3 where the file has it, else 2, else 1; `FIT.json:2` picks one.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from scaling.errors import ScalingError
+
+# Muennighoff et al. 2023, Sec. 3: the repetitions after which repeated tokens' (excess parameters') value has
+# decayed by 1/e. Their fitted values (with their C4 law, NAMED_LAWS["muennighoff"]): R*_D ~ 15.4, R*_N ~ 5.3.
+R_STAR_TOKENS = 15.387756
+R_STAR_PARAMS = 5.309743
+
+LAW_KEYS = ("E", "A", "B", "alpha", "beta")
+POWER_LAW_KEYS = ("a", "params_coefficient", "b", "tokens_coefficient")
+APPROACH_ORDER = ("3", "2", "1")  # `--law FIT.json` takes the first the file holds
+DEFAULT_LEVEL = 0.95  # intervals from draws, where the fit file states no level of its own
+EXTRAPOLATION_DECADES = 1.0  # a plan this far (log10) outside the fit's data range gets a warning
+
+
+def _number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer))
+
+
+def effective_data(amount, unique, r_star):
+    """Muennighoff et al. 2023, Sec. 3: U + U R* (1 - exp(-R / R*)), R = amount/U - 1 repetitions of U unique
+    units (none when amount <= U: then it is `amount`)."""
+    amount = np.asarray(amount, dtype=float)
+    unique = np.minimum(np.asarray(unique, dtype=float), amount)
+    repeats = np.maximum(amount / unique - 1.0, 0.0)
+    out = unique + unique * r_star * (1.0 - np.exp(-repeats / r_star))
+    return float(out) if out.ndim == 0 else out
+
+
+def _loss(E, A, B, alpha, beta, params, tokens, unique_tokens=None):
+    """E + A/N^alpha + B/D^beta, at (N', D') when `unique_tokens` is given; arrays broadcast (one row per draw)."""
+    n = np.asarray(params, dtype=float)
+    d = np.asarray(tokens, dtype=float)
+    if unique_tokens is not None:
+        u = np.asarray(unique_tokens, dtype=float)
+        g = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        unique_params = g * (g * u) ** (beta / alpha)  # U_N: the N the optimal split pairs with U tokens
+        n, d = effective_data(n, unique_params, R_STAR_PARAMS), effective_data(d, u, R_STAR_TOKENS)
+    return E + A / np.asarray(n) ** alpha + B / np.asarray(d) ** beta
 
 
 @dataclass(frozen=True)
@@ -27,21 +77,21 @@ class ParametricLaw:
     alpha: float
     beta: float
     name: str = "custom"
+    has_loss: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        for key in ("E", "A", "B", "alpha", "beta"):
+        for key in LAW_KEYS:
             value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            if not _number(value):
                 raise ScalingError(f"law {self.name!r}: {key} must be a number, got {value!r}")
             if not math.isfinite(value) or (value <= 0 if key != "E" else value < 0):
                 raise ScalingError(f"law {self.name!r}: {key} must be finite and positive, got {value!r}")
 
-    def loss(self, params, tokens):
-        """Predicted loss (nats/token) for N = `params` and D = `tokens` (scalars or arrays)."""
-        n = np.asarray(params, dtype=float)
-        d = np.asarray(tokens, dtype=float)
-        out = self.E + self.A / n**self.alpha + self.B / d**self.beta
-        return float(out) if out.ndim == 0 else out
+    def loss(self, params, tokens, unique_tokens=None):
+        """Predicted loss (nats/token) for N = `params` and D = `tokens` (scalars or arrays); with
+        `unique_tokens` U, at Muennighoff et al.'s effective N' and D' (repeated data)."""
+        out = _loss(self.E, self.A, self.B, self.alpha, self.beta, params, tokens, unique_tokens)
+        return float(out) if np.ndim(out) == 0 else out
 
     @property
     def a(self) -> float:
@@ -56,6 +106,11 @@ class ParametricLaw:
     @property
     def G(self) -> float:
         return (self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
+
+    @property
+    def gamma(self) -> float:
+        """Exponent of the optimal loss: L_opt(C) - E ~ C^-gamma, gamma = alpha beta / (alpha + beta)."""
+        return self.alpha * self.beta / (self.alpha + self.beta)
 
     def optimal_params(self, flops):
         """N_opt(C) = G (C/6)^a."""
@@ -72,6 +127,18 @@ class ParametricLaw:
     def optimal_loss(self, flops: float) -> float:
         return self.loss(*self.compute_optimal(flops))
 
+    def compute_for_loss(self, loss: float) -> float:
+        """The compute at which the optimal split reaches `loss`: L_opt(C) = E + K (C/6)^-gamma solved for C,
+        K = A G^-alpha + B G^beta; inf where `loss` <= E (no compute reaches it)."""
+        k = self.A * self.G ** -self.alpha + self.B * self.G ** self.beta
+        gap = loss - self.E
+        return 6.0 * (k / gap) ** (1.0 / self.gamma) if gap > 0 else math.inf
+
+    def params_for_tokens(self, tokens):
+        """The N the compute-optimal split pairs with D tokens: G (G D)^(beta/alpha) (Muennighoff et al.'s U_N
+        for U = D)."""
+        return self.G * (self.G * np.asarray(tokens, dtype=float)) ** (self.beta / self.alpha)
+
     def tokens_for_loss(self, params: float, target_loss: float) -> float:
         """D such that L(params, D) = target_loss; inf where the model cannot reach it at any D."""
         gap = target_loss - self.E - self.A / params**self.alpha
@@ -79,6 +146,57 @@ class ParametricLaw:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "a": self.a, "b": self.b, "G": self.G}
+
+
+@dataclass(frozen=True)
+class PowerLawAllocation:
+    """N_opt = params_coefficient C^a and D_opt = tokens_coefficient C^b (Hoffmann et al. 2022, Approaches 1 and 2):
+    how to split a budget, with no loss prediction (`loss` is NaN)."""
+
+    a: float
+    b: float
+    params_coefficient: float
+    tokens_coefficient: float
+    name: str = "custom"
+    approach: str = "2"
+    has_loss: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        for key in POWER_LAW_KEYS:
+            value = getattr(self, key)
+            positive = key.endswith("coefficient")
+            if not _number(value):
+                raise ScalingError(f"law {self.name!r}: {key} must be a number, got {value!r}")
+            if not math.isfinite(value) or (positive and value <= 0):
+                raise ScalingError(f"law {self.name!r}: {key} must be finite{' and positive' if positive else ''}, "
+                                   f"got {value!r}")
+        if not 0 < self.a < 1:
+            raise ScalingError(f"law {self.name!r}: N_opt ~ C^a needs 0 < a < 1 (N and D both grow with C), "
+                               f"got a = {self.a!r}")
+
+    def optimal_params(self, flops):
+        return self.params_coefficient * np.asarray(flops, dtype=float) ** self.a
+
+    def optimal_tokens(self, flops):
+        return self.tokens_coefficient * np.asarray(flops, dtype=float) ** self.b
+
+    def compute_optimal(self, flops: float) -> tuple[float, float]:
+        """(N_opt, D_opt) by the two power laws (6 N_opt D_opt is C only as far as the two fits agree)."""
+        return float(self.optimal_params(flops)), float(self.optimal_tokens(flops))
+
+    def loss(self, params, tokens, unique_tokens=None):
+        """No loss: Approaches 1 and 2 fit the allocation, not L. NaN of the inputs' shape."""
+        out = np.full(np.broadcast(np.asarray(params), np.asarray(tokens)).shape, np.nan)
+        return float(out) if out.ndim == 0 else out
+
+    def optimal_loss(self, flops: float) -> float:
+        return math.nan
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Law = ParametricLaw | PowerLawAllocation
 
 
 NAMED_LAWS: dict[str, ParametricLaw] = {
@@ -89,14 +207,82 @@ NAMED_LAWS: dict[str, ParametricLaw] = {
                                           name="chinchilla-unrounded"),
     # Besiroglu et al. 2024, "Chinchilla Scaling: A replication attempt": refit of Hoffmann's own data.
     "epoch": ParametricLaw(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658, name="epoch"),
+    # Muennighoff et al. 2023: their fit on C4 (GPT-2 tokenizer), published as log E, log A, log B with the code of
+    # the paper; R_STAR_TOKENS and R_STAR_PARAMS were fitted with it.
+    "muennighoff": ParametricLaw(E=math.exp(0.6254804), A=math.exp(6.255414), B=math.exp(7.3049974),
+                                 alpha=0.3526596, beta=0.3526596, name="muennighoff"),
 }
 
 
-def law_from_json(path: str | Path) -> ParametricLaw:
-    """A law from a fit file (as `scaling fit --json` writes it): an object with E, A, B, alpha, beta."""
-    path = Path(path)
+# What each named law's losses are measured on (nats per token of that data and tokenizer).
+LAW_DATA = {"chinchilla": "MassiveText", "chinchilla-unrounded": "MassiveText",
+            "epoch": "MassiveText (Hoffmann et al.'s runs)", "muennighoff": "C4 (GPT-2 tokenizer)"}
+
+
+@dataclass(frozen=True)
+class FittedLaw:
+    """A law as the planner uses it: the law, and what a fit file adds (which approach's law it is, the bootstrap
+    draws behind its intervals, the range of the data it was fitted on). A named law has neither."""
+
+    law: Law
+    approach: str | None = None  # "3" | "2" | "1" for a law from a fit file
+    draws: dict | None = field(default=None, compare=False)  # name -> array, one entry per usable resample
+    data_range: dict | None = None  # {"params": (lo, hi), "tokens", "flops", "loss", "vocab_size"}
+    level: float = DEFAULT_LEVEL
+
+    @property
+    def n_draws(self) -> int:
+        return 0 if not self.draws else len(next(iter(self.draws.values())))
+
+    def _interval(self, samples) -> list[float]:
+        from scaling.fitting.bootstrap import percentile_interval
+
+        return [float(x) for x in percentile_interval(samples, self.level)]
+
+    def optimal_intervals(self, flops: float) -> dict | None:
+        """[lo, hi] of N_opt, D_opt (and, for Approach 3, L_opt) at `flops` over the draws; None without draws."""
+        if self.n_draws < 2:
+            return None
+        d, c = self.draws, float(flops)
+        if self.law.has_loss:
+            g = (d["alpha"] * d["A"] / (d["beta"] * d["B"])) ** (1.0 / (d["alpha"] + d["beta"]))
+            a, b = d["beta"] / (d["alpha"] + d["beta"]), d["alpha"] / (d["alpha"] + d["beta"])
+            n, t = g * (c / 6.0) ** a, (c / 6.0) ** b / g
+            loss = _loss(d["E"], d["A"], d["B"], d["alpha"], d["beta"], n, t)
+            return {"params": self._interval(n), "tokens": self._interval(t), "loss": self._interval(loss)}
+        n = d["params_coefficient"] * c ** d["a"]
+        t = d["tokens_coefficient"] * c ** d["b"]
+        return {"params": self._interval(n), "tokens": self._interval(t)}
+
+    def loss_interval(self, params: float, tokens: float, unique_tokens: float | None = None) -> list[float] | None:
+        """[lo, hi] of L(N, D) (at N', D' with `unique_tokens`) over the draws; None without loss draws."""
+        if self.n_draws < 2 or not self.law.has_loss:
+            return None
+        d = self.draws
+        return self._interval(_loss(d["E"], d["A"], d["B"], d["alpha"], d["beta"], params, tokens, unique_tokens))
+
+    def beyond(self, **values: float) -> list[tuple[str, float, float, float, float]]:
+        """(name, value, lo, hi, decades outside) for each of params/tokens/flops outside the fit's data range."""
+        out = []
+        for name, value in values.items():
+            span = (self.data_range or {}).get(name)
+            if span is None or value is None or not value > 0:
+                continue
+            lo, hi = span
+            decades = math.log10(value / hi) if value > hi else math.log10(lo / value) if value < lo else 0.0
+            if decades > 0:
+                out.append((name, value, lo, hi, decades))
+        return out
+
+    def to_dict(self) -> dict:
+        measured_on = LAW_DATA.get(self.law.name) if self.approach is None else "the fit's runs"
+        return {**self.law.to_dict(), "approach": self.approach, "draws": self.n_draws, "level": self.level,
+                "data_range": self.data_range, "measured_on": measured_on}
+
+
+def _read_json(path: Path):
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise ScalingError(f"fit file {str(path)!r} not found: give an existing fit JSON or a named law "
                            f"({', '.join(NAMED_LAWS)})") from None
@@ -104,22 +290,119 @@ def law_from_json(path: str | Path) -> ParametricLaw:
         raise ScalingError(f"cannot read fit file {str(path)!r}: {err}") from None
     except json.JSONDecodeError as err:
         raise ScalingError(f"fit file {str(path)!r} is not valid JSON ({err.msg} at line {err.lineno})") from None
-    if not isinstance(data, dict):
-        raise ScalingError(f"fit file {str(path)!r} must hold a JSON object with E, A, B, alpha, beta")
-    missing = [key for key in ("E", "A", "B", "alpha", "beta") if key not in data]
+
+
+def _read_draws(raw, keys: tuple[str, ...], where: str) -> dict | None:
+    """The draws of one approach as equal-length float arrays, rows with a missing or impossible value dropped."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ScalingError(f"{where} must be an object of lists ({', '.join(keys)}), got {type(raw).__name__}")
+    missing = [k for k in keys if k not in raw]
     if missing:
-        raise ScalingError(f"fit file {str(path)!r} lacks {', '.join(missing)}: a law needs E, A, B, alpha, beta")
-    return ParametricLaw(E=data["E"], A=data["A"], B=data["B"], alpha=data["alpha"], beta=data["beta"],
-                         name=str(data.get("name", path.name)))
+        raise ScalingError(f"{where} lacks {', '.join(missing)}: give one list per quantity ({', '.join(keys)})")
+    arrays = {}
+    for k in keys:
+        values = raw[k]
+        if not isinstance(values, list) or not all(v is None or _number(v) for v in values):
+            raise ScalingError(f"{where}.{k} must be a list of numbers (null for a failed resample)")
+        arrays[k] = np.array([np.nan if v is None else v for v in values], dtype=float)
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ScalingError(f"{where} lists differ in length ({', '.join(f'{k} {n}' for k, n in lengths.items())}): "
+                           f"each needs one entry per resample")
+    ok = np.all([np.isfinite(v) for v in arrays.values()], axis=0)
+    positive = [k for k in keys if k not in ("E", "a", "b")]  # coefficients and exponents of a law
+    ok &= np.all([arrays[k] > 0 for k in positive], axis=0)
+    return {k: v[ok] for k, v in arrays.items()}
 
 
-def get_law(name_or_path: str | ParametricLaw) -> ParametricLaw:
-    """A named law (`NAMED_LAWS`) or a law read from a fit JSON file."""
-    if isinstance(name_or_path, ParametricLaw):
-        return name_or_path
-    if name_or_path in NAMED_LAWS:
-        return NAMED_LAWS[name_or_path]
-    if str(name_or_path).endswith(".json") or Path(name_or_path).exists():
-        return law_from_json(name_or_path)
-    raise ScalingError(f"unknown law {name_or_path!r}: choose one of {', '.join(NAMED_LAWS)} or give a fit JSON "
-                       f"path")
+def _read_data_range(raw, where: str) -> dict | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ScalingError(f"{where} must be an object ({{\"params\": [lo, hi], ...}}), got {type(raw).__name__}")
+    out = {}
+    for key in ("params", "tokens", "flops", "loss"):
+        span = raw.get(key)
+        if span is None:
+            continue
+        if (not isinstance(span, list) or len(span) != 2 or not all(_number(x) and math.isfinite(x) for x in span)
+                or span[0] > span[1] or (key != "loss" and span[0] <= 0)):
+            raise ScalingError(f"{where}.{key} must be [lo, hi] with 0 < lo <= hi, got {span!r}")
+        out[key] = (float(span[0]), float(span[1]))
+    vocab = raw.get("vocab_size")
+    if vocab is not None and (not _number(vocab) or int(vocab) != vocab or vocab < 1):
+        raise ScalingError(f"{where}.vocab_size must be a positive integer or null, got {vocab!r}")
+    out["vocab_size"] = None if vocab is None else int(vocab)
+    return out
+
+
+def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
+    """The law in a fit file (`scaling fit --out`, schema in scaling/fitting/api.py): Approach 3's where it holds
+    one, else Approach 2's, else 1's; `approach` picks one. With its draws and data range where present."""
+    path = Path(path)
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise ScalingError(f"fit file {str(path)!r} must hold a JSON object with E, A, B, alpha, beta (or an "
+                           f"approach2/approach1 section)")
+    held = [x for x in APPROACH_ORDER if (x == "3" and any(k in data for k in LAW_KEYS))
+            or (x != "3" and isinstance(data.get(f"approach{x}"), dict))]
+    if approach is None:
+        if not held:
+            raise ScalingError(f"fit file {str(path)!r} holds no law: no E, A, B, alpha, beta (Approach 3) and no "
+                               f"approach2 or approach1 section with a, b, params_coefficient, tokens_coefficient")
+        approach = held[0]
+    elif approach not in held:
+        raise ScalingError(f"fit file {str(path)!r} holds no Approach {approach} law" +
+                           (f" (it holds Approach {', '.join(held)}: use {path}:{held[0]})" if held else ""))
+    name = str(data.get("name", path.name)) + ("" if approach == "3" else f":{approach}")
+    where = f"fit file {str(path)!r}: "
+    if approach == "3":
+        missing = [key for key in LAW_KEYS if key not in data]
+        if missing:
+            raise ScalingError(f"fit file {str(path)!r} lacks {', '.join(missing)}: a law needs E, A, B, alpha, "
+                               f"beta")
+        law = ParametricLaw(**{k: data[k] for k in LAW_KEYS}, name=name)
+        draws = _read_draws(data.get("draws"), LAW_KEYS, where + "draws")
+        ci = data.get("ci")
+    else:
+        section = data[f"approach{approach}"]
+        missing = [key for key in POWER_LAW_KEYS if key not in section]
+        if missing:
+            raise ScalingError(f"fit file {str(path)!r}: approach{approach} lacks {', '.join(missing)}: its law "
+                               f"needs a, b, params_coefficient, tokens_coefficient")
+        law = PowerLawAllocation(**{k: section[k] for k in POWER_LAW_KEYS}, name=name, approach=approach)
+        draws = _read_draws(section.get("draws"), POWER_LAW_KEYS, where + f"approach{approach}.draws")
+        ci = section.get("ci")
+    level = ci.get("level") if isinstance(ci, dict) else None
+    level = float(level) if _number(level) and 0 < level < 1 else DEFAULT_LEVEL
+    return FittedLaw(law, approach, draws, _read_data_range(data.get("data_range"), where + "data_range"), level)
+
+
+def law_from_json(path: str | Path, approach: str | None = None) -> Law:
+    """A law from a fit file (as `scaling fit --out` writes it); see `read_fit_law`."""
+    return read_fit_law(path, approach).law
+
+
+def load_law(spec: str | Path | Law | FittedLaw) -> FittedLaw:
+    """A named law (`NAMED_LAWS`), or the law of a fit JSON: `FIT.json` (Approach 3 where it holds one, else 2,
+    else 1) or `FIT.json:N` (Approach N), with the file's draws and data range."""
+    if isinstance(spec, FittedLaw):
+        return spec
+    if isinstance(spec, (ParametricLaw, PowerLawAllocation)):
+        return FittedLaw(spec)
+    text = str(spec)
+    if text in NAMED_LAWS:
+        return FittedLaw(NAMED_LAWS[text])
+    chosen = re.fullmatch(r"(.+):([123])", text)
+    path, approach = (chosen.group(1), chosen.group(2)) if chosen else (text, None)
+    if path.endswith(".json") or Path(path).exists():
+        return read_fit_law(path, approach)
+    raise ScalingError(f"unknown law {text!r}: choose one of {', '.join(NAMED_LAWS)} or give a fit JSON path "
+                       f"(FIT.json, or FIT.json:1/2/3 for that approach's law)")
+
+
+def get_law(spec: str | Path | Law | FittedLaw) -> Law:
+    """A named law or the law of a fit JSON (see `load_law`)."""
+    return load_law(spec).law

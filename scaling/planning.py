@@ -1,61 +1,236 @@
 """What the planner answers: `count` (a shape's exact parameters and FLOPs per token), `plan_point` (one run
-for a budget: the rule's N, the solver's shape, and the tokens that spend the budget on that exact shape) and
-`plan` (one run per rule at a budget). `scaling plan`, `scaling grid` and the harness's sizing all go through
-`plan_point`, so they agree on every number.
+for a budget: the rule's N, the solver's shape, and the tokens that spend the budget on that exact shape),
+`plan` (one run per rule at a budget) and `judge` (a given run against the law-optimal split of its compute).
+`scaling plan`, `scaling grid` and the harness's sizing all go through `plan_point`, so they agree on every
+number; `plan` alone may leave a row without a shape (and says why) where the solver has none.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 
-from scaling.allocation import RULES, Allocation, allocate, check_budget
-from scaling.architecture import Components, ModelShape, preset, solve_shape
+from scaling.allocation import RULE_NEEDS, RULES, Allocation, allocate, check_budget, check_positive
+from scaling.architecture import Components, ModelShape, no_shape_reason, preset, solve_shape
+from scaling.errors import ScalingError
 from scaling.flops import all_methods, flops_per_token
-from scaling.laws import ParametricLaw, get_law
+from scaling.laws import EXTRAPOLATION_DECADES, R_STAR_PARAMS, R_STAR_TOKENS, FittedLaw, Law, get_law, load_law
 
 
 @dataclass(frozen=True)
 class PlannedRun(Allocation):
     """An allocation realised: `params` is the exact count of the solver's shape for the rule's N
-    (`target_params`), and `tokens` spend the budget on that shape, D = C / flops_per_token(shape)."""
+    (`target_params`), and `tokens` spend the budget on that shape, D = C / flops_per_token(shape). Without a
+    shape (`shape_note` says why) `params` is the rule's N and D = C / 6N."""
 
     size_factor: float = 1.0  # target N / the rule's N
     target_params: float = 0.0
     shape: ModelShape | None = None
     flops_method: str = "6N"
+    shape_note: str | None = None
+
+    @property
+    def shape_deviation(self) -> float | None:
+        """The shape's count over the rule's N, minus 1 (the solver aims for |x| <= 2%)."""
+        return self.params / self.target_params - 1.0 if self.shape is not None else None
 
     def to_dict(self) -> dict:
         out = super().to_dict()
-        out.update(shape=self.shape.to_dict())
+        out.update(shape=self.shape.to_dict() if self.shape is not None else None,
+                   shape_deviation=self.shape_deviation)
         return out
 
 
-def plan_point(flops: float, rule: str, law: ParametricLaw | str = "chinchilla", *, size_factor: float = 1.0,
+def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_factor: float = 1.0,
                style: str = "llama", vocab_size: int = 32000, seq_len: int = 2048,
                components: Components | None = None, flops_method: str = "6N",
-               inference_tokens: float | None = None) -> PlannedRun:
+               inference_tokens: float | None = None, unique_tokens: float | None = None,
+               allow_no_shape: bool = False) -> PlannedRun:
     """One run: `rule` picks N for the budget (times `size_factor`), the solver gives it a shape, and
     D = C / flops_per_token(shape) spends the budget on that exact shape (the inference rule's training
-    compute, which exceeds C by design, in its place)."""
+    compute, which exceeds C by design, in its place). Where the solver has no shape for N this raises, unless
+    `allow_no_shape`: then the run keeps the rule's N, D = C / 6N, and `shape_note` says why."""
     law = get_law(law)
-    alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens)
+    alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens,
+                     unique_tokens=unique_tokens)
+    common = dict(size_factor=size_factor, target_params=alloc.params, flops_method=flops_method)
+    if allow_no_shape:
+        reason = no_shape_reason(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
+        if reason is not None:
+            if flops_method != "6N":
+                raise ScalingError(f"no shape for {alloc.params:.4g} parameters ({reason}): D = C / {flops_method} "
+                                   f"needs one")
+            return PlannedRun(**{**alloc.__dict__, **common}, shape_note=f"no shape: {alloc.params:.3g} "
+                                                                         f"parameters is {reason}")
     shape = solve_shape(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
     tokens = alloc.flops / flops_per_token(shape, flops_method)
-    return PlannedRun(rule, alloc.flops, shape.params, tokens, law.loss(shape.params, tokens), alloc.inference_tokens,
-                      size_factor=size_factor, target_params=alloc.params, shape=shape, flops_method=flops_method)
+    return PlannedRun(**{**alloc.__dict__, "params": shape.params, "tokens": tokens,
+                         "predicted_loss": law.loss(shape.params, tokens, alloc.unique_tokens)},
+                      **common, shape=shape)
 
 
-def plan(flops: float, law: ParametricLaw | str = "chinchilla", *, rules=None, style: str = "llama",
-         vocab_size: int = 32000, seq_len: int = 2048, inference_tokens: float | None = None) -> dict:
-    """`flops` split by each rule (default: all of RULES that apply; the inference rule needs
-    `inference_tokens`), each as a PlannedRun's dict, with the law and its compute-optimal loss at `flops`."""
-    law = get_law(law)
+def uniform_loss(vocab_size: int) -> float:
+    """ln V: the loss (nats/token) of a uniform guess over the vocabulary; a law that predicts more is past where
+    it can hold."""
+    return math.log(vocab_size)
+
+
+def _warn(messages: list[str], text: str) -> None:
+    messages.append(text)
+    warnings.warn(text, stacklevel=3)
+
+
+def _check_extrapolation(fitted: FittedLaw, messages: list[str], vocab_size: int, what: str, **values) -> None:
+    """Warn when the run (`values`: params, tokens, flops) lies far outside the fit's data or uses another
+    vocabulary."""
+    if fitted.approach is None:
+        return
+    name = fitted.law.name
+    if fitted.data_range is None:
+        _warn(messages, f"law {name} states no data_range (a fit file from an older `scaling fit`): how far this "
+                        f"plan extrapolates beyond its data is unknown")
+        return
+    outside = fitted.beyond(**values)
+    if outside and max(x[-1] for x in outside) > EXTRAPOLATION_DECADES:
+        spans = ", ".join(f"{k} {fitted.data_range[k][0]:.3g}-{fitted.data_range[k][1]:.3g}" for k in values
+                          if fitted.data_range.get(k) is not None)
+        far = ", ".join(f"{k} {v:.3g} {d:.1f} decades {'above' if v > hi else 'below'}"
+                        for k, v, lo, hi, d in outside)
+        _warn(messages, f"law {name} was fitted on {spans}; {what} lies outside: {far}: its numbers are "
+                        f"extrapolation")
+    fit_vocab = fitted.data_range.get("vocab_size")
+    if fit_vocab is not None and fit_vocab != vocab_size:
+        _warn(messages, f"law {name} was fitted on runs with vocab {fit_vocab} and this plan uses {vocab_size}: its "
+                        f"losses are per token of another tokenizer, and N counts {vocab_size}-row embeddings")
+
+
+def _reference_vocab(fitted: FittedLaw, vocab_size: int) -> int:
+    """The vocabulary the law's losses are measured in: the fit's where the file says, else the plan's."""
+    return (fitted.data_range or {}).get("vocab_size") or vocab_size
+
+
+def _check_uniform(fitted: FittedLaw, messages: list[str], vocab_size: int, losses: dict[str, float]) -> None:
+    vocab = _reference_vocab(fitted, vocab_size)
+    above = {k: v for k, v in losses.items() if v is not None and v > uniform_loss(vocab)}
+    if above:
+        _warn(messages, f"predicted loss above ln({vocab}) = {uniform_loss(vocab):.2f} nats, the loss of a uniform "
+                        f"guess, for " + ", ".join(f"{k} ({v:.2f})" for k, v in above.items())
+              + ": the law is used far outside its data")
+
+
+def _row(run: PlannedRun, fitted: FittedLaw, vocab: int) -> dict:
+    law, out = fitted.law, run.to_dict()
+    out["loss_interval"] = fitted.loss_interval(run.params, run.tokens, run.unique_tokens)
+    out["above_uniform"] = bool(run.predicted_loss > uniform_loss(vocab)) if law.has_loss else None
+    if run.unique_tokens and law.has_loss:
+        fresh = law.loss(run.params, run.tokens)
+        out.update(fresh_loss=fresh, data_limit_cost=run.predicted_loss - fresh)
+    return out
+
+
+def _repetition(flops: float, law, unique_tokens: float) -> dict:
+    """The data limit at this budget: the law-optimal split's epochs and loss with repetition, the
+    data-constrained optimum, what the limit costs against unlimited data and the fresh-data compute that
+    matches it."""
+    n_opt, d_opt = law.compute_optimal(flops)
+    best = allocate("data-constrained", flops, law, unique_tokens=unique_tokens)
+    fresh = law.optimal_loss(flops)
+    return {"unique_tokens": unique_tokens, "r_star_tokens": R_STAR_TOKENS, "r_star_params": R_STAR_PARAMS,
+            "optimal_epochs": d_opt / unique_tokens,
+            "optimal_loss_repeated": law.loss(n_opt, d_opt, unique_tokens),
+            "constrained": {"params": best.params, "tokens": best.tokens, "epochs": best.epochs,
+                            "loss": best.predicted_loss},
+            "fresh_optimal_loss": fresh, "data_limit_cost": best.predicted_loss - fresh,
+            "compute_equivalent": law.compute_for_loss(best.predicted_loss)}
+
+
+def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None, style: str = "llama",
+         vocab_size: int = 32000, seq_len: int = 2048, inference_tokens: float | None = None,
+         unique_tokens: float | None = None) -> dict:
+    """`flops` split by each rule (default: all of RULES that apply: the inference rule needs
+    `inference_tokens`, the data-constrained one `unique_tokens`), each as a PlannedRun's dict with, where the
+    law's fit has bootstrap draws, a loss interval; with the law, its optimal split and loss at `flops` (with
+    intervals), the data limit's cost, and the warnings (extrapolation, vocabulary, losses above ln V)."""
+    fitted = load_law(law)
+    law = fitted.law
     flops = check_budget(flops)
-    rules = list(rules) if rules else [r for r in RULES if r != "inference" or inference_tokens is not None]
+    if unique_tokens is not None:
+        unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")
+    given = {"inference_tokens": inference_tokens, "unique_tokens": unique_tokens}
+    if rules:
+        rules = list(rules)
+    else:
+        rules = [r for r in RULES if r not in RULE_NEEDS or (given[RULE_NEEDS[r]] is not None and law.has_loss)]
     runs = [plan_point(flops, rule, law, style=style, vocab_size=vocab_size, seq_len=seq_len,
-                       inference_tokens=inference_tokens) for rule in rules]
-    return {"flops": flops, "law": law.to_dict(), "optimal_loss": law.optimal_loss(flops),
-            "allocations": [r.to_dict() for r in runs]}
+                       inference_tokens=inference_tokens, unique_tokens=unique_tokens, allow_no_shape=True)
+            for rule in rules]
+    n_opt, d_opt = law.compute_optimal(flops)
+    vocab = _reference_vocab(fitted, vocab_size)
+    messages: list[str] = []
+    _check_extrapolation(fitted, messages, vocab_size, f"the optimal split at {flops:.3g} FLOPs",
+                         params=n_opt, tokens=d_opt, flops=flops)
+    if law.has_loss:
+        _check_uniform(fitted, messages, vocab_size, {r.rule: r.predicted_loss for r in runs})
+    payload = {"flops": flops, "law": fitted.to_dict(), "optimal_loss": law.optimal_loss(flops),
+               "optimal": {"params": n_opt, "tokens": d_opt, "loss": law.optimal_loss(flops),
+                           "budget_ratio": 6.0 * n_opt * d_opt / flops, "intervals": fitted.optimal_intervals(flops)},
+               "vocab_size": vocab_size, "uniform_loss": uniform_loss(vocab),
+               "allocations": [_row(r, fitted, vocab) for r in runs], "warnings": messages}
+    if unique_tokens is not None:
+        payload["repetition"] = _repetition(flops, law, unique_tokens)
+    return payload
+
+
+def judge(model: float | str | ModelShape, tokens: float, law: Law | FittedLaw | str = "chinchilla", *,
+          unique_tokens: float | None = None, style: str = "llama", vocab_size: int = 32000,
+          seq_len: int = 2048) -> dict:
+    """A given run (N = a preset's name, a shape or a parameter count; D = `tokens`) against its law: its compute
+    C = 6ND, predicted loss, the law-optimal split at C and the loss the run leaves there, and its
+    compute-equivalent C' (L_opt(C') = L(N, D), `ParametricLaw.compute_for_loss`): the optimal split reaches the
+    run's loss with C'/C of its compute. With `unique_tokens`, losses count repeated data."""
+    fitted = load_law(law)
+    law = fitted.law
+    name, shape, components = None, None, None
+    if isinstance(model, str):
+        name, shape = model, preset(model)
+    elif isinstance(model, ModelShape):
+        shape = model
+    if shape is not None:
+        params, vocab_size, seq_len, components = shape.params, shape.vocab_size, shape.seq_len, shape.components
+    else:
+        params = check_positive(model, "--params", "parameters")
+    tokens = check_positive(tokens, "--tokens", "tokens")
+    if unique_tokens is not None:
+        unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")
+        if not law.has_loss:
+            raise ScalingError(f"repeated data (unique tokens) needs a law with a loss (Approach 3 or a named law); "
+                               f"{law.name} is an Approach {law.approach} allocation with no L(N, D)")
+    flops = 6.0 * params * tokens
+    loss = law.loss(params, tokens, unique_tokens)
+    optimal = plan_point(flops, "optimal", law, style=style, vocab_size=vocab_size, seq_len=seq_len,
+                         components=components, allow_no_shape=True)
+    n_opt, d_opt = law.compute_optimal(flops)
+    best = law.optimal_loss(flops)
+    equivalent = law.compute_for_loss(loss) if law.has_loss else math.nan
+    vocab = _reference_vocab(fitted, vocab_size)
+    messages: list[str] = []
+    _check_extrapolation(fitted, messages, vocab_size, f"the run ({name or 'given'})", params=params, tokens=tokens,
+                         flops=flops)
+    if law.has_loss:
+        _check_uniform(fitted, messages, vocab_size, {name or "the run": loss})
+    out = {"name": name, "params": params, "tokens": tokens, "tokens_per_param": tokens / params, "flops": flops,
+           "shape": shape.to_dict() if shape is not None else None, "law": fitted.to_dict(),
+           "predicted_loss": loss, "loss_interval": fitted.loss_interval(params, tokens, unique_tokens),
+           "optimal": {**optimal.to_dict(), "params_closed_form": n_opt, "tokens_closed_form": d_opt,
+                       "loss": best, "intervals": fitted.optimal_intervals(flops)},
+           "optimal_loss": best, "loss_gap": loss - best, "compute_equivalent": equivalent,
+           "compute_fraction": equivalent / flops, "unique_tokens": unique_tokens, "uniform_loss": uniform_loss(vocab),
+           "above_uniform": bool(loss > uniform_loss(vocab)) if law.has_loss else None, "warnings": messages}
+    if unique_tokens is not None:
+        out.update(epochs=tokens / unique_tokens, fresh_loss=law.loss(params, tokens),
+                   repetition=_repetition(flops, law, unique_tokens))
+    return out
 
 
 def count(shape: ModelShape | str) -> dict:

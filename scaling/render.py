@@ -33,55 +33,218 @@ def describe(shape: dict) -> str:
 
 # --- count -------------------------------------------------------------------------------------------------------
 
+FLOPS_LABELS = {"6N": "6N (N total)", "6N-non-embedding": "6N (N non-embedding)", "palm": "PaLM",
+                "chinchilla": "App. F", "chinchilla-no-embeddings": "App. F w/o embedding+logits"}
+
+
 def count_text(record: dict) -> str:
     lines = [f"{record.get('preset') or 'shape'}: {describe(record['shape'])} ({record['shape']['style']} style)",
              f"  params                {record['params']:>20,}",
              f"  non-embedding params  {record['non_embedding_params']:>20,}"]
     lines += [f"    {part:<19} {n:>20,}" for part, n in record["breakdown"].items()]
-    lines += [f"  FLOPs/token {method:<10} {v:>20.6g}" for method, v in record["flops_per_token"].items()]
+    lines += ["  training FLOPs per token:"]
+    lines += [f"    {FLOPS_LABELS.get(method, method):<28} {v:>14.6g}"
+              for method, v in record["flops_per_token"].items()]
     return "\n".join(lines)
 
 
 def count_table(records: list[dict]) -> str:
     rows = [{"preset": r["preset"], "style": r["shape"]["style"], "shape": describe(r["shape"]),
              "params": f"{r['params']:,}", "non_emb": f"{r['non_embedding_params']:,}",
-             "6N": f"{r['flops_per_token']['6N']:.4g}", "palm": f"{r['flops_per_token']['palm']:.4g}",
-             "chin": f"{r['flops_per_token']['chinchilla']:.4g}"} for r in records]
+             **{m: f"{v:.4g}" for m, v in r["flops_per_token"].items()}} for r in records]
     return table(rows, [("preset", "preset"), ("style", "style"), ("params", "params"),
-                        ("non_emb", "non-embedding"), ("6N", "6N/token"), ("palm", "PaLM/token"),
-                        ("chin", "Chinchilla/token"), ("shape", "shape")])
+                        ("non_emb", "non-embedding"), ("6N", "6N/token"), ("6N-non-embedding", "6N non-emb"),
+                        ("palm", "PaLM/token"), ("chinchilla", "App. F/token"),
+                        ("chinchilla-no-embeddings", "App. F no emb"), ("shape", "shape")])
 
 
 # --- plan --------------------------------------------------------------------------------------------------------
 
+def _has(x) -> bool:
+    return x is not None and x == x  # not None, not NaN
+
+
+def _loss(x, above: bool = False) -> str:
+    return f"{x:.4f}" + (" *" if above else "") if _has(x) else "-"
+
+
+def _span(ci, fmt) -> str:
+    return f"{fmt(ci[0])}..{fmt(ci[1])}" if ci else ""
+
+
+def law_head(law: dict) -> str:
+    """The law in one line: its constants and exponents, or its power laws (Approaches 1 and 2, no loss)."""
+    if "E" in law:
+        return (f"law {law['name']}: E={law['E']:g} A={law['A']:g} B={law['B']:g} alpha={law['alpha']:g} "
+                f"beta={law['beta']:g}; N_opt ~ C^{law['a']:.3f}, D_opt ~ C^{law['b']:.3f}")
+    return (f"law {law['name']} (Approach {law['approach']}): N_opt = {law['params_coefficient']:.4g} "
+            f"C^{law['a']:.3f}, D_opt = {law['tokens_coefficient']:.4g} C^{law['b']:.3f}; no loss prediction "
+            f"(Approaches 1 and 2 fit the split, not L: use an Approach 3 fit for losses)")
+
+
+def _intervals_line(law: dict, ci: dict | None, where: str) -> str | None:
+    if ci:
+        parts = [f"N_opt {_span(ci['params'], human)}", f"D_opt {_span(ci['tokens'], human)}"]
+        if "loss" in ci:
+            parts.append(f"loss {_span(ci['loss'], lambda x: f'{x:.4f}')}")
+        return f"{law['level']:.0%} intervals {where} from {law['draws']} bootstrap draws: " + ", ".join(parts)
+    if law.get("approach"):
+        return "no intervals: the fit file holds no bootstrap draws (`scaling fit --out` with --bootstrap K > 0)"
+    return None
+
+
+def _repetition_note(rep: dict, flops: float) -> list[str]:
+    c = rep["constrained"]
+    epochs = c["epochs"]
+    if epochs <= 4:
+        regime = "up to ~4 epochs repeated tokens are worth almost as much as fresh ones"
+    elif epochs <= rep["r_star_tokens"] + 1:
+        regime = "past ~4 epochs repeated tokens are worth clearly less than fresh ones"
+    else:
+        regime = (f"past ~{rep['r_star_tokens'] + 1:.0f} epochs more compute buys little: the effective data "
+                  f"tends to (1 + R*_D) U = {1 + rep['r_star_tokens']:.1f} U")
+    return [f"With {human(rep['unique_tokens'])} unique tokens: the law-optimal split reads them "
+            f"{rep['optimal_epochs']:.3g} times (loss {rep['optimal_loss_repeated']:.4f} against "
+            f"{rep['fresh_optimal_loss']:.4f} on fresh data); the data-constrained optimum, {human(c['params'])} "
+            f"params on {human(c['tokens'])} tokens ({epochs:.3g} epochs), reaches {c['loss']:.4f}: the data limit "
+            f"costs {rep['data_limit_cost']:+.4f} nats, the loss unlimited fresh data reaches with "
+            f"{rep['compute_equivalent'] / flops:.0%} of the compute; {regime}.",
+            f"Repeated data as Muennighoff et al. 2023 (Sec. 3) model it: effective tokens D' = U + U R*_D "
+            f"(1 - exp(-R_D/R*_D)), R_D = D/U - 1, and effective parameters likewise; R*_D = "
+            f"{rep['r_star_tokens']:.4g}, R*_N = {rep['r_star_params']:.4g} are their fitted values (with their "
+            f"own law, `--law muennighoff`)."]
+
+
 def plan_text(payload: dict, style: str, compute_note: str = "") -> str:
-    """The allocations of one budget, rule by rule, with the GPT-3-vs-optimal and inference notes."""
+    """The allocations of one budget, rule by rule, with the notes: shapes missing or off the rule's N, GPT-3
+    against optimal, the inference rule's compute, the data limit, losses above a uniform guess."""
     law, flops, best = payload["law"], payload["flops"], payload["optimal_loss"]
     allocations = payload["allocations"]
-    rows = [{"rule": a["rule"], "params": human(a["params"]), "target": human(a["target_params"]),
-             "tokens": human(a["tokens"]), "ratio": f"{a['tokens_per_param']:.3g}",
-             "loss": f"{a['predicted_loss']:.4f}", "delta": f"{round(a['predicted_loss'] - best, 4) + 0.0:+.4f}",
-             "train": f"{a['flops']:.3g}", "shape": _shape_cell(a["shape"])} for a in allocations]
-    head = (f"Budget {flops:.4g} FLOPs{compute_note} (C = 6ND) under law {law['name']}: E={law['E']:g} "
-            f"A={law['A']:g} B={law['B']:g} alpha={law['alpha']:g} beta={law['beta']:g}; N_opt ~ C^{law['a']:.3f}, "
-            f"D_opt ~ C^{law['b']:.3f}")
-    body = table(rows, [("rule", "rule"), ("params", "params"), ("shape", f"{style} shape"),
-                        ("target", "rule's N"), ("tokens", "tokens"), ("ratio", "tokens/param"),
-                        ("loss", "predicted loss"), ("delta", "vs optimal"), ("train", "train FLOPs")])
-    notes = ["params: the exact count of the shape the solver picks for the rule's N; tokens spend the budget on "
-             "that shape (D = C / 6N), as `scaling grid` and `scaling-train` plan it."]
+    unique = payload.get("repetition")
+    with_ci = any(a.get("loss_interval") for a in allocations)
+    rows = []
+    for a in allocations:
+        dev = a["shape_deviation"]
+        ratio = a["budget_ratio"]
+        rows.append({
+            "rule": a["rule"], "target": human(a["target_params"]), "tokens": human(a["tokens"]),
+            "params": human(a["params"]) + (f" ({dev:+.0%})" if dev is not None and abs(dev) > 0.02 else ""),
+            "shape": _shape_cell(a["shape"]) if a["shape"] else "-", "ratio": f"{a['tokens_per_param']:.3g}",
+            "epochs": f"{a['epochs']:.3g}" if a.get("epochs") else "",
+            "loss": _loss(a["predicted_loss"], bool(a.get("above_uniform"))),
+            "ci": _span(a.get("loss_interval"), lambda x: f"{x:.4f}"),
+            "delta": (f"{round(a['predicted_loss'] - best, 4) + 0.0:+.4f}"
+                      if _has(a["predicted_loss"]) and _has(best) else "-"),
+            "train": f"{a['flops']:.3g}" + (f" ({ratio:.2f}x budget)" if ratio and ratio > 1.0005 else "")})
+    columns = [("rule", "rule"), ("params", "params"), ("shape", f"{style} shape"), ("target", "rule's N"),
+               ("tokens", "tokens"), ("ratio", "tokens/param")]
+    columns += [("epochs", "epochs")] if unique else []
+    columns += [("loss", "predicted loss")] + ([("ci", f"{law['level']:.0%} interval")] if with_ci else [])
+    columns += [("delta", "vs optimal"), ("train", "train FLOPs")]
+    lines = [f"Budget {flops:.4g} FLOPs{compute_note} (C = 6ND) under {law_head(law)}"]
+    intervals = _intervals_line(law, payload["optimal"]["intervals"], "at this budget")
+    if intervals:
+        lines.append(intervals)
+    if unique:
+        lines.append(f"Data limit: {human(unique['unique_tokens'])} unique tokens; every loss counts repeated data.")
+    lines.append(table(rows, columns))
+    lines.append("params: the exact count of the shape the solver picks for the rule's N; tokens spend the budget "
+                 "on that shape (D = C / 6N), as `scaling grid` and `scaling-train` plan it.")
+    for a in allocations:
+        if a["shape"] is None:
+            lines.append(f"{a['rule']}: {a['shape_note']}; its N and D = C / 6N are the law's split, without a "
+                         f"shape.")
+        elif a["shape_deviation"] is not None and abs(a["shape_deviation"]) > 0.02:
+            lines.append(f"{a['rule']}: the nearest shape has {a['params']:,} parameters, "
+                         f"{a['shape_deviation']:+.0%} off the rule's {human(a['target_params'])} (with vocab "
+                         f"{a['shape']['vocab_size']}, embeddings set a floor); its tokens spend the budget on it.")
     by_rule = {a["rule"]: a for a in allocations}
-    if "gpt3" in by_rule and "optimal" in by_rule:
+    if "gpt3" in by_rule and "optimal" in by_rule and _has(by_rule["gpt3"]["predicted_loss"]):
         g, o = by_rule["gpt3"], by_rule["optimal"]
-        notes.append(f"GPT-3-style ({g['tokens_per_param']:.3g} tokens/param): {human(g['params'])} params on "
+        lines.append(f"GPT-3-style ({g['tokens_per_param']:.3g} tokens/param): {human(g['params'])} params on "
                      f"{human(g['tokens'])} tokens -> loss {g['predicted_loss']:.4f}; the law-optimal "
                      f"{human(o['params'])} on {human(o['tokens'])} -> {o['predicted_loss']:.4f} "
                      f"({g['predicted_loss'] - o['predicted_loss']:+.4f} nats for GPT-3-style).")
     if "inference" in by_rule:
         i = by_rule["inference"]
-        notes.append(f"inference-aware: serves {human(i['inference_tokens'])} tokens; training "
-                     f"{i['flops']:.3g} + inference {i['inference_flops']:.3g} = {i['total_flops']:.3g} FLOPs.")
-    return "\n".join([head, body, *notes])
+        lines.append(f"inference-aware: trains on {i['budget_ratio']:.2f}x the budget ({i['flops']:.3g} of "
+                     f"{i['budget']:.3g} FLOPs): the inference rule fixes the loss (the optimal split's), not the "
+                     f"compute; it serves {human(i['inference_tokens'])} tokens: training {i['flops']:.3g} + "
+                     f"inference {i['inference_flops']:.3g} = {i['total_flops']:.3g} FLOPs.")
+    if unique:
+        lines += _repetition_note(unique, flops)
+    ratio = payload["optimal"]["budget_ratio"]
+    if "E" not in law and abs(ratio - 1) > 0.05:
+        lines.append(f"the fit's own D_opt ({human(payload['optimal']['tokens'])}) with its N_opt spends "
+                     f"{ratio:.2f}x the budget (its two power laws were fitted apart); the rows spend it exactly.")
+    if any(a.get("above_uniform") for a in allocations):
+        lines.append(f"* above {payload['uniform_loss']:.2f} nats = ln V, the loss of a uniform guess over the "
+                     f"vocabulary: the law is used far outside its data there.")
+    return "\n".join(lines)
+
+
+def judge_text(runs: list[dict]) -> str:
+    """Each run against the law-optimal split of its compute; with several, which uses its compute best."""
+    lines = [f"Under {law_head(runs[0]['law'])}"]
+    for r in runs:
+        law, o = r["law"], r["optimal"]
+        shape = f" ({describe(r['shape'])})" if r["shape"] else ""
+        lines += [f"{r['name'] or 'run'}: {human(r['params'])} params{shape} on {human(r['tokens'])} tokens "
+                  f"({r['tokens_per_param']:.3g} tokens/param): C = 6ND = {r['flops']:.4g} FLOPs"]
+        if not _has(r["predicted_loss"]):
+            lines.append(f"  law-optimal split of {r['flops']:.3g} FLOPs: {human(o['target_params'])} params on "
+                         f"{human(o['flops'] / (6 * o['target_params']))} tokens "
+                         f"({o['flops'] / (6 * o['target_params'] ** 2):.3g}/param); no loss to compare")
+            continue
+        ci = _span(r["loss_interval"], lambda x: f"{x:.4f}")
+        lines.append(f"  predicted loss       {r['predicted_loss']:.4f}"
+                     + (f" ({law['level']:.0%} interval {ci})" if ci else "")
+                     + (f" * above ln V = {r['uniform_loss']:.2f}, a uniform guess" if r["above_uniform"] else ""))
+        shape_cell = _shape_cell(o["shape"]) if o["shape"] else o["shape_note"]
+        lines.append(f"  law-optimal split    {human(o['params_closed_form'])} params on "
+                     f"{human(o['tokens_closed_form'])} tokens "
+                     f"({o['tokens_closed_form'] / o['params_closed_form']:.3g}/param; {style_of(o)} {shape_cell}) "
+                     f"-> {o['loss']:.4f}")
+        lines.append(f"  left on the table    {r['loss_gap']:+.4f} nats")
+        lines.append(f"  compute-equivalent   {r['compute_equivalent']:.4g} FLOPs: the optimal split reaches "
+                     f"{r['predicted_loss']:.4f} with {r['compute_fraction']:.0%} of this run's compute")
+        if r.get("unique_tokens"):
+            rep = r["repetition"]
+            c = rep["constrained"]
+            lines.append(f"  repeated data        {r['epochs']:.3g} epochs of {human(r['unique_tokens'])} unique "
+                         f"tokens: {r['predicted_loss']:.4f} against {r['fresh_loss']:.4f} fresh "
+                         f"({r['predicted_loss'] - r['fresh_loss']:+.4f}); the data-constrained optimum of this "
+                         f"compute: {human(c['params'])} params, {c['epochs']:.3g} epochs -> {c['loss']:.4f}")
+        ci = _intervals_line(law, o["intervals"], "of the optimal split")
+        if ci:
+            lines.append(f"  {ci}")
+    judged = [r for r in runs if _has(r["predicted_loss"])]
+    if len(judged) > 1:
+        low = min(judged, key=lambda r: r["predicted_loss"])
+        label = {id(r): r["name"] or f"{human(r['params'])}/{human(r['tokens'])}" for r in judged}
+        for r in judged:
+            if r is low:
+                continue
+            share = r["flops"] / low["flops"]
+            better = r["compute_fraction"] > low["compute_fraction"]
+            line = (f"{label[id(r)]} against {label[id(low)]}: {share:.0%} of the compute, "
+                    f"{r['predicted_loss'] - low['predicted_loss']:+.4f} nats ({r['predicted_loss']:.4f} against "
+                    f"{low['predicted_loss']:.4f}). The optimal split matches it with {r['compute_fraction']:.0%} of "
+                    f"its compute ({label[id(low)]}: {low['compute_fraction']:.0%}), so its split uses compute "
+                    f"{'better' if better else 'no better'}")
+            if share < 1:
+                line += (f", but the law does not predict it to beat {label[id(low)]}: a lead on {share:.0%} of the "
+                         f"compute comes from what the law does not see, not from the split")
+            lines.append(line + ".")
+    if judged:
+        data = runs[0]["law"].get("measured_on") or "the data it was fitted on"
+        lines.append(f"The law sees only N and D: architecture, data and tokenizer are not in it, and its losses are "
+                     f"per token of {data}, not the models' own reported losses.")
+    return "\n".join(lines)
+
+
+def style_of(run: dict) -> str:
+    return run["shape"]["style"] if run.get("shape") else "no"
 
 
 # --- grid --------------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Published figures the tests pin the planner against (the source of each is in its comment)."""
 
-# Hoffmann et al. 2022, Table A4 (the Chinchilla paper's model sizes): parameters (millions), d_model, ffw_size,
+# Hoffmann et al. 2022, Table A9 (the Chinchilla paper's model sizes): parameters (millions), d_model, ffw_size,
 # kv_size, n_heads, n_layers. Gopher-family models: RMSNorm, relative positions, tied embeddings, vocab 32,000.
-TABLE_A4 = [
+TABLE_A9 = [
     (44, 512, 2048, 64, 8, 8), (57, 576, 2304, 64, 9, 9), (74, 640, 2560, 64, 10, 10),
     (90, 640, 2560, 64, 10, 13), (106, 640, 2560, 64, 10, 16), (117, 768, 3072, 64, 12, 12),
     (140, 768, 3072, 64, 12, 15), (163, 768, 3072, 64, 12, 18), (175, 896, 3584, 64, 14, 14),

@@ -27,3 +27,21 @@ def test_count_and_plan_agree_with_published_and_closed_form_numbers():
     law = scaling.get_law("epoch")
     optimal = next(a for a in scaling.plan(1e21, law)["allocations"] if a["rule"] == "optimal")
     assert optimal["target_params"] == pytest.approx(law.compute_optimal(1e21)[0], rel=1e-12)
+
+
+def test_readme_python_example_runs():
+    """README's "From Python" block, executed as written (its fit reads the committed reference sweep)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["count"]("llama-7b")["params"] == 6_738_415_616
+
+
+def test_judge_is_the_api_behind_scaling_plan_params_tokens():
+    out = scaling.judge("llama-13b", 1e12, "epoch")
+    law = scaling.get_law("epoch")
+    assert out["flops"] == 6 * scaling.count("llama-13b")["params"] * 1e12
+    assert law.optimal_loss(out["compute_equivalent"]) == pytest.approx(out["predicted_loss"], rel=1e-12)

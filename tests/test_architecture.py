@@ -16,7 +16,7 @@ from scaling.architecture import (
     width_quantum,
 )
 from scaling.errors import ScalingError
-from tests.published import GPT3_NAMES, LLAMA_SIZES_B, TABLE_A4
+from tests.published import GPT3_NAMES, LLAMA_SIZES_B, TABLE_A9
 
 
 def test_llama7b_param_count_matches_paper():
@@ -65,7 +65,7 @@ def test_gqa_counts_match_llama2_70b_and_mistral_7b():
 
 
 def test_chinchilla_table_a4_sizes_reproduced_by_gopher_style():
-    for millions, d, ffw, kv, heads, layers in TABLE_A4:
+    for millions, d, ffw, kv, heads, layers in TABLE_A9:
         shape = ModelShape.of_style("gopher", d_model=d, n_layers=layers, n_heads=heads, head_dim=kv,
                                     ffn_hidden=ffw, vocab_size=32000, seq_len=2048)
         assert abs(shape.params / 1e6 - millions) < 1.5, (millions, shape.params)

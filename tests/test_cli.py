@@ -20,7 +20,8 @@ def test_count_preset_json_has_the_contract_keys():
     out = json.loads(run("count", "--preset", "llama-7b", "--json").stdout)
     assert out["params"] == 6_738_415_616
     assert out["non_embedding_params"] == 6_738_415_616 - 2 * 32000 * 4096
-    assert set(out["flops_per_token"]) == {"6N", "palm", "chinchilla"}
+    assert set(out["flops_per_token"]) == {"6N", "6N-non-embedding", "palm", "chinchilla", "chinchilla-no-embeddings"}
+    assert out["flops_per_token"]["6N-non-embedding"] == 6 * out["non_embedding_params"]
 
 
 def test_count_all_presets_prints_every_preset():

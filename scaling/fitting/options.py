@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
-
-import numpy as np
 
 from scaling.errors import ScalingError
 
@@ -23,7 +22,7 @@ def min_resamples(level: float) -> int:
 
 
 def _whole(value, at_least: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= at_least
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= at_least
 
 
 @dataclass(frozen=True)
