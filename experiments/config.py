@@ -94,8 +94,11 @@ class DataConfig:
 
 @dataclass
 class BudgetConfig:
-    flops: float | None = None  # C = 6ND: the planner picks N by the allocation rule, then D = C / 6N
+    flops: float | None = None  # C: the planner picks N by the allocation rule, then D spends C on the shape
     tokens: float | None = None  # or fix D and let the rule pick N
+    # what C counts (scaling.flops.COMPUTE_CONVENTIONS): 6nd, D = C / 6N; exact, D = C / (the Appendix F FLOPs
+    # per token of the exact shape), so that every size of an isoFLOP profile spends the same real compute
+    flops_method: str = "6nd"
 
 
 @dataclass
@@ -176,6 +179,11 @@ def model_components(model: ModelConfig) -> Components:
         raise ScalingError(f"model.style={model.style} uses {components.position} positions, which the harness "
                            f"does not build: set model.position to one of {', '.join(TRAINABLE_POSITIONS)}")
     return components
+
+
+# Keys added to the schema after runs were recorded: at these values they are left out of fingerprints, so
+# runs recorded before the key existed keep their identity (and a relaunched sweep still finds them).
+ADDED_AT_DEFAULT = {"budget.flops_method": "6nd"}
 
 
 def identity_excluded_keys() -> list[str]:

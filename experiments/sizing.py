@@ -22,7 +22,7 @@ from experiments.config import model_components
 from scaling.allocation import TOKENS_PER_PARAM, allocate
 from scaling.architecture import ModelShape, solve_shape, width_quantum
 from scaling.errors import ScalingError
-from scaling.flops import flops_per_token
+from scaling.flops import COMPUTE_CONVENTIONS, flops_per_token
 from scaling.laws import get_law
 from scaling.planning import plan_point
 
@@ -47,12 +47,14 @@ def budget_batch_tokens(flops: float, target_steps: int) -> float:
 
 
 def batch_sequences(params: float, tokens: float, seq_len: int, target_steps: int,
-                    max_steps: int | None = None) -> int:
-    """Sequences per step: the budget's batch (`budget_batch_tokens`, C = 6ND), at most the OLMo ladder's
+                    max_steps: int | None = None, budget: float | None = None) -> int:
+    """Sequences per step: the batch of the budget (`budget_batch_tokens`; `budget` C, else 6ND), at most the
+    OLMo ladder's
     160 (N/108M)^(2/3) x 2048 tokens; then fewer if needed for `target_steps` steps, more if needed to stay within
     `max_steps` (the lower bound wins); at least one."""
     ladder = 160 * 2048 * (params / 108e6) ** (2 / 3)
-    preferred = math.floor(min(ladder, budget_batch_tokens(6.0 * params * tokens, target_steps)) / seq_len)
+    budget = 6.0 * params * tokens if budget is None else budget
+    preferred = math.floor(min(ladder, budget_batch_tokens(budget, target_steps)) / seq_len)
     most = math.floor(tokens / (seq_len * target_steps))  # keeps >= target_steps
     least = math.ceil(tokens / (seq_len * max_steps)) if max_steps else 1  # keeps <= max_steps
     return max(1, min(max(preferred, least), most))
@@ -75,6 +77,7 @@ class RunPlan:
     lr: float
     warmup_steps: int
     predicted_loss: float
+    flops_method: str = "6nd"  # what budget_flops counts (scaling.flops.COMPUTE_CONVENTIONS)
 
     @property
     def seq_len(self) -> int:
@@ -138,6 +141,10 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     flops, tokens = _positive("budget.flops", b.flops), _positive("budget.tokens", b.tokens)
     if (flops is None) == (tokens is None):
         raise ScalingError("give exactly one budget: budget.flops=C (FLOPs, C = 6ND) or budget.tokens=D")
+    if b.flops_method not in COMPUTE_CONVENTIONS:
+        raise ScalingError(f"budget.flops_method must be one of {', '.join(COMPUTE_CONVENTIONS)}, got "
+                           f"{b.flops_method!r}")
+    method = COMPUTE_CONVENTIONS[b.flops_method]
     law = get_law(a.law)
     components = model_components(m)
     fixed = [m.d_model, m.n_layers, m.n_heads]
@@ -150,11 +157,12 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
                            vocab_size=vocab_size, seq_len=seq_len, components=components)
         target, rule = float(shape.params), "fixed-shape"
         if tokens is None:
-            tokens = flops / (6.0 * shape.params)
+            tokens = flops / flops_per_token(shape, method)
     elif flops is not None:
         try:
             point = plan_point(flops, a.rule, law, size_factor=a.size_factor, components=components,
-                               vocab_size=vocab_size, seq_len=seq_len, inference_tokens=a.inference_tokens)
+                               vocab_size=vocab_size, seq_len=seq_len, inference_tokens=a.inference_tokens,
+                               flops_method=method)
         except ScalingError as err:
             raise ScalingError(f"budget.flops={flops:g} under allocation {a.rule}: {err}") from None
         shape, tokens, target, rule = point.shape, point.tokens, point.target_params, a.rule
@@ -178,7 +186,7 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     if o.max_steps is not None and o.max_steps < o.target_steps:
         raise ScalingError(f"optim.max_steps {o.max_steps} is below optim.target_steps {o.target_steps}")
     batch = o.batch_size if o.batch_size is not None else batch_sequences(shape.params, tokens, seq_len,
-                                                                          o.target_steps, o.max_steps)
+                                                                          o.target_steps, o.max_steps, flops)
     _positive("optim.batch_size", batch)
     micro = o.micro_batch_size if o.micro_batch_size is not None else batch
     _positive("optim.micro_batch_size", micro)
@@ -206,4 +214,4 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     return RunPlan(shape=shape, rule=rule, size_factor=a.size_factor, law=law.name, target_params=target,
                    budget_flops=flops, budget_tokens=b.tokens, steps=steps, batch_size=batch, micro_batch_size=micro,
                    lr=lr, warmup_steps=round(s.warmup_fraction * steps),
-                   predicted_loss=law.loss(shape.params, plan_tokens))
+                   predicted_loss=law.loss(shape.params, plan_tokens), flops_method=b.flops_method)

@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from experiments import checkpoint, tracking
-from experiments.config import identity_excluded_keys, model_components
+from experiments.config import ADDED_AT_DEFAULT, identity_excluded_keys, model_components
 from experiments.data import Corpus, prepare
 from experiments.model import Transformer
 from experiments.schedule import lr_multiplier
@@ -75,6 +75,10 @@ def fingerprint(cfg: DictConfig) -> str:
     is only reused by the configuration that wrote it."""
     data = _config_data(cfg)
     data["model"].update(model_components(cfg.model).__dict__)
+    for key, default in ADDED_AT_DEFAULT.items():
+        group, name = key.split(".")
+        if data.get(group, {}).get(name) == default:
+            del data[group][name]
     for key in identity_excluded_keys():
         *parents, last = key.split(".")
         node = data
@@ -494,7 +498,7 @@ def summarise(run: Run) -> dict:
         "allocation": {"rule": plan.rule, "size_factor": plan.size_factor, "law": plan.law,
                        "target_params": plan.target_params, "tokens_per_param": tokens_done / plan.params,
                        "predicted_loss": plan.predicted_loss},
-        "budget": {"flops": plan.budget_flops, "tokens": plan.budget_tokens},
+        "budget": {"flops": plan.budget_flops, "tokens": plan.budget_tokens, "flops_method": plan.flops_method},
         "seed": cfg.seed,
         "data": {"name": cfg.data.name, "tokenizer": corpus.manifest["tokenizer"],
                  "vocab_size": corpus.vocab_size, "tokens_available": train_tokens,

@@ -16,6 +16,9 @@ from scaling.architecture import ModelShape
 from scaling.errors import ScalingError
 
 METHODS = ("6N", "6N-non-embedding", "palm", "chinchilla", "chinchilla-no-embeddings")
+# What a compute budget C counts, by name (`budget.flops_method` in the harness): "6nd" is Chinchilla's C = 6ND,
+# N all parameters; "exact" is the Appendix F count of the exact shape (attention, embeddings and logits too).
+COMPUTE_CONVENTIONS = {"6nd": "6N", "exact": "chinchilla"}
 
 
 def six_n(shape: ModelShape, non_embedding: bool = False) -> float:

@@ -74,3 +74,26 @@ def test_budget_tokens_and_fixed_shapes(compose):
 def test_impossible_runs_are_refused(compose, overrides, message):
     with pytest.raises(ScalingError, match=message):
         resolve(compose("data=tiny", *overrides), 256)
+
+
+@pytest.mark.parametrize("method", ["6nd", "exact"])
+def test_a_budget_is_spent_in_the_compute_it_names_at_every_size(compose, method):
+    """budget.flops_method=exact sizes D from the Appendix F FLOPs per token of the exact shape, so that every
+    size of an isoFLOP profile spends the same real compute; 6nd spends C = 6ND (within one step's tokens)."""
+    from scaling.flops import COMPUTE_CONVENTIONS, flops_per_token
+
+    for factor in (0.25, 1, 4):
+        plan = resolve(compose("experiment=isoflop_cpu", "budget.flops=1e11", f"allocation.size_factor={factor}",
+                               f"budget.flops_method={method}"), vocab_size=256)
+        per_token = flops_per_token(plan.shape, COMPUTE_CONVENTIONS[method])
+        assert plan.tokens * per_token == pytest.approx(1e11, abs=per_token * plan.tokens_per_step)
+        assert plan.flops_method == method
+
+
+def test_the_compute_convention_is_part_of_a_runs_identity(compose):
+    from experiments.trainer import fingerprint
+
+    assert fingerprint(compose("budget.flops=1e11", "budget.flops_method=exact")) != \
+        fingerprint(compose("budget.flops=1e11"))
+    with pytest.raises(ScalingError, match="budget.flops_method must be one of 6nd, exact"):
+        resolve(compose("data=tiny", "budget.flops=1e11", "budget.flops_method=palm"), vocab_size=256)
