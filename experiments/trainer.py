@@ -505,8 +505,9 @@ def summarise(run: Run) -> dict:
                  "epochs": tokens_done / train_tokens, "val_tokens": corpus.manifest["tokens"]["val"],
                  "unigram_entropy_nats": corpus.manifest["unigram_entropy_nats"]["val"],
                  "source": corpus.manifest["source"], "version": corpus.manifest["version"]},
-        "optim": {"lr": plan.lr, "batch_size": plan.batch_size, "micro_batch_size": plan.micro_batch_size,
-                  "seq_len": plan.seq_len, "warmup_steps": plan.warmup_steps, "schedule": cfg.schedule.name.value},
+        "optim": {"lr": plan.lr, "lr_scale": cfg.optim.lr_scale, "batch_size": plan.batch_size,
+                  "micro_batch_size": plan.micro_batch_size, "seq_len": plan.seq_len,
+                  "warmup_steps": plan.warmup_steps, "schedule": cfg.schedule.name.value},
         "device": str(run.device), "precision": "bf16" if run.bf16 else "fp32", "torch": torch.__version__,
         "experiment": cfg.experiment_name, "run_name": run.run_dir.name, "fingerprint": run.fingerprint,
     }
