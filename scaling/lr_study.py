@@ -42,7 +42,9 @@ def with_lr_scale(runs: pd.DataFrame) -> pd.DataFrame:
 def best_lr(runs: pd.DataFrame, loss: str = "final_val_loss") -> pd.DataFrame:
     """One row per (budget, size) tried at >= 3 LR multiples: params, the rule's LR (`optim.lr` / multiple), the
     best multiple and LR (parabola vertex in log LR, bracketed when an LR on each side was tried), the loss at
-    the best LR and at the rule's, and `rule_cost` = loss at multiple 1 minus the best loss (nats)."""
+    the best LR and at the rule's, `rule_cost` = loss at multiple 1 minus the best loss (nats), and the
+    parabola's `curvature` (nats per log-LR squared: the cost of missing the best LR by a factor f is about
+    curvature x ln(f)^2)."""
     runs = with_lr_scale(runs) if "path" in runs else runs
     needed = {"optim.lr", "optim.lr_scale", loss, "params", *KEYS}
     if not needed <= set(runs.columns):
@@ -70,7 +72,7 @@ def best_lr(runs: pd.DataFrame, loss: str = "final_val_loss") -> pd.DataFrame:
                      "best_lr": base_lr * float(np.exp(log_best)), "bracketed": bool(bracketed),
                      "best_loss": best_loss, "rule_loss": float(rule.iloc[0]) if len(rule) else np.nan,
                      "rule_cost": float(rule.iloc[0]) - best_loss if len(rule) else np.nan,
-                     "multiples": len(at)})
+                     "curvature": float(c2), "multiples": len(at)})
     if not rows:
         raise ScalingError("no (budget, size) was trained at 3 or more LR multiples (optim.lr_scale)")
     return pd.DataFrame(rows).sort_values(KEYS).reset_index(drop=True)
