@@ -165,6 +165,29 @@ def config_error(err: Exception) -> str:
     return f"{key}: {message}" if key and key not in message else message or _first_line(err)
 
 
+def validate_sweep(overrides: list[str]) -> str | None:
+    """Compose a sweep's first point, Hydra's own settings included (launcher, sweeper), so that a misspelt
+    group or key is one line before any job starts; the jobs' values are checked by each job (one bad job must
+    not stop the others). The error line, or None."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        first = []
+        for o in parsed:
+            if o.is_sweep_override():
+                value = next(iter(o.sweep_string_iterator()), None)
+                first.append(f"{o.get_key_element()}={value}")
+            else:
+                first.append(o.input_line)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            compose(config_name="config", overrides=first, return_hydra_config=True)
+    except Exception as err:  # Hydra and OmegaConf raise many types; each becomes one line
+        return config_error(err)
+    return None
+
+
 def validate_args(overrides: list[str]) -> str | None:
     """Compose and check a single run's overrides as the app will (the app reuses this check's result); the
     error line, or None if all is well."""
@@ -183,6 +206,12 @@ def validate_args(overrides: list[str]) -> str | None:
     except ScalingError as err:
         return str(err)
     return None
+
+
+def _stopped_before_training(signum, _frame) -> None:
+    print(f"scaling-train: stopped by {signal.Signals(signum).name} before training started; nothing to save",
+          file=sys.stderr)
+    sys.exit(128 + signum)
 
 
 def _results_dir(args: list[str]) -> Path:
@@ -218,11 +247,20 @@ def main() -> None:
     ends with its count of completed and failed jobs."""
     args = sys.argv[1:]
     multirun = any(a in ("-m", "--multirun") for a in args)
-    if not any(a.startswith("-") for a in args):
-        error = validate_args(args)
-        if error:
-            print(f"scaling-train: error: {error}", file=sys.stderr)
-            sys.exit(2)
+    # until a run takes over SIGTERM (to save its checkpoint), a stop says so in one line
+    signal.signal(signal.SIGTERM, _stopped_before_training)
+    try:
+        if not any(a.startswith("-") for a in args):
+            error = validate_args(args)
+        elif multirun:
+            error = validate_sweep([a for a in args if not a.startswith("-")])
+        else:
+            error = None
+    except KeyboardInterrupt:
+        _stopped_before_training(signal.SIGINT, None)
+    if error:
+        print(f"scaling-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
     ledger = None
     if multirun:
         ledger = _results_dir(args) / ".sweeps" / f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}.jsonl"
@@ -237,8 +275,8 @@ def main() -> None:
     try:
         hydra_app()
     except KeyboardInterrupt:
-        print("scaling-train: interrupted; rerun the same command to resume (completed runs are kept)",
-              file=sys.stderr)
+        print("scaling-train: interrupted; rerun the same command to resume (completed runs and saved checkpoints "
+              "are kept)", file=sys.stderr)
         if ledger is not None:
             sweep_report(ledger)
         sys.exit(130)

@@ -177,11 +177,12 @@ def check(cfg: DictConfig) -> Checked:
 class RunInterrupted(Exception):
     """A run stopped by a signal after saving its checkpoint; rerunning the command resumes it."""
 
-    def __init__(self, signum: int, run_dir: Path, step: int):
+    def __init__(self, signum: int, run_dir: Path, step: int, saved: bool = True):
         self.signum, self.run_dir, self.step = signum, run_dir, step
         name = signal.Signals(signum).name
-        super().__init__(f"{run_dir.name}: stopped by {name} at step {step}; checkpoint saved: rerun the same "
-                         f"command to resume")
+        what = "checkpoint saved: rerun the same command to resume" if saved else \
+            "no step trained since the last start, nothing new to save: rerun the same command to go on"
+        super().__init__(f"{run_dir.name}: stopped by {name} at step {step}; {what}")
 
 
 class StopSignals:
@@ -269,6 +270,7 @@ class Run:
     last_train: float = math.nan
     last_val: float = math.nan
     train_time: float = 0.0  # seconds inside steps (tokens/s leaves evaluation and checkpoints out)
+    train_time_before: float | None = None  # the same, of earlier processes (None: a checkpoint that lacks it)
     started: float = field(default_factory=time.perf_counter)
     # the training loss summed since the last log point: saved with the checkpoint, so the first row after a
     # resume averages the same steps as an uninterrupted run's
@@ -287,7 +289,8 @@ class Run:
     def save_checkpoint(self) -> None:
         checkpoint.save(self.run_dir, model=self.model, optimizer=self.optimizer, step=self.step,
                         elapsed=self.elapsed, fingerprint=self.fingerprint, first_loss=self.first_loss,
-                        log_state={"loss_sum": float(self.loss_sum), "loss_count": self.loss_count})
+                        log_state={"loss_sum": float(self.loss_sum), "loss_count": self.loss_count},
+                        train_time=(self.train_time_before or 0.0) + self.train_time)
 
 
 def _fresh(cfg: DictConfig, plan: RunPlan, device: torch.device):
@@ -360,6 +363,7 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
     if state is not None:
         run.step = run.start_step = state["step"]
         run.elapsed_before, run.first_loss = state["elapsed"], state.get("first_loss")
+        run.train_time_before = state.get("train_time")
         log_state = state.get("log_state") or {}
         run.loss_sum, run.loss_count = log_state.get("loss_sum", 0.0), log_state.get("loss_count", 0)
         rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= run.step]  # sound: checked above
@@ -374,7 +378,8 @@ def _write_config(cfg: DictConfig, run_dir: Path, plan: RunPlan, fresh: bool) ->
     path = run_dir / CONFIG
     if not fresh and path.exists():
         try:
-            if isinstance(OmegaConf.load(path), DictConfig):
+            written = OmegaConf.load(path)
+            if isinstance(written, DictConfig) and {"model", "budget", "resolved"} <= set(written):
                 return
         except Exception:  # omegaconf/yaml raise many types for a garbled file
             pass
@@ -482,7 +487,11 @@ def summarise(run: Run) -> dict:
     `scaling report` read)."""
     cfg, plan, corpus = run.cfg, run.plan, run.corpus
     tokens_done = run.step * plan.tokens_per_step
-    tokens_per_second = (run.step - run.start_step) * plan.tokens_per_step / max(run.train_time, 1e-9)
+    if run.train_time_before is not None or not run.start_step:  # every step's time is known
+        trained, seconds = run.step, (run.train_time_before or 0.0) + run.train_time
+    else:  # resumed from a checkpoint that predates train_time: this process's steps only
+        trained, seconds = run.step - run.start_step, run.train_time
+    tokens_per_second = trained * plan.tokens_per_step / seconds if seconds > 0 else None
     peak = peak_flops(run.device)
     train_tokens = corpus.manifest["tokens"]["train"]
     return {
@@ -493,7 +502,7 @@ def summarise(run: Run) -> dict:
         "val_bits_per_byte": run.last_val / math.log(2) / corpus.val_bytes_per_token,
         "steps": run.step, "wall_seconds": run.elapsed, "tokens_per_second": tokens_per_second,
         # MFU by PaLM's count (6N plus attention) over the device's dense bf16 peak
-        "mfu": flops_per_token(plan.shape, "palm") * tokens_per_second / peak if peak else None,
+        "mfu": flops_per_token(plan.shape, "palm") * tokens_per_second / peak if peak and tokens_per_second else None,
         "model": {"style": cfg.model.style, **plan.shape.to_dict()},
         "allocation": {"rule": plan.rule, "size_factor": plan.size_factor, "law": plan.law,
                        "target_params": plan.target_params, "tokens_per_param": tokens_done / plan.params,
@@ -583,7 +592,7 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, lock: RunLoc
         metrics.close()
     if run.status == "interrupted":
         tracker.close("interrupted")
-        raise RunInterrupted(stop.signum, run_dir, run.step)
+        raise RunInterrupted(stop.signum, run_dir, run.step, saved=run.step > run.start_step)
     if run.status == "completed" and cfg.checkpoint.keep:
         run.save_checkpoint()
     elif run.status == "completed":
@@ -593,5 +602,5 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, lock: RunLoc
     tracker.close(run.status)
     print(f"{run_dir.name}: {run.status}, val loss {run.last_val:.4f} nats/token "
           f"({summary['val_bits_per_byte']:.3f} bits/byte), {summary['wall_seconds']:.1f} s, "
-          f"{summary['tokens_per_second']:,.0f} tokens/s", file=sys.stderr)
+          f"{summary['tokens_per_second'] or 0:,.0f} tokens/s", file=sys.stderr)
     return summary

@@ -215,10 +215,14 @@ def test_a_deleted_or_garbled_config_is_written_again(compose, monkeypatch, tmp_
         with pytest.raises(trainer.RunInterrupted):
             trainer.train(cfg, run_dir)
     assert (run_dir / CONFIG).read_text() == written
-    (run_dir / CONFIG).write_text(": [ not yaml")
-    with pytest.warns(UserWarning, match=f"{CONFIG} is unreadable"):
-        trainer.train(cfg, run_dir)
-    assert (run_dir / CONFIG).read_text() == written and list(run_dir.glob(f"{CONFIG}.damaged-*"))
+    for n, garbage in enumerate((": [ not yaml", "::: not yaml [", "just a string\n"), start=1):
+        (run_dir / CONFIG).write_text(garbage)
+        with monkeypatch.context() as m:
+            stop_at(m, 200 + 20 * n)
+            with pytest.warns(UserWarning, match=f"{CONFIG} is unreadable"), pytest.raises(trainer.RunInterrupted):
+                trainer.train(cfg, run_dir)
+        assert (run_dir / CONFIG).read_text() == written
+    assert len(list(run_dir.glob(f"{CONFIG}.damaged-*"))) == 3
 
 
 def test_an_unreadable_summary_is_moved_aside_and_the_run_finished_again(compose, tmp_path, reference):
@@ -229,6 +233,7 @@ def test_an_unreadable_summary_is_moved_aside_and_the_run_finished_again(compose
     with pytest.warns(UserWarning, match=f"{SUMMARY} is unreadable"):
         summary = trainer.train(cfg, run_dir)
     assert summary["status"] == "completed" and json.loads((run_dir / SUMMARY).read_text())["status"] == "completed"
+    assert summary["tokens_per_second"] > 0  # carried by the checkpoint, not this process's zero steps
     same_curve(curve(run_dir), reference[0])
 
 
@@ -254,6 +259,22 @@ def test_fit_out_to_a_directory_or_an_unwritable_place_is_one_line_naming_it(tmp
 
 
 # --- sweeps -----------------------------------------------------------------------------------------------------
+
+def test_results_are_readable_like_any_file_the_user_writes(compose, tmp_path):
+    trainer.train(compose(*RUN), tmp_path / "run")
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (SUMMARY, CONFIG, METRICS, CHECKPOINT):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_a_sweep_with_a_misspelt_launcher_is_one_line_before_any_job(tmp_path, data_cache):
+    proc = command("-m", "experiment=debug", "hydra/launcher=nosuch", "allocation.size_factor=1,2",
+                   f"data.cache_dir={data_cache}", f"results_dir={tmp_path}", cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert one_line(proc.stderr).startswith("scaling-train: error: unknown hydra/launcher 'nosuch'")
+    assert not (tmp_path / "debug").exists()
+
 
 def test_a_sweep_with_a_failed_job_ends_with_its_count_and_a_nonzero_exit(tmp_path, data_cache):
     proc = command("-m", "experiment=debug", "allocation.size_factor=1", "optim.lr_scale=1,-1",
