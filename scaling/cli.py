@@ -178,21 +178,60 @@ def _one_blas_thread() -> None:
             os.environ.setdefault(var, "1")
 
 
+def _window(value: str) -> int | None:
+    """--window K (neighbours each side of the best size) or 'all' (None: every size)."""
+    if value == "all":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ScalingError(f"--window takes a whole number of neighbours >= 1, or 'all', got {value!r}") from None
+
+
+def backtest_lines(bt: dict) -> str:
+    """The fit JSON's backtest as text: what was held out and observed, each approach's prediction and verdict."""
+    obs = bt["observed"]
+    ci = obs.get("params_opt_ci")
+    lines = [f"Backtest: {bt['holdout_flops']:.3g} FLOPs held out, predicted from "
+             f"{', '.join(f'{c:.3g}' for c in bt['fitted_budgets'])}; observed N_opt {obs['params_opt']:.4g}"
+             + (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "") + f", best run's loss {obs['loss_best']:.4f}"]
+    for name, pred in bt["predicted"].items():
+        verdict = bt["within"].get(name)
+        said = "no interval" if not verdict else ", ".join(
+            f"{k.replace('params_opt', 'N_opt')} {'within' if v else 'OUTSIDE'}" for k, v in verdict.items())
+        lines.append(f"  {name}: N_opt {pred['params_opt']:.4g}"
+                     + (f" [{pred['params_opt_ci'][0]:.4g}, {pred['params_opt_ci'][1]:.4g}]"
+                        if "params_opt_ci" in pred else "")
+                     + f" ({bt['params_error_pct'][name]:+.1f}%), loss {pred['loss']:.4f}"
+                     + (f" [{pred['loss_ci'][0]:.4f}, {pred['loss_ci'][1]:.4f}]" if "loss_ci" in pred else "")
+                     + f" ({bt['loss_error_pct'][name]:+.2f}%): {said}")
+    return "\n".join(lines)
+
+
 def cmd_fit(args) -> int:
     from scaling import render
     from scaling.fitting import fit, write_fit
 
     columns = {k: getattr(args, k) for k in ("params_col", "tokens_col", "flops_col", "loss_col", "run_col",
                                              "budget_col")}
+    holdout = args.holdout_budget
+    if holdout is not None and holdout != "largest":
+        holdout = _flops_list(holdout, "--holdout-budget")
+        if len(holdout) != 1:
+            raise ScalingError(f"--holdout-budget takes one budget, got {len(holdout)}")
+        holdout = holdout[0]
     result = fit(args.path, approach=args.approach, bootstrap=args.bootstrap, seed=args.seed, loss=args.loss,
                  delta=args.delta, asymmetry=args.asymmetry, engine=args.engine, level=args.level,
                  budgets=_flops_list(args.budgets, "--budgets") if args.budgets else (),
                  drop_highest_loss=args.drop_highest_loss, budget_tol=args.budget_tol, min_runs=args.min_runs,
-                 progress=True, **columns)
+                 window=_window(args.window), tie_exponents=args.tie_exponents, compute=args.compute,
+                 params=args.params, holdout_budget=holdout, progress=True, **columns)
     payload = result.to_dict()
     if args.out:
         write_fit(payload, args.out)
     text = render.fit_text(payload) + (f"\nwrote {args.out}" if args.out else "")
+    if "backtest" in payload:  # render.py has no backtest table: one line per approach here
+        text += "\n\n" + backtest_lines(payload["backtest"])
     if "runs" in payload:  # a results dir: which runs the fit used (the same as `scaling report DIR`)
         from scaling.results import runs_line
 
@@ -207,17 +246,21 @@ def cmd_report(args) -> int:
     from scaling import render
     from scaling.report import build
 
-    report = build(args.path, bootstrap=args.bootstrap, seed=args.seed, figures=not args.no_plots)
+    report = build(args.path, bootstrap=args.bootstrap, seed=args.seed, figures=not args.no_plots,
+                   compute=args.compute, params=args.params)
     if args.json:
         print(json.dumps({"report": str(report.directory / "report.md"), "fits": report.fits,
                           "skipped": report.skipped, "figures": [str(p) for p in report.figures],
-                          "runs": report.selection.to_dict(),
+                          "runs": report.selection.to_dict(), "backtest": report.backtest,
+                          "conventions": report.conventions,
                           "allocations": {f"{c:g}": row.dropna().to_dict()
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
     print(report.selection.line(args.path))  # which runs (the same as `scaling fit DIR`)
     print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
                              report.figures))
+    if report.backtest is not None:
+        print(backtest_lines(report.backtest))
     return 0
 
 
@@ -321,6 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "share a budget (default %(default)s)")
     p.add_argument("--min-runs", type=int, default=fit_defaults.min_runs, metavar="K",
                    help="Approach 2 leaves out budgets with fewer runs than this (default %(default)s)")
+    from scaling.fitting.options import COMPUTES, PARAMS
+
+    p.add_argument("--window", default=str(fit_defaults.window), metavar="K|all",
+                   help="Approach 2: fit each parabola on the best size and K sizes either side, or all sizes "
+                        "(default %(default)s)")
+    p.add_argument("--holdout-budget", nargs="?", const="largest", metavar="C",
+                   help="backtest: fit without budget C (alone: the largest), predict its N_opt and minimum loss by "
+                        "Approaches 2 and 3 with intervals, and compare with what its runs show")
+    p.add_argument("--tie-exponents", action="store_true", help="Approach 3 with alpha = beta (4 parameters)")
+    p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
+                   help="C = 6ND, or exact (Chinchilla App. F; results dirs' flops_exact); default %(default)s")
+    p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,
+                   help="N: total, or non-embedding (Kaplan's; results dirs' non_embedding_params); default "
+                        "%(default)s")
     for key, default in (("params", "params"), ("tokens", "tokens"), ("flops", "flops"), ("loss", "loss"),
                          ("run", "run"), ("budget", "budget")):
         p.add_argument(f"--{key}-col", default=default, metavar="NAME",
@@ -336,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resamples for the CIs (default %(default)s)")
     p.add_argument("--seed", type=int, default=fit_defaults.seed)
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
+                   help="the main fits' and law.json's C: 6ND or exact (the report compares all four); default "
+                        "%(default)s")
+    p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,
+                   help="the main fits' and law.json's N: total or non-embedding; default %(default)s")
     p.set_defaults(func=cmd_report)
 
     for p in sub.choices.values():

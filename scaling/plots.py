@@ -194,8 +194,8 @@ def loss_curves(curves: pd.DataFrame, x: str = "flops", smooth: int = 5, title: 
 @_styled
 def isoflop_profiles(runs: pd.DataFrame, per_budget: list[dict] | None = None, loss: str = "final_val_loss"):
     """Final loss against log N at each budget (Hoffmann et al. 2022, Fig. 3 left): the runs, a parabola in
-    log N through them (least squares, as Approach 2 fits it), and its vertex, filled where the sizes tried bracket
-    it and open where it is extrapolated."""
+    log N through those in the budget's window (least squares, as Approach 2 fits it; runs outside the window
+    hollow), and its vertex, filled where the sizes tried bracket it and open where it is extrapolated."""
     title = "isoFLOP profiles (Approach 2)"
     if runs.empty or not {"budget.flops", "params", loss} <= set(runs.columns):
         return _empty("no isoFLOP runs", title)
@@ -203,21 +203,32 @@ def isoflop_profiles(runs: pd.DataFrame, per_budget: list[dict] | None = None, l
     budgets = sorted(runs["budget.flops"].astype(float).unique())
     cmap = _truncated("plasma")
     vertex = {round(math.log10(r["flops"]), 6): r for r in (per_budget or [])}
-    handles, open_stars = [], False
+    handles, open_stars, outside = [], False, False
     for i, c in enumerate(budgets):
         color = cmap(i / max(1, len(budgets) - 1))
         at = runs[runs["budget.flops"] == c].sort_values("params")
-        handles += ax.plot(at["params"], at[loss], "o", color=color, label=f"C = {_flops(c)} FLOPs")
-        if at["params"].nunique() >= 3:
-            coef = np.polyfit(np.log(at["params"]), at[loss], 2)
-            grid = np.linspace(np.log(at["params"].min()) - 0.3, np.log(at["params"].max()) + 0.3, 100)
-            ax.plot(np.exp(grid), np.polyval(coef, grid), "-", color=color, lw=1)
         r = vertex.get(round(math.log10(c), 6))
+        inside = np.ones(len(at), dtype=bool)
+        if r and r.get("params_window"):
+            lo, hi = r["params_window"]
+            inside = ((at["params"] >= lo * (1 - 1e-9)) & (at["params"] <= hi * (1 + 1e-9))).to_numpy()
+        handles += ax.plot(at["params"][inside], at[loss][inside], "o", color=color, label=f"C = {_flops(c)} FLOPs")
+        if (~inside).any():
+            ax.plot(at["params"][~inside], at[loss][~inside], "o", mfc="none", color=color)
+            outside = True
+        fitted = at[inside]
+        if fitted["params"].nunique() >= 3:
+            coef = np.polyfit(np.log(fitted["params"]), fitted[loss], 2)
+            grid = np.linspace(np.log(fitted["params"].min()) - 0.3, np.log(fitted["params"].max()) + 0.3, 100)
+            ax.plot(np.exp(grid), np.polyval(coef, grid), "-", color=color, lw=1)
         if r and r.get("params_opt"):
             ax.plot(r["params_opt"], r["loss_opt"], "*", ms=13, color=color, mec="black",
                     mfc=color if r["bracketed"] else "none", zorder=3)
             open_stars |= not r["bracketed"]
-    handles.append(Line2D([], [], color="gray", lw=1, label="parabola in log N (least squares)"))
+    handles.append(Line2D([], [], color="gray", lw=1, label="parabola in log N (least squares, on the window)"))
+    if outside:
+        handles.append(Line2D([], [], marker="o", ls="none", mfc="none", color="gray",
+                              label="run outside the window (not fitted)"))
     if vertex:
         handles.append(Line2D([], [], marker="*", ms=11, ls="none", color="gray", mec="black",
                               label="minimum, within the sizes tried"))
@@ -337,4 +348,50 @@ def allocation_comparison(table: pd.DataFrame, spread: pd.DataFrame | None = Non
         handles.append(Line2D([], [], color="gray", marker="|", ms=10, ls="none",
                               label=f"error bar: ±1 sd over {seeds} seeds (points: mean)"))
     _style(ax, LABELS["flops"], LABELS["final_loss"], title, xlog=True, legend=handles, ncol=2)
+    return fig
+
+
+APPROACH_COLORS = {"approach2": "tab:blue", "approach3": "tab:green"}
+APPROACH_LABELS = {"approach2": "Approach 2", "approach3": "Approach 3"}
+
+
+@_styled
+def backtest(section: dict):
+    """The backtest (`scaling.fitting.backtest`): N_opt (left) and the minimum loss (right) against C. The fitted
+    budgets' optima (parabola vertices; their minimum losses), each approach's prediction from them with its
+    bootstrap band, extended to the held-out budget (dotted line), and what that budget's runs show: its vertex
+    with its interval, and its best run's loss."""
+    held = section["holdout_compute"]
+    title = f"Backtest: {_flops(section['holdout_flops'])} FLOPs predicted from the smaller budgets"
+    fitted = section.get("fitted", [])
+    if not fitted:
+        return _empty("no fitted budgets", title)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    grid = np.asarray(section["curves"]["flops"])
+    obs = section["observed"]
+    c = np.array([r["compute"] for r in fitted])
+    level = f"{section['level'] * 100:g}%"
+    for ax, key, observed_key, label in ((axes[0], "params_opt", "params_opt", LABELS["params_opt"]),
+                                         (axes[1], "loss", "loss_best", LABELS["loss"])):
+        values = [r["params_opt"] if key == "params_opt" else r["loss_opt"] for r in fitted]
+        ax.plot(c, values, "o", color="black", zorder=3,
+                label="fitted budgets: parabola vertices" if key == "params_opt" else "fitted budgets: parabola minima")
+        for name in ("approach2", "approach3"):
+            curve = section["curves"].get(name)
+            if curve is None:
+                continue
+            color = APPROACH_COLORS[name]
+            ax.plot(grid, curve[key], "-", color=color, label=f"{APPROACH_LABELS[name]} prediction")
+            if f"{key}_ci" in curve:
+                lo, hi = curve[f"{key}_ci"]
+                ax.fill_between(grid, lo, hi, color=color, alpha=0.18, lw=0,
+                                label=f"{APPROACH_LABELS[name]}: {level} bootstrap band")
+        value = obs[observed_key]
+        interval = obs.get("params_opt_ci") if key == "params_opt" else None
+        yerr = None if not interval else [[value - interval[0]], [interval[1] - value]]
+        ax.errorbar([held], [value], yerr=yerr, fmt="*", ms=14, color="tab:red", mec="black", capsize=4, zorder=4,
+                    label="held out: vertex (its interval)" if key == "params_opt" else "held out: best run's loss")
+        ax.axvline(held, color="gray", ls=":", lw=1)
+        _style(ax, LABELS["flops"], label, xlog=True, ylog=key == "params_opt", legend=True, ncol=1)
+    fig.suptitle(title)
     return fig

@@ -8,7 +8,13 @@ in report.md:
   (isoflop_cpu: the chinchilla rule at 1/4..4) -> Approach 2, and their curves -> Approach 1;
 - allocation comparison: the runs at `size_factor` 1, one per rule and budget (mean over seeds);
 - Approach 3: every completed run's (N, D, final validation loss);
-- seed spread: configurations run with more than one seed.
+- seed spread: configurations run with more than one seed;
+- backtest (`scaling.fitting.backtest`), with isoFLOP profiles at 3 or more budgets: the largest held out,
+  Approaches 2 (isoFLOP runs) and 3 (every run) fitted on the rest, their predictions of its N_opt and minimum
+  loss against what its runs show; `backtest.png`;
+- conventions: a of Approaches 2 and 3 under each N (total, non-embedding) and C (6ND, exact) side by side
+  (each fit with up to CONVENTION_RESAMPLES resamples, the main fits' convention with the main fits'), and
+  which one law.json uses.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
-from scaling.atomic import atomic_write_json, atomic_write_text
+from scaling.atomic import atomic_write_json, atomic_write_text, json_ready
 from scaling.errors import ScalingError
 from scaling.results import RunSelection, load_curves, select_runs
 
@@ -30,6 +36,11 @@ from scaling.results import RunSelection, load_curves, select_runs
 PUBLISHED = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
 APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoFLOP parabolas)",
                   "3": "Approach 3 (parametric L(N, D))"}
+CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
+CONVENTIONS = [(params, compute) for params in ("total", "non-embedding") for compute in ("6nd", "exact")]
+PLANNER_CONVENTION = ("total", "6nd")  # what `scaling plan` counts: N with embeddings, C = 6ND
+CONVENTION_NAMES = {"total": "total (with embeddings)", "non-embedding": "non-embedding (Kaplan)",
+                    "6nd": "6ND", "exact": "exact (Appendix F)"}
 
 
 @dataclass
@@ -45,6 +56,10 @@ class Report:
     seeds: pd.DataFrame | None = None
     figures: list[Path] = field(default_factory=list)
     selection: RunSelection | None = None  # the runs used and those skipped, with why
+    backtest: dict | None = None  # the backtest section (scaling.fitting.backtest)
+    backtest_skipped: str | None = None  # why there is no backtest
+    conventions: list[dict] = field(default_factory=list)  # per (params, compute): a of Approaches 2 and 3
+    convention: tuple[str, str] = PLANNER_CONVENTION  # (params, compute) of the main fits and law.json
 
     def headline(self) -> str:
         return headline_table(self.allocations)
@@ -139,32 +154,90 @@ def exponent_table(fits: dict, skipped: dict) -> str:
 
 
 def _frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs as a fit's table: one row per run, named by its directory (a fit's messages name them)."""
+    """The runs as a fit's table: one row per run, named by its directory (a fit's messages name them), with
+    the counts the conventions read where the summaries record them."""
     frame = pd.DataFrame({"run": runs["run"], "params": runs["params"].astype(float),
                           "tokens": runs["tokens"].astype(float), "loss": runs["final_val_loss"].astype(float),
                           "budget": runs["budget.flops"].astype(float)})
+    for column in ("non_embedding_params", "flops_exact"):
+        if column in runs:
+            frame[column] = pd.to_numeric(runs[column], errors="coerce")
+    if "budget.flops_method" in runs:
+        frame["flops_method"] = runs["budget.flops_method"]
     if "data.vocab_size" in runs:
         frame["vocab_size"] = runs["data.vocab_size"]
     return frame
 
 
 def _curve_frame(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs' validation curves as a long table (Approach 1), with each run's non-embedding N and its exact
+    FLOPs per token (summary.json's, for the conventions) where recorded."""
     val = curves[curves["run"].isin(set(runs["run"])) & curves["val_loss"].notna()] if "val_loss" in curves \
         else curves.iloc[0:0]
-    return pd.DataFrame({"run": val["run"], "params": val["params"].astype(float),
-                         "tokens": val["tokens"].astype(float), "loss": val["val_loss"].astype(float)})
+    frame = pd.DataFrame({"run": val["run"], "params": val["params"].astype(float),
+                          "tokens": val["tokens"].astype(float), "loss": val["val_loss"].astype(float)})
+    by_run = runs.set_index("run")
+    if "non_embedding_params" in by_run:
+        frame["non_embedding_params"] = frame["run"].map(by_run["non_embedding_params"]).astype(float)
+    if "flops_exact" in by_run:
+        per_token = pd.to_numeric(by_run["flops_exact"], errors="coerce") / by_run["tokens"].astype(float)
+        frame["flops_exact"] = frame["tokens"] * frame["run"].map(per_token).astype(float)
+    return frame
+
+
+def _quiet_fit(frame: pd.DataFrame, approach: str, **options) -> tuple[dict, list[str]]:
+    """fit() of a frame: its JSON and its own warnings (UserWarnings, not numpy's), caught."""
+    from scaling.fitting import fit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", UserWarning)
+        payload = fit(frame, approach=approach, **options).to_dict()
+    return payload, [str(w.message) for w in caught]
+
+
+def convention_table(report: Report, inputs: dict, bootstrap: int, seed: int, band) -> list[dict]:
+    """a (with its interval) of Approaches 2 and 3 under each (params, compute) convention; the main fits'
+    convention reuses them. A convention the runs cannot give (no recorded counts) is kept with the reason."""
+    rows = []
+    resamples = min(bootstrap, CONVENTION_RESAMPLES) if bootstrap else 0
+    for params, compute in CONVENTIONS:
+        row = {"params": params, "compute": compute, "resamples": resamples,
+               "planner": (params, compute) == PLANNER_CONVENTION}
+        for name in ("2", "3"):
+            if (params, compute) == report.convention:
+                section = report.fits.get(name)
+                if section is not None:
+                    row[name] = {"a": section["a"], "ci": section.get("ci", {}).get("a"),
+                                 "objective": section.get("objective"), "resamples": bootstrap}
+                else:
+                    row[name] = {"skipped": report.skipped.get(name, "no data")}
+                continue
+            try:
+                payload, _ = _quiet_fit(inputs[name](), name, bootstrap=resamples, seed=seed, budgets=band,
+                                        params=params, compute=compute)
+            except ScalingError as err:
+                row[name] = {"skipped": str(err)}
+                continue
+            section = payload if name == "3" else payload["approach2"]
+            row[name] = {"a": section["a"], "ci": section.get("ci", {}).get("a"),
+                         "objective": section.get("objective"), "resamples": resamples}
+        rows.append(row)
+    return rows
 
 
 def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | None = None, figures: bool = True,
-          write: bool = True) -> Report:
+          write: bool = True, compute: str = "6nd", params: str = "total") -> Report:
     """Fit, plot and write report.md, fits.json and law.json into `directory` (`write=False`: only compute).
-    `bootstrap` and `seed` default to FitOptions'."""
-    from scaling.fitting import FitOptions, fit
+    `bootstrap` and `seed` default to FitOptions'; `compute` and `params` are the main fits' conventions."""
+    from scaling.fitting import FitOptions
+    from scaling.fitting.api import prepare
+    from scaling.fitting.backtest import backtest
 
     defaults = FitOptions()
     bootstrap = defaults.bootstrap if bootstrap is None else bootstrap
     seed = defaults.seed if seed is None else seed
-    FitOptions(bootstrap=bootstrap, seed=seed)  # bad options refuse the report, not each fit in turn
+    opts = FitOptions(bootstrap=bootstrap, seed=seed, compute=compute, params=params)  # bad options refuse here
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -172,7 +245,8 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     selection = report_runs(directory)
     runs = selection.runs
     iso = isoflop_runs(runs)
-    report = Report(directory, runs, allocation_table(runs), iso, seeds=seed_spread(runs), selection=selection)
+    report = Report(directory, runs, allocation_table(runs), iso, seeds=seed_spread(runs), selection=selection,
+                    convention=(params, compute))
     budgets = sorted(runs["budget.flops"].unique())
     band = list(np.geomspace(budgets[0] / 2, budgets[-1] * 2, 24))
     curves = load_curves(directory)
@@ -182,21 +256,27 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             frame = inputs[name]()
             if frame.empty:
                 raise ScalingError("no runs of this kind (an isoFLOP sweep: three or more sizes at a budget)")
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("ignore")
-                warnings.simplefilter("always", UserWarning)  # the fits' own warnings, not numpy's
-                result = fit(frame, approach=name, bootstrap=bootstrap, seed=seed, budgets=band)
-            payload = result.to_dict()
+            payload, said = _quiet_fit(frame, name, options=opts, budgets=band)
             section = payload if name == "3" else {**payload[f"approach{name}"], "data_range": payload["data_range"]}
-            section["warnings"] = [str(w.message) for w in caught]
+            section["warnings"] = said
             report.fits[name] = section
         except ScalingError as err:
             report.skipped[name] = str(err)
+    try:
+        if iso.empty:
+            raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report.backtest = json_ready(backtest(prepare(_frame(iso), opts), prepare(_frame(runs), opts), opts))
+    except ScalingError as err:
+        report.backtest_skipped = str(err)
+    report.conventions = convention_table(report, inputs, bootstrap, seed, band)
     if not write:
         return report
     if figures:
         report.figures = _figures(report, directory, curves)
-    atomic_write_json(directory / "fits.json", report.fits)
+    atomic_write_json(directory / "fits.json", {**report.fits, "backtest": report.backtest,
+                                                "conventions": report.conventions})
     if "3" in report.fits:  # a law `scaling plan --law DIR/law.json` takes as it is
         atomic_write_json(directory / "law.json", report.fits["3"])
     atomic_write_text(directory / "report.md", markdown(report))
@@ -228,20 +308,139 @@ def _figures(report: Report, directory: Path, curves: pd.DataFrame) -> list[Path
     if len(report.allocations.columns) > 1:
         written.append(plots.save(plots.allocation_comparison(report.allocations, allocation_spread(report.runs)),
                                   directory / "allocations.png"))
+    if report.backtest is not None:
+        written.append(plots.save(plots.backtest(report.backtest), directory / "backtest.png"))
     return written
 
 
 def _optimum_rows(section: dict) -> str:
-    lines = ["| budget (FLOPs) | runs | sizes tried | N_opt | D_opt | tokens/param | min loss | bracketed |",
-             "|---|---|---|---|---|---|---|---|"]
+    level = f"{section['ci']['level'] * 100:g}% CI" if "ci" in section else "CI"
+    lines = [f"| budget (FLOPs) | runs | sizes tried | window (runs) | N_opt [{level}] | D_opt | tokens/param | "
+             f"min loss | bracketed |", "|---|---|---|---|---|---|---|---|---|"]
     for r in section["per_budget"]:
+        tried = f"{r['params_tried'][0]:,.0f}-{r['params_tried'][1]:,.0f}"
+        window = f"{r['params_window'][0]:,.0f}-{r['params_window'][1]:,.0f} ({r['n_window']})" \
+            if "params_window" in r else ""
         if r["params_opt"]:
-            lines.append(f"| {r['flops']:.3g} | {r['n_runs']} | {r['params_tried'][0]:,.0f}-{r['params_tried'][1]:,.0f}"
-                         f" | {r['params_opt']:,.0f} | {r['tokens_opt']:.3g} | {r['tokens_opt'] / r['params_opt']:.1f}"
-                         f" | {r['loss_opt']:.4f} | {'yes' if r['bracketed'] else 'NO'} |")
+            lines.append(f"| {r['flops']:.3g} | {r['n_runs']} | {tried} | {window} | {r['params_opt']:,.0f}"
+                         f"{_span(r.get('params_opt_ci'), _n)} | {r['tokens_opt']:.3g} | "
+                         f"{r['tokens_opt'] / r['params_opt']:.1f} | {r['loss_opt']:.4f} | "
+                         f"{'yes' if r['bracketed'] else 'NO'} |")
         else:
-            lines.append(f"| {r['flops']:.3g} | {r['n_runs']} | | no minimum | | | | NO |")
+            lines.append(f"| {r['flops']:.3g} | {r['n_runs']} | {tried} | {window} | no minimum | | | | NO |")
     return "\n".join(lines)
+
+
+def _n(value) -> str:
+    return f"{value:,.0f}" if value is not None else "-"
+
+
+def _span(interval, fmt) -> str:
+    return f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval and None not in interval else ""
+
+
+def backtest_section(bt: dict) -> list[str]:
+    """report.md's backtest: what was fitted and held out, the predictions against the observation, a verdict."""
+    level = f"{bt['level'] * 100:g}%"
+    fitted = ", ".join(f"{c:.3g}" for c in bt["fitted_budgets"])
+    obs = bt["observed"]
+    out = ["## Backtest: the largest budget predicted from the smaller ones", "",
+           f"Fitted on the budgets {fitted} FLOPs, then asked for {bt['holdout_flops']:.3g} FLOPs, as a lab checks "
+           f"its law before a large run: {level} intervals from {bt['resamples']} bootstrap resamples. Observed "
+           f"there: the parabola's vertex (its {level} interval from the same residual bootstrap) and the best "
+           f"run's loss (N = {_n(obs['params_best'])}, {obs['runs_best']} run(s)). Approach 2 predicts the minimum "
+           f"loss by L_min = E' + k C^-g through the fitted budgets' parabola minima (the form Chinchilla's law "
+           f"takes along its optimum; with 3 budgets it has no degree of freedom left, and its interval shows "
+           f"it); Approach 3 by its law at (N_opt, D_opt).", "",
+           f"| | N_opt [{level} CI] | min loss [{level} CI] | N_opt error | loss error | agrees (N_opt, loss) |",
+           "|---|---|---|---|---|---|",
+           f"| observed at {bt['holdout_flops']:.3g} | {_n(obs['params_opt'])}{_span(obs.get('params_opt_ci'), _n)} "
+           f"| {obs['loss_best']:.4f} (best run) | | | |"]
+    for name in ("approach2", "approach3"):
+        pred = bt["predicted"].get(name)
+        if pred is None:
+            continue
+        agree = bt["within"].get(name)
+        verdict = "-" if not agree else ", ".join("yes" if agree[k] else "NO" for k in ("params_opt", "loss"))
+        out.append(f"| {APPROACH_NAMES[name[-1]]} | {_n(pred['params_opt'])}{_span(pred.get('params_opt_ci'), _n)} "
+                   f"| {pred['loss']:.4f}{_span(pred.get('loss_ci'), lambda x: f'{x:.4f}')} "
+                   f"| {bt['params_error_pct'][name]:+.1f}% | {bt['loss_error_pct'][name]:+.2f}% | {verdict} |")
+    out.append("")
+    if bt["within_interval"] is None:
+        out.append("No verdict: the fits ran without a bootstrap.")
+    elif bt["within_interval"]:
+        out.append(f"Every prediction agrees with what the held-out budget shows: the {level} interval of their "
+                   f"difference (prediction minus observation, both resampled; for the loss the best run's noise "
+                   f"added, sd {obs['noise_sd']:.4f}) covers zero. A law that passes here has earned some trust "
+                   f"for the next half decade; one that fails should not size a large run.")
+    else:
+        out.append(f"At least one prediction misses: the {level} interval of its difference from the observation "
+                   f"excludes zero. Do not size a larger run by that law before finding out why (a budget off the "
+                   f"trend, a law that bends, too few budgets).")
+    if bt.get("warnings"):
+        out += ["", "Warnings of the refits on the smaller data:", ""] + [f"- {w}" for w in bt["warnings"]]
+    return out + [""]
+
+
+def conventions_section(rows: list[dict], convention: tuple[str, str]) -> list[str]:
+    """report.md's table of a under each (N, C) convention, which one law.json uses, and what the numbers say."""
+    out = ["## Conventions: which N, which C", "",
+           "| N | C | Approach 2 a [95% CI] | Approach 3 a [95% CI] | Approach 3 objective |", "|---|---|---|---|---|"]
+    for row in rows:
+        cells = []
+        for name in ("2", "3"):
+            cell = row.get(name, {})
+            cells.append(f"{cell['a']:.3f}{_ci({'ci': {'a': cell.get('ci')}}, 'a')}" if "a" in cell
+                         else f"not fitted: {cell.get('skipped', '')}")
+        objective = row.get("3", {}).get("objective")
+        mark = " (law.json)" if (row["params"], row["compute"]) == convention else ""
+        out.append(f"| {CONVENTION_NAMES[row['params']]}{mark} | {CONVENTION_NAMES[row['compute']]} | {cells[0]} | "
+                   f"{cells[1]} | {f'{objective:.4g}' if objective is not None else '-'} |")
+    resamples = {cell.get("resamples") for row in rows for cell in (row.get("2", {}), row.get("3", {}))} - {None}
+    out += ["", f"Each fit with {' or '.join(str(k) for k in sorted(resamples))} bootstrap resamples (the main "
+            f"fits' convention keeps the main fits). With exact compute each budget's C is Appendix F's count at "
+            f"the optimum (the runs' exact FLOPs interpolated to N_opt), so D_opt = C_exact / (exact FLOPs per token "
+            f"at N_opt), the tokens that compute buys; Approach 3's a is then beta / (alpha + p beta), with "
+            f"C = c N^p D fitted to the runs. Non-embedding 6ND is Kaplan et al.'s C = 6ND with their N.", ""]
+    planner = convention == PLANNER_CONVENTION
+    out.append(f"law.json uses N = {CONVENTION_NAMES[convention[0]]} and C = {CONVENTION_NAMES[convention[1]]}"
+               + (", the planner's convention (`scaling plan` counts N with embeddings and C = 6ND), so it plans "
+                  "as it is." if planner else ", which is NOT the planner's (`scaling plan` counts N with "
+                  "embeddings and C = 6ND): use it to compare, not to plan."))
+    out += ["", *_convention_evidence(rows), ""]
+    return out
+
+
+def _convention_evidence(rows: list[dict]) -> list[str]:
+    """What the table says about the default (N total, C = 6ND), in numbers."""
+    cell = {(r["params"], r["compute"], name): r.get(name, {}) for r in rows for name in ("2", "3")}
+    said = []
+    total, kaplan = cell.get(("total", "6nd", "3"), {}), cell.get(("non-embedding", "6nd", "3"), {})
+    if total.get("objective") is not None and kaplan.get("objective") is not None:
+        better = "total" if total["objective"] <= kaplan["objective"] else "non-embedding"
+        said.append(f"Approach 3's law fits these losses {'better' if better == 'total' else 'worse'} with N total "
+                    f"(objective {total['objective']:.4g}) than with N non-embedding ({kaplan['objective']:.4g}): "
+                    f"the same losses and loss function, so the objectives compare.")
+    shifts = []
+    for name in ("2", "3"):
+        six, exact = cell.get(("total", "6nd", name), {}), cell.get(("total", "exact", name), {})
+        if "a" in six and "a" in exact and six.get("ci") and None not in six["ci"]:
+            half = (six["ci"][1] - six["ci"][0]) / 2
+            shifts.append(f"Approach {name} by {exact['a'] - six['a']:+.3f} (its interval's half-width {half:.3f})")
+    if shifts:
+        said.append("Exact compute instead of 6ND moves a of " + " and ".join(shifts) + ".")
+    widths = {}
+    for params, compute in CONVENTIONS:
+        ci = cell.get((params, compute, "2"), {}).get("ci")
+        if ci and None not in ci:
+            widths[(params, compute)] = ci[1] - ci[0]
+    if widths:
+        narrow = min(widths, key=widths.get)
+        said.append(f"Approach 2's interval is narrowest with N {CONVENTION_NAMES[narrow[0]]}, C "
+                    f"{CONVENTION_NAMES[narrow[1]]} (width {widths[narrow]:.3f}).")
+    said.append("The default is N total and C = 6ND: Chinchilla's convention and the planner's, so law.json plans "
+                "as it is; the other columns show how far the exponent depends on that choice.")
+    return [" ".join(said)]
 
 
 def runs_paragraph(selection: RunSelection) -> str:
@@ -276,7 +475,13 @@ def markdown(report: Report) -> str:
     if "2" in report.fits:
         section = report.fits["2"]
         ratios = [r["tokens_opt"] / r["params_opt"] for r in section["per_budget"] if r["params_opt"]]
-        out += ["### isoFLOP optima (Approach 2)", "", _optimum_rows(section), "",
+        window = section.get("window", "all")
+        out += ["### isoFLOP optima (Approach 2)", "",
+                f"Each parabola is fitted on "
+                f"{'every size' if window == 'all' else f'the best size and {window} either side'}"
+                f" (the window); the intervals come from a residual bootstrap (noise sd "
+                f"{section.get('noise_sd') or float('nan'):.4f}, pooled over the windows) that keeps every size.", "",
+                _optimum_rows(section), "",
                 f"Tokens per parameter at the optimum: {min(ratios):.0f} to {max(ratios):.0f} "
                 f"(Chinchilla: ~{TOKENS_PER_PARAM['chinchilla']:g} at 1e19-1e24 FLOPs with a 32K-token vocabulary; "
                 f"these are bytes).", ""]
@@ -288,6 +493,12 @@ def markdown(report: Report) -> str:
     notes = [w for name in ("2", "1", "3") for w in report.fits.get(name, {}).get("warnings", [])]
     if notes:
         out += ["Fit warnings:", ""] + [f"- {w}" for w in notes] + [""]
+    if report.backtest is not None:
+        out += backtest_section(report.backtest)
+    elif report.backtest_skipped:
+        out += ["## Backtest", "", f"Not run: {report.backtest_skipped}.", ""]
+    if report.conventions:
+        out += conventions_section(report.conventions, report.convention)
     if report.seeds is not None:
         out += ["## Seed spread", "", "| budget | rule | size factor | seeds | mean loss | sd |",
                 "|---|---|---|---|---|---|"]

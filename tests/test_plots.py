@@ -3,6 +3,7 @@ the anchor, with the right exponent on the right panel), seed error bars, legend
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import matplotlib.figure
@@ -15,7 +16,7 @@ from scaling import plots
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
 from scaling.report import allocation_spread, allocation_table, isoflop_runs
 from scaling.results import load_curves, load_runs
-from tests.synthetic_runs import training_curves
+from tests.synthetic_runs import isoflop_sweep, training_curves
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 
@@ -40,6 +41,15 @@ def curves(iso):
 @pytest.fixture(scope="module")
 def approach2():
     return json.loads((REFERENCE / "fits.json").read_text())["2"]
+
+
+@pytest.fixture(scope="module")
+def backtest_section():
+    from scaling.fitting import fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(isoflop_sweep(0), approach="all", bootstrap=200, holdout_budget="largest").to_dict()["backtest"]
 
 
 def _panels(fig):
@@ -148,12 +158,40 @@ def test_isoflop_legend_explains_open_stars_and_sits_off_the_data(iso, approach2
     assert any("outside the sizes tried" in t for t in _labels(fig.axes[0]))
 
 
-@pytest.mark.parametrize("which", ["loss_curves", "isoflop", "optimal", "allocations"])
-def test_legends_never_cover_the_axes_and_one_style_labels_them(which, curves, iso, runs, approach2):
+def test_backtest_draws_the_fitted_optima_the_predictions_and_the_held_out_observation(backtest_section):
+    """Left N_opt, right the minimum loss: the fitted budgets' optima as points, each approach's prediction as a
+    line through its value at the held-out C, its band, and the held-out observation as a star there."""
+    bt = backtest_section
+    fig = plots.backtest(bt)
+    n_ax, loss_ax = fig.axes[:2]
+    held = bt["holdout_compute"]
+    for ax, key, observed in ((n_ax, "params_opt", bt["observed"]["params_opt"]),
+                              (loss_ax, "loss", bt["observed"]["loss_best"])):
+        labels = _labels(ax)
+        assert "Approach 2 prediction" in labels and "Approach 3 prediction" in labels
+        assert sum("bootstrap band" in t for t in labels) == 2 and len(ax.collections) >= 2
+        (star,) = [line for line in ax.get_lines() if line.get_marker() == "*"]
+        assert star.get_xdata()[0] == pytest.approx(held) and star.get_ydata()[0] == pytest.approx(observed)
+        for name in ("approach2", "approach3"):
+            (line,) = [ln for ln in ax.get_lines() if ln.get_label() == plots.APPROACH_LABELS[name] + " prediction"]
+            x, y = np.log(line.get_xdata()), np.asarray(line.get_ydata())
+            y = np.log(y) if key == "params_opt" else y
+            at = np.interp(math.log(held), x, y)
+            expected = bt["predicted"][name][key]
+            assert at == pytest.approx(math.log(expected) if key == "params_opt" else expected, abs=0.02)
+        points = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+        assert len(points[0].get_xdata()) == len(bt["fitted_budgets"])
+    assert n_ax.get_yscale() == "log" and loss_ax.get_yscale() == "linear"
+
+
+@pytest.mark.parametrize("which", ["loss_curves", "isoflop", "optimal", "allocations", "backtest"])
+def test_legends_never_cover_the_axes_and_one_style_labels_them(which, curves, iso, runs, approach2,
+                                                                backtest_section):
     fig = {"loss_curves": lambda: plots.loss_curves(curves, runs=iso),
            "isoflop": lambda: plots.isoflop_profiles(iso, approach2["per_budget"]),
            "optimal": lambda: plots.optimal_scaling(approach2),
-           "allocations": lambda: plots.allocation_comparison(allocation_table(runs), allocation_spread(runs))}[which]()
+           "allocations": lambda: plots.allocation_comparison(allocation_table(runs), allocation_spread(runs)),
+           "backtest": lambda: plots.backtest(backtest_section)}[which]()
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     legends = fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
@@ -180,8 +218,9 @@ def test_legends_never_cover_the_axes_and_one_style_labels_them(which, curves, i
                                                    "loss_opt": 2.0, "bracketed": False}]}),
     lambda: plots.allocation_comparison(pd.DataFrame()),
     lambda: plots.allocation_comparison(pd.DataFrame({"optimal": [2.0]}, index=[1e11])),
+    lambda: plots.backtest({"holdout_compute": 3e12, "holdout_flops": 3e12, "fitted": [], "level": 0.95}),
 ], ids=["curves-empty", "curves-one-point", "iso-empty", "iso-two-sizes", "opt-empty", "opt-one-unbracketed",
-        "alloc-empty", "alloc-one-point"])
+        "alloc-empty", "alloc-one-point", "backtest-empty"])
 def test_every_figure_draws_for_empty_ish_input(make, tmp_path):
     fig = make()
     assert isinstance(fig, matplotlib.figure.Figure)

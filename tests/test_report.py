@@ -30,6 +30,7 @@ def _write_run(root, name, rule, factor, budget, seed=0, noise=0.003, rng=None):
                for i, t in enumerate(steps)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     summary = {"status": "completed", "params": n, "tokens": d, "flops": 6 * n * d, "final_val_loss": loss,
+               "non_embedding_params": 0.8 * n, "flops_exact": 1.2 * 6 * n * d,
                "final_train_loss": loss + 0.02, "seed": seed, "budget": {"flops": budget, "tokens": None},
                "allocation": {"rule": rule, "size_factor": factor}, "data": {"name": "synthetic", "tokenizer": "bpe"}}
     (run / "summary.json").write_text(json.dumps(summary))
@@ -89,12 +90,60 @@ def test_report_md_and_figures_are_written(report, sweep_dir):
     text = (sweep_dir / "report.md").read_text()
     assert "GPT-3-style or Chinchilla-style" in text and "0.49, 0.51" in text and "Seed spread" in text
     names = {p.name for p in report.figures}
-    assert names == {"loss_curves.png", "isoflop.png", "optimal_scaling.png", "allocations.png"}
+    assert names == {"loss_curves.png", "isoflop.png", "optimal_scaling.png", "allocations.png", "backtest.png"}
     for p in report.figures:
         image = matplotlib.image.imread(p)
         assert image.shape[0] > 200 and image.shape[1] > 300 and image.std() > 0.01  # a real picture, not blank
     law = json.loads((sweep_dir / "law.json").read_text())
     assert law["a"] == pytest.approx(report.fits["3"]["a"])
+
+
+def test_backtest_holds_out_the_largest_budget_and_compares_with_the_known_law(report, sweep_dir):
+    """5 budgets from the law with 0.3% noise: the 1e20 budget is predicted from the other four. The law's own
+    optimum there lies in the held-out vertex's interval and in Approach 2's prediction's; both approaches' loss
+    predictions land within 1% of the best run's; report.md's verdict is the JSON's."""
+    bt = report.backtest
+    assert bt["holdout_flops"] == 1e20 and bt["fitted_budgets"] == [1e18, 3e18, 1e19, 3e19]
+    n_true = LAW.compute_optimal(1e20)[0]
+    for interval in (bt["observed"]["params_opt_ci"], bt["predicted"]["approach2"]["params_opt_ci"]):
+        assert interval[0] <= n_true <= interval[1]
+    assert all(abs(e) < 1 for e in bt["loss_error_pct"].values())
+    assert bt["observed"]["runs_best"] == 3  # the size at the optimum was run with 3 seeds
+    text = (sweep_dir / "report.md").read_text()
+    assert "## Backtest: the largest budget predicted from the smaller ones" in text
+    verdict = "Every prediction agrees" if bt["within_interval"] else "At least one prediction misses"
+    assert verdict in text
+    assert json.loads((sweep_dir / "fits.json").read_text())["backtest"]["holdout_flops"] == 1e20
+
+
+def test_conventions_table_compares_four_and_names_the_planners(report, sweep_dir):
+    """non_embedding_params = 0.8 N and flops_exact = 1.2 x 6ND: proportional counts move no exponent, so every
+    convention gives the same a (the non-embedding law refits the same losses with A rescaled)."""
+    rows = {(r["params"], r["compute"]): r for r in report.conventions}
+    assert set(rows) == {("total", "6nd"), ("total", "exact"), ("non-embedding", "6nd"), ("non-embedding", "exact")}
+    for row in rows.values():
+        assert row["2"]["a"] == pytest.approx(report.fits["2"]["a"], abs=1e-6)
+        assert row["3"]["a"] == pytest.approx(report.fits["3"]["a"], abs=2e-3)
+    assert rows[("total", "6nd")]["planner"] and rows[("total", "6nd")]["2"]["resamples"] == 200
+    text = (sweep_dir / "report.md").read_text()
+    assert "## Conventions: which N, which C" in text
+    assert "law.json uses N = total (with embeddings) and C = 6ND, the planner's convention" in text
+
+
+def test_report_in_another_convention_says_law_json_is_not_for_planning(report, sweep_dir):
+    """non_embedding_params = 0.8 N here: a constant factor in N moves no exponent, so a is the default's."""
+    import warnings
+
+    from scaling.report import markdown
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other = build(sweep_dir, bootstrap=0, figures=False, write=False, params="non-embedding")
+    assert other.convention == ("non-embedding", "6nd")
+    assert other.fits["2"]["a"] == pytest.approx(report.fits["2"]["a"], abs=1e-9)
+    text = markdown(other)
+    assert "law.json uses N = non-embedding (Kaplan) and C = 6ND, which is NOT the planner's" in text
+    assert "| non-embedding (Kaplan) (law.json) | 6ND |" in text
 
 
 def test_report_cli_prints_the_headline(sweep_dir):

@@ -1,12 +1,17 @@
 """`fit()`: runs the approaches asked for on one data set and assembles the fit JSON (its schema is below).
 
 - Approach 3 (`parametric`): L = E + A/N^alpha + B/D^beta by Huber on log losses, from Hoffmann's 4,500-start
-  grid. Approach 2 (`isoflop`): isoFLOP parabolas, then N_opt ~ C^a. Approach 1 (`envelope`): the envelope of
-  training curves, then N_opt ~ C^a. Inputs: `data`.
+  grid (`tie_exponents`: alpha = beta, 4 parameters). Approach 2 (`isoflop`): isoFLOP parabolas on a window
+  around each budget's best run (`window`, default 2 sizes either side), then N_opt ~ C^a. Approach 1
+  (`envelope`): the envelope of training curves, then N_opt ~ C^a. Inputs: `data`, under the conventions
+  `compute` (6nd | exact) and `params` (total | non-embedding) (`data.apply_conventions`).
 - Bootstrap (`bootstrap`): K resamples (default 1,000, seed 0), percentile intervals at `level` (0.95).
   Approach 3 resamples the final-loss points and refits each resample from the full-data optimum (the
-  replication's practice; the batched Newton takes every resample at once). Approach 2 resamples runs within
-  each budget. Approach 1 resamples whole runs (their curves).
+  replication's practice; the batched Newton takes every resample at once). Approach 2 resamples the windows'
+  parabola residuals, pooled over budgets, so every resample keeps every size (`isoflop` says why). Approach 1
+  resamples whole runs (their curves).
+- Backtest (`holdout_budget`, `backtest`): one isoFLOP budget held out, predicted by Approaches 2 and 3 from the
+  others, compared with its runs.
 
 The fit JSON (`scaling fit --json`, `--out FIT.json`). Its top level is Approach 3's law, so `law_from_json`
 and `scaling plan --law FIT.json` read it as they read any law:
@@ -14,42 +19,75 @@ and `scaling plan --law FIT.json` read it as they read any law:
     {"approach": "3" | "2" | "1" | "all",      what was asked
      "source": "runs.csv", "n_points": 240, "dropped_highest_loss": 5,
      "data_range": {"params": [min, max], "tokens": [..], "flops": [..], "loss": [..], "vocab_size": V | null},
+     "conventions": {"compute": "6nd" | "exact", "params": "total" | "non-embedding"},   which N and C
      ["runs": {"used", "total", "loss_column", "skipped": [{"run", "reason"}]}],   results dirs only
      "E", "A", "B", "alpha", "beta",            Approach 3's law (absent when Approach 3 did not run)
-     "a", "b", "G",                             N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b
-     "objective", "loss", "delta", ["asymmetry"],   the minimised sum of Huber terms and its settings
+     "a", "b", ["G"],                           N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b (G with C = 6ND only)
+     ["flops_per_token": {"coefficient": c, "exponent": p}],   C = c N^p D, where C is not 6ND: a and b follow it
+     "objective", "loss", "delta", ["asymmetry"], ["tie_exponents": true],   the minimised sum and its settings
      "starts": {"grid", "run", "reached_best", "engine"},
      "budgets": [{"flops", "params", "tokens", "loss", "ci": {"params": [lo, hi], "tokens": [..], "loss": [..]}}],
      "ci": {"level": 0.95, "resamples": K, "seed": 0, "failed": 0, "E": [lo, hi], "A", "B", "alpha", "beta",
             "a", "b"},
      "draws": {"E": [...], "A": [...], "B": [...], "alpha": [...], "beta": [...]},
      "approach2": {"a", "b", "params_coefficient", "tokens_coefficient",   N_opt = params_coefficient C^a
-                   "n_budgets", "per_budget": [{"flops", "n_runs", "params_tried", "params_opt", "tokens_opt",
-                                                "loss_opt", "bracketed"}],
+                   "min_loss": {"floor", "coefficient", "exponent", "reference_flops"},
+                                              L_min = floor + coefficient (C / reference_flops)^-exponent
+                   "n_budgets", "window": 2 | "all", "noise_sd",   pooled residual sd of the parabolas
+                   "per_budget": [{"flops", "compute", "n_runs", "params_tried", "params_window", "n_window",
+                                   "params_best", "loss_best", "params_opt", "tokens_opt", "loss_opt", "bracketed",
+                                   "in_window", "steps_from_best", "params_opt_ci", "tokens_opt_ci",
+                                   "loss_opt_ci"}],
                    "budgets": [...], "ci": {...},
                    "draws": {"a": [...], "params_coefficient": [...], "b": [...], "tokens_coefficient": [...]}},
      "approach1": {"a", "b", "params_coefficient", "tokens_coefficient", "n_runs", "envelope_points",
-                   "flops_range", "budgets": [...], "ci": {...}, "draws": {...as approach2's}}}
+                   "flops_range", "budgets": [...], "ci": {...}, "draws": {...as approach2's}},
+     ["backtest": {"holdout_flops", "holdout_compute", "fitted_budgets", "level", "resamples",
+                   "observed": {"params_opt", "params_opt_ci", "tokens_opt", "loss_opt", "params_best",
+                                "loss_best", "runs_best", "noise_sd"},
+                   "predicted": {"approach2" | "approach3": {"params_opt", "params_opt_ci", "tokens_opt",
+                                                            "tokens_opt_ci", "loss", "loss_ci"}},
+                   "within": {"approach2" | "approach3": {"params_opt": bool, "loss": bool} | null},
+                   "within_interval": bool | null, "loss_error_pct": {...}, "params_error_pct": {...},
+                   "fitted": [{"flops", "compute", "params_opt", "tokens_opt", "loss_opt", "loss_best"}],
+                   "curves": {"flops": [...], "approach2" | "approach3": {"params_opt", "params_opt_ci": [lo, hi],
+                                                                          "loss", "loss_ci"}},
+                   "warnings": [...]}]}   with holdout_budget only
 
 `data_range` spans the final-loss points actually fitted (after duplicates and `--drop-highest-loss` are
-dropped): params, tokens (D), flops (C) and loss as [min, max]; `vocab_size` is the one every run's summary
-(`data.vocab_size`) or every row of a `vocab_size` column agrees on, else null. A planner reads it to tell
-interpolation from extrapolation. `runs` (results dirs) counts the runs used and names those skipped, and why.
+dropped): params (N under the conventions), tokens (D), flops (C under the conventions) and loss as [min, max];
+`vocab_size` is the one every run's summary (`data.vocab_size`) or every row of a `vocab_size` column agrees on,
+else null. A planner reads it to tell interpolation from extrapolation. `runs` (results dirs) counts the runs
+used and names those skipped, and why. `scaling plan` counts N with embeddings and C = 6ND: a fit in other
+conventions says so in a warning.
 
 Budget rows hold N_opt and D_opt at the budgets asked for (Approach 3 adds the predicted loss there, the law's
-L(N_opt, D_opt); Approaches 1 and 2 fit no loss). `failed` counts resamples whose refit did not converge or gave
-a non-finite parameter (for Approaches 1/2: lost all but one budget); they are left out of the intervals.
+L(N_opt, D_opt); Approaches 1 and 2 give no loss there). `failed` counts resamples whose refit did not converge
+or gave a non-finite parameter (for Approaches 1/2: lost all but one budget); they are left out of the intervals.
+Approach 2's `per_budget` rows: `flops` the budget, `compute` its C in the power laws (the budget, or under
+another convention the runs' C interpolated to N_opt), the window fitted and the best run, the vertex, whether
+the sizes tried bracket it (`bracketed`) and the window holds it (`in_window`), how many grid steps it lies from
+the best run, and the bootstrap's interval of each optimum.
 
 `draws` (absent when bootstrap = 0) are the bootstrap resamples that did not fail, one list entry per
 resample, in resample order and NaN-free, so the intervals are their percentiles: Approach 3's five
 parameters (a law per draw), Approaches 1/2's exponents and coefficients (N_opt = params_coefficient C^a and
 D_opt = tokens_coefficient C^b per draw). 1,000 resamples make ~100 KB per approach. NaN is written as null.
 
+`backtest` (`scaling.fitting.backtest`): the held-out budget (nominal, and its C under the conventions), what
+its runs show (`observed`), each approach's prediction from the other budgets with intervals, whether each
+agrees (the interval of prediction minus observation, both resampled, covers 0), `within_interval` (all agree;
+null without a bootstrap), the errors in percent of the observation, the fitted budgets' optima and the
+predicted curves with their bands (for backtest.png), and the refits' own warnings.
+
 Warnings (one line each) where the numbers need care: a budget more than EXTRAPOLATION_DECADES (3) decades
 beyond the compute of the runs fitted (Chinchilla extrapolated 2.3: from ~3e21 to 5.8e23 FLOPs); a point
 estimate outside its own bootstrap interval; more than 10% of the resamples failed (FAILED_SHARE); a long
-table cut to one final point per run (Approaches 2, 3). A fit that overflows or divides by zero is refused in
-one line (a ScalingError), as is data that cannot identify the parameters (`parametric.check_identifiable`).
+table cut to one final point per run (Approaches 2, 3); an isoFLOP vertex far from its budget's best run or
+outside its window (`isoflop`); Approach 3 under-determined (fewer than 2 points per parameter, or one
+tokens/param: `parametric.underdetermined`); conventions other than the planner's. A fit that overflows or
+divides by zero is refused in one line (a ScalingError), as is data that cannot identify the parameters
+(`parametric.check_identifiable`).
 """
 
 from __future__ import annotations
@@ -144,29 +182,46 @@ def _warn_few(label: str, ok: int, k: int, level: float) -> None:
                       f"then be too narrow", stacklevel=4)
 
 
-def _law_samples(theta: np.ndarray, flops) -> dict:
-    """E, A, B, alpha, beta, a, b and N_opt, D_opt, L(N_opt, D_opt) at `flops`, one value per row of theta."""
+def _law_samples(theta: np.ndarray, flops, per_token: tuple[float, float] = (6.0, 1.0)) -> dict:
+    """E, A, B, alpha, beta, a, b and N_opt, D_opt, L(N_opt, D_opt) at `flops`, one value per row of theta; C =
+    c N^p D with (c, p) = `per_token` (6ND: (6, 1); see `parametric.optimal_allocation`)."""
+    from scaling.fitting.parametric import optimal_allocation
+
     a_, b_, e_, alpha, beta = theta.T
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         big_a, big_b, big_e = np.exp(a_), np.exp(b_), np.exp(e_)
-        expo_n, expo_d = beta / (alpha + beta), alpha / (alpha + beta)
-        g = np.where((alpha > 0) & (beta > 0), (alpha * big_a / (beta * big_b)) ** (1.0 / (alpha + beta)), np.nan)
-        half = np.asarray(flops, dtype=float)[None, :] / 6.0
-        n_opt = g[:, None] * half ** expo_n[:, None]
-        d_opt = half ** expo_d[:, None] / g[:, None]
+        if per_token == (6.0, 1.0):
+            expo_n, expo_d = beta / (alpha + beta), alpha / (alpha + beta)
+            g = np.where((alpha > 0) & (beta > 0), (alpha * big_a / (beta * big_b)) ** (1.0 / (alpha + beta)), np.nan)
+            half = np.asarray(flops, dtype=float)[None, :] / 6.0
+            n_opt = g[:, None] * half ** expo_n[:, None]
+            d_opt = half ** expo_d[:, None] / g[:, None]
+        else:
+            n_opt, d_opt, expo_n, expo_d = optimal_allocation(alpha, beta, big_a, big_b, flops, *per_token)
+            bad = ~((alpha > 0) & (beta > 0))
+            n_opt[bad], d_opt[bad] = np.nan, np.nan
         loss = big_e[:, None] + big_a[:, None] / n_opt ** alpha[:, None] + big_b[:, None] / d_opt ** beta[:, None]
     return {"E": big_e, "A": big_a, "B": big_b, "alpha": alpha, "beta": beta, "a": expo_n, "b": expo_d,
             "params": n_opt, "tokens": d_opt, "loss": loss}
 
 
-def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict]:
+def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
+    from scaling.fitting import parametric
     from scaling.fitting.bootstrap import progress, resample_counts
-    from scaling.fitting.parametric import check_identifiable, fit_parametric, refit_resamples
 
-    check_identifiable(data.params, data.tokens, duplicates=data.duplicates)
-    best = fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
-                          asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine)
+    n_params = 4 if opts.tie_exponents else 5
+    parametric.check_identifiable(data.params, data.tokens, duplicates=data.duplicates, n_params=n_params)
+    for line in parametric.underdetermined(data.params, data.tokens, n_params):
+        warnings.warn(line, stacklevel=3)
+    best = parametric.fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
+                          asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine, tie=opts.tie_exponents)
     out = best.to_dict()
+    per_token = parametric.per_token_compute(data.params, data.tokens, data.compute)
+    if np.allclose(per_token, (6.0, 1.0), rtol=1e-9, atol=0):
+        per_token = (6.0, 1.0)
+    else:  # a and b under the compute convention (parametric.optimal_allocation); G belongs to C = 6ND
+        out.pop("G", None)
+        out["flops_per_token"] = {"coefficient": per_token[0], "exponent": per_token[1]}
     if not all(math.isfinite(out[k]) for k in PARAMS_3):
         raise ScalingError("approach 3: the best fit has a non-finite parameter ("
                            + ", ".join(f"{k}={out[k]:.3g}" for k in PARAMS_3) + "): the data do not follow "
@@ -175,22 +230,23 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict]:
         warnings.warn(f"approach 3: the best fit has alpha={best.theta[3]:.3g}, beta={best.theta[4]:.3g}; a law "
                       f"needs both > 0, so `scaling plan` cannot use it: the data do not follow "
                       f"E + A/N^alpha + B/D^beta", stacklevel=2)
-    point = _law_samples(best.theta[None, :], budgets)
+    point = _law_samples(best.theta[None, :], budgets, per_token)
+    out["a"], out["b"] = float(point["a"][0]), float(point["b"][0])
     estimates = {k: point[k][0] for k in ("params", "tokens", "loss")}
     k = opts.bootstrap
     if not k:
         out["budgets"] = _budget_rows(budgets, estimates, None, opts.level)
-        return best, out
+        return best, out, None
     counts = resample_counts(len(data), k, np.random.default_rng([opts.seed, 3]))
     theta = np.empty((k, 5))
     converged = np.empty(k, dtype=bool)
     bar = progress(k, "approach 3 bootstrap", opts.progress)
     for start in range(0, k, CHUNK):
-        theta[start:start + CHUNK], converged[start:start + CHUNK] = refit_resamples(
+        theta[start:start + CHUNK], converged[start:start + CHUNK] = parametric.refit_resamples(
             best, data.params, data.tokens, data.loss, counts[start:start + CHUNK])
         bar.update(len(counts[start:start + CHUNK]))
     bar.close()
-    samples = _law_samples(theta, budgets)
+    samples = _law_samples(theta, budgets, per_token)
     ok = converged & np.all([np.isfinite(samples[name]) for name in PARAMS_3], axis=0)
     samples = {name: np.where(ok.reshape((-1,) + (1,) * (v.ndim - 1)), v, np.nan) for name, v in samples.items()}
     _warn_few("approach 3", int(ok.sum()), k, opts.level)
@@ -200,7 +256,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict]:
                  **_intervals(scalars, opts.level)}
     out["draws"] = {name: samples[name][ok].tolist() for name in PARAMS_3}
     _warn_outside("approach 3", {name: out[name] for name in scalars}, out["ci"], out["budgets"], opts.level)
-    return best, out
+    return best, out, samples
 
 
 def _power_law_section(label: str, result, draw, opts: FitOptions, budgets) -> dict:
@@ -222,17 +278,34 @@ def _power_law_section(label: str, result, draw, opts: FitOptions, budgets) -> d
                      "failed": int((~ok).sum()), **_intervals({"a": samples["a"], "b": samples["b"]}, opts.level)}
         out["draws"] = {name: samples[name][ok].tolist() for name in PARAMS_12}
         _warn_outside(label, {"a": out["a"], "b": out["b"]}, out["ci"], out["budgets"], opts.level)
-    return out
+    return out, samples
+
+
+def isoflop_compute(data: FitData):
+    """The C per run Approach 2 interpolates to each budget's optimum, or None where the budgets count C as the
+    conventions do (they are then the power law's C)."""
+    if data.budget_compute:
+        return None
+    return data.compute if data.compute is not None else data.flops
 
 
 def _approach2(data: FitData, opts: FitOptions, budgets):
-    from scaling.fitting.isoflop import bootstrap_isoflop, fit_isoflop
+    from scaling.fitting import isoflop
 
-    result = fit_isoflop(data.params, data.tokens, data.flops, data.loss, budget=data.budget,
-                         budget_tol=opts.budget_tol, min_runs=opts.min_runs)
+    result = isoflop.fit_isoflop(data.params, data.tokens, data.flops, data.loss, budget=data.budget,
+                                 budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
+                                 compute=isoflop_compute(data))
     rng = np.random.default_rng([opts.seed, 2])
-    return result, _power_law_section("approach 2", result, lambda: bootstrap_isoflop(
-        result, data.params, data.tokens, data.loss, rng, opts.bootstrap, budgets), opts, budgets)
+    section, samples = _power_law_section("approach 2", result, lambda: isoflop.bootstrap_isoflop(
+        result, rng, opts.bootstrap, budgets), opts, budgets)
+    if samples is not None and "params_opt" in samples:  # per-budget intervals, in the order of the used budgets
+        from scaling.fitting.bootstrap import percentile_interval
+
+        rows = [r for r in section["per_budget"] if r["params_opt"] is not None]
+        for j, row in enumerate(rows):
+            for key in ("params_opt", "tokens_opt", "loss_opt"):
+                row[f"{key}_ci"] = percentile_interval(samples[key][:, j], opts.level).tolist()
+    return result, section, samples
 
 
 def _approach1(data: FitData, opts: FitOptions, budgets):
@@ -244,33 +317,54 @@ def _approach1(data: FitData, opts: FitOptions, budgets):
                            f"column (--run-col)")
     result = fit_envelope(data.curves)
     rng = np.random.default_rng([opts.seed, 1])
-    return result, _power_law_section("approach 1", result,
-                                      lambda: bootstrap_envelope(result, rng, opts.bootstrap, budgets), opts, budgets)
+    section, samples = _power_law_section("approach 1", result, lambda: bootstrap_envelope(
+        result, rng, opts.bootstrap, budgets), opts, budgets)
+    return result, section, samples
 
 
-def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int = 0,
-        options: FitOptions | None = None, params_col: str = "params", tokens_col: str = "tokens",
-        flops_col: str = "flops", loss_col: str = "loss", run_col: str = "run", budget_col: str = "budget",
-        **option_values) -> FitResult:
-    """Fit `source` (a CSV path, a results dir or a DataFrame) by the approach(es) asked ("1", "2", "3" or
-    "all"); N_opt, D_opt (and Approach 3's loss) with intervals at `budgets`. Options come as a FitOptions or
-    as its fields by keyword (`bootstrap=1000, seed=0, ...`); the `*_col` arguments name a table's columns."""
-    from scaling.allocation import check_budget
-
-    approach = str(approach)
-    if approach not in APPROACHES:
-        raise ScalingError(f"unknown approach {approach!r}: choose 1, 2, 3 or all")
+def fit_options(options: FitOptions | None = None, **option_values) -> FitOptions:
+    """FitOptions from a FitOptions or its fields by keyword (not both); unknown names refused in one line."""
     known = {f.name for f in fields(FitOptions)}
     unknown = sorted(set(option_values) - known)
     if unknown:
         raise ScalingError(f"unknown fit option(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
     if options is not None and option_values:
         raise ScalingError("give fit options either as a FitOptions or by keyword, not both")
-    opts = options or FitOptions(**option_values)
+    return options or FitOptions(**option_values)
+
+
+def prepare(source, opts: FitOptions, **columns) -> FitData:
+    """The data a fit reads: `source` read (`data.read_fit_data`), under the options' conventions, without exact
+    duplicates."""
+    from scaling.fitting.data import apply_conventions
+
+    return drop_duplicates(apply_conventions(read_fit_data(source, **columns), opts.compute, opts.params))
+
+
+def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int = 0,
+        options: FitOptions | None = None, params_col: str = "params", tokens_col: str = "tokens",
+        flops_col: str = "flops", loss_col: str = "loss", run_col: str = "run", budget_col: str = "budget",
+        holdout_budget=None, **option_values) -> FitResult:
+    """Fit `source` (a CSV path, a results dir or a DataFrame) by the approach(es) asked ("1", "2", "3" or
+    "all"); N_opt, D_opt (and Approach 3's loss) with intervals at `budgets`. Options come as a FitOptions or
+    as its fields by keyword (`bootstrap=1000, seed=0, ...`); the `*_col` arguments name a table's columns.
+    `holdout_budget` (a budget's FLOPs, or "largest") adds a backtest (`scaling.fitting.backtest`)."""
+    from scaling.allocation import check_budget
+
+    approach = str(approach)
+    if approach not in APPROACHES:
+        raise ScalingError(f"unknown approach {approach!r}: choose 1, 2, 3 or all")
+    opts = fit_options(options, **option_values)
     budgets = [check_budget(c, "every --budgets value") for c in budgets]
+    if holdout_budget is not None:
+        if approach == "1":
+            raise ScalingError("the backtest (--holdout-budget) predicts by Approaches 2 and 3: ask for "
+                               "--approach 2, 3 or all")
+        if holdout_budget != "largest":
+            holdout_budget = check_budget(holdout_budget, "--holdout-budget")
     columns = {"params_col": params_col, "tokens_col": tokens_col, "flops_col": flops_col, "loss_col": loss_col,
                "run_col": run_col, "budget_col": budget_col}
-    data = drop_duplicates(read_fit_data(source, **columns))
+    data = prepare(source, opts, **columns)
     if approach != "1" and data.rows_read is not None and data.rows_read > len(data):
         warnings.warn(f"{data.source}: the {data.rows_read} rows are loss curves of {len(data)} runs (column "
                       f"{data.run_col!r}): the final-loss fits use each run's last point (most tokens), "
@@ -281,7 +375,7 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
     _warn_extrapolation(data, budgets)
 
     payload = {"approach": approach, "source": data.source, "n_points": len(data),
-               "dropped_highest_loss": data.dropped, "data_range": data_range(data)}
+               "dropped_highest_loss": data.dropped, "data_range": data_range(data), "conventions": data.conventions}
     if data.selection is not None:
         payload["runs"] = data.selection
     fits = {}
@@ -292,7 +386,7 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
         try:
             try:
                 with np.errstate(all="ignore"):  # the fits test for non-finite values themselves
-                    fits[name], section = runners[name](data, opts, budgets)
+                    fits[name], section, _ = runners[name](data, opts, budgets)
             except NUMERIC_FAILURES as err:
                 raise ScalingError(f"approach {name}: the fit broke down numerically ({type(err).__name__}: "
                                    f"{str(err).strip() or 'no detail'}) on {len(data)} points: the data do not "
@@ -308,13 +402,23 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
             payload[f"approach{name}"] = section
     if not fits:
         raise ScalingError(f"no approach could fit {data.source}: see the warnings above")
+    if data.conventions != {"compute": "6nd", "params": "total"} and set(fits) & {"2", "3"}:
+        warnings.warn(f"fitted with N = {data.conventions['params']} parameters and C = "
+                      f"{data.conventions['compute']} FLOPs: `scaling plan` counts N with embeddings and C = 6ND, so "
+                      f"the laws in this fit are for comparison, not for planning", stacklevel=2)
+    if holdout_budget is not None:
+        from scaling.fitting.backtest import backtest
+
+        payload["backtest"] = backtest(data, data, opts, None if holdout_budget == "largest" else holdout_budget,
+                                       approaches=[x for x in ("2", "3") if approach in (x, "all")])
     return FitResult(data, json_ready(payload), fits.get("3"))
 
 
 def data_range(data: FitData) -> dict:
     """[min, max] of the params, tokens, flops and loss fitted, and the vocabulary size where it is one."""
+    flops = data.flops if data.compute is None else data.compute  # C under the conventions
     out = {k: [float(np.min(v)), float(np.max(v))] for k, v in (("params", data.params), ("tokens", data.tokens),
-                                                                 ("flops", data.flops), ("loss", data.loss))}
+                                                                 ("flops", flops), ("loss", data.loss))}
     return {**out, "vocab_size": data.vocab_size}
 
 

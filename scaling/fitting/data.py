@@ -13,6 +13,16 @@ Three sources give the same `FitData`:
   it, else `train_loss`). The runs left out are named in warnings and counted in `selection`.
 `drop_highest_loss=K` drops the K runs with the highest final loss (the replication drops 5 of Chinchilla's).
 
+Conventions (`apply_conventions`; `scaling fit --compute 6nd|exact --params total|non-embedding`): which N and
+which C the fits use. N is every parameter (`total`, Chinchilla's) or the `non-embedding` count (Kaplan's: no
+token embedding, untied output head or position parameters); C is 6ND with that N (Kaplan's C = 6ND uses the
+non-embedding N) or `exact`, Chinchilla's Appendix F count of the shape trained (attention, embeddings, logits).
+A results dir carries both counts in every summary.json (`non_embedding_params`, `flops_exact`); a table gives
+them in columns of those names (else map a column of yours onto params or flops with `--params-col` /
+`--flops-col` and keep the default conventions). D is always the tokens trained. The budgets keep what they
+count (the harness's `budget.flops`, by `budget.flops_method`); where the convention's C differs, each run's C is
+kept in `compute` for the fits to read.
+
 Checks (one ScalingError line for what cannot be fitted, one warning line for what can but should be looked at):
 - every params, tokens, FLOPs, loss value a finite positive number, params and tokens at most 1e16
   (`scaling.results.MAX_COUNT`; no real run comes near), else refused naming the first bad row;
@@ -40,6 +50,7 @@ import pandas as pd
 from scaling.errors import ScalingError
 from scaling.results import MAX_COUNT
 
+CONVENTION_COLUMNS = ("non_embedding_params", "flops_exact")  # the summary's names, read where present
 FLOPS_AGREEMENT = 2.5  # flops / 6ND beyond this factor either way: the columns disagree
 ISOLATION_DECADES = 2.0  # a gap in log10 N or log10 D wider than this isolates the points beyond it
 NAMED = 8  # points named in one warning line at most
@@ -62,6 +73,12 @@ class FitData:
     rows_read: int | None = None  # long tables: rows before the cut to one final point per run
     run_col: str | None = None  # long tables: the run column
     duplicates: int = 0  # exact duplicate final points dropped (`drop_duplicates`)
+    non_embedding: np.ndarray | None = None  # Kaplan's N per run, where recorded (summary's non_embedding_params)
+    flops_exact: np.ndarray | None = None  # Appendix F's C per run, where recorded (summary's flops_exact)
+    budget_method: str = "6nd"  # what the budgets count (the harness's budget.flops_method)
+    compute: np.ndarray | None = None  # C per run under the conventions, where it is not `flops` (6ND, N total)
+    budget_compute: bool = True  # the budgets count C as the conventions do (Approach 2 keeps them as its C)
+    conventions: dict | None = None  # {"compute": "6nd" | "exact", "params": "total" | "non-embedding"}
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -78,7 +95,8 @@ class FitData:
         if curves is not None and self.runs is not None:
             curves = curves[curves["run"].isin(set(self.runs[keep]))]
         pick = {k: None if getattr(self, k) is None else getattr(self, k)[keep]
-                for k in ("params", "tokens", "flops", "loss", "budget", "runs", "labels")}
+                for k in ("params", "tokens", "flops", "loss", "budget", "runs", "labels", "non_embedding",
+                          "flops_exact", "compute")}
         return replace(self, **pick, curves=curves, **changes)
 
 
@@ -153,6 +171,12 @@ def _final_table(frame: pd.DataFrame, where: str, params_col: str, tokens_col: s
     table = pd.DataFrame({"params": params, "tokens": tokens, "flops": flops, "loss": loss})
     if budget_col is not None and budget_col in frame.columns:
         table["budget"] = _numbers(frame, budget_col, where)
+    for column in CONVENTION_COLUMNS:  # checked where a convention reads them (`apply_conventions`)
+        if column in frame.columns:
+            table[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    method = next((c for c in ("flops_method", "budget.flops_method") if c in frame.columns), None)
+    if method is not None:
+        table["flops_method"] = frame[method].fillna("6nd").astype(str).to_numpy()
     return table
 
 
@@ -166,10 +190,15 @@ def _one_vocab(values: pd.Series) -> int | None:
 
 
 def _fit_data(finals: pd.DataFrame, curves: pd.DataFrame | None, source: str, labels, **extra) -> FitData:
+    methods = set(finals["flops_method"]) if "flops_method" in finals else {"6nd"}
     return FitData(finals["params"].to_numpy(), finals["tokens"].to_numpy(), finals["flops"].to_numpy(),
                    finals["loss"].to_numpy(), finals["budget"].to_numpy() if "budget" in finals else None,
                    finals["run"].to_numpy() if "run" in finals else None, curves, source,
-                   labels=np.asarray(labels, dtype=object), **extra)
+                   labels=np.asarray(labels, dtype=object),
+                   non_embedding=finals["non_embedding_params"].to_numpy(dtype=float)
+                   if "non_embedding_params" in finals else None,
+                   flops_exact=finals["flops_exact"].to_numpy(dtype=float) if "flops_exact" in finals else None,
+                   budget_method=methods.pop() if len(methods) == 1 else "mixed", **extra)
 
 
 def from_frame(frame: pd.DataFrame, *, source: str = "DataFrame", params_col: str = "params",
@@ -248,6 +277,44 @@ def read_fit_data(source, **columns) -> FitData:
     if Path(source).is_dir():
         return read_results(source)
     return read_csv(source, **columns)
+
+
+def _convention_values(data: FitData, values, column: str, flag: str) -> np.ndarray:
+    """The per-run counts a convention reads, or a ScalingError naming what is missing and how to fix it."""
+    if values is None:
+        raise ScalingError(f"{flag} needs each run's {column} (recorded in every summary.json of the harness, or "
+                           f"a column of that name); {data.source} has none: fit a results dir, add the column, "
+                           f"or map a column of yours with --params-col/--flops-col and keep the default")
+    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+    if len(bad):
+        raise ScalingError(f"{flag}: {column} is missing or not a positive number at {len(bad)} run(s) of "
+                           f"{data.source} ({_listed(data.names(bad))}): every run needs one")
+    return np.asarray(values, dtype=float)
+
+
+def apply_conventions(data: FitData, compute: str = "6nd", params: str = "total") -> FitData:
+    """The data under the conventions (see the module docstring): N replaced by the chosen count (curves too),
+    each run's C under the chosen compute in `compute` (None for 6ND with every parameter, the `flops` column),
+    curves' FLOPs scaled to it run by run."""
+    chosen = {"compute": compute, "params": params}
+    counts = "6nd" if data.budget is None else data.budget_method  # grouped by the flops column: 6ND
+    budget_compute = counts == compute and (compute == "exact" or params == "total")
+    if compute == "6nd" and params == "total":
+        return replace(data, conventions=chosen, budget_compute=budget_compute)
+    n = data.params
+    if params == "non-embedding":
+        n = _convention_values(data, data.non_embedding, "non_embedding_params", "--params non-embedding")
+    if compute == "exact":
+        c = _convention_values(data, data.flops_exact, "flops_exact", "--compute exact")
+    else:
+        c = 6.0 * n * data.tokens
+    curves = data.curves
+    if curves is not None and data.runs is not None:
+        by_run = pd.DataFrame({"n": n, "scale": c / data.flops}, index=pd.Index(data.runs.astype(str)))
+        run = curves["run"].astype(str)
+        curves = curves.assign(params=run.map(by_run["n"]).to_numpy(dtype=float),
+                               flops=curves["flops"].to_numpy(dtype=float) * run.map(by_run["scale"]).to_numpy())
+    return replace(data, params=n, compute=c, curves=curves, conventions=chosen, budget_compute=budget_compute)
 
 
 def drop_duplicates(data: FitData) -> FitData:

@@ -1,18 +1,49 @@
 """Approach 2 of Hoffmann et al. 2022 (Section 3.2): isoFLOP profiles.
 
-For each FLOP budget C, fit a parabola to the final losses as a function of log N; its vertex is N_opt(C) and
-its value there the best loss at C. The same in log D gives D_opt(C). Then N_opt ~ C^a and D_opt ~ C^b by least
-squares in log space (`scaling.fitting.power_law`). The paper reports a = 0.49, b = 0.51.
+For each FLOP budget C, a parabola in log N fitted to the final losses near the budget's best run; its vertex is
+N_opt(C) and its value there the best loss at C. The same in log D gives D_opt(C). Then N_opt ~ C^a and
+D_opt ~ C^b by least squares in log space (`scaling.fitting.power_law`), and the minimum loss by
+L_min = E' + k C^-g (`power_law.fit_saturating`: the form Chinchilla's law takes along its optimum; a pure power
+law would overshoot the fall of a loss that flattens), which the backtest extrapolates. The paper reports
+a = 0.49, b = 0.51.
 
 Budgets: an exact budget per run where the data carry one (the harness's `budget.flops`, or `--budget-col`).
 Otherwise runs are grouped by FLOPs C = 6ND: sorted by log10 C, a new group starts wherever two neighbours
 differ by more than `budget_tol` dex (default 0.02, i.e. 4.7%), so each group holds runs of one nominal budget
 (the digitised Chinchilla points scatter by ~0.01 dex around theirs); a group's C is the geometric mean of its
 runs' FLOPs. Budgets with fewer than `min_runs` runs (default 3, the fewest a parabola needs; at least 3
-distinct sizes in any case) are left out, with one warning that lists them.
+distinct sizes in any case) are left out, with one warning that lists them. With another compute convention
+than the budgets count (`compute`: one C per run, e.g. Appendix F's exact count), a budget keeps its runs, and
+its C is the runs' C interpolated to N_opt (least squares of log C on log N over the window).
 
-A budget whose parabola opens downwards (or is flat) has no minimum and is left out; one whose vertex lies
-outside the sizes tried (the minimum is not bracketed, an extrapolation) is kept; both warn, naming the budget.
+Window (`window` k, default 2): a parabola is the second-order expansion of a profile about its minimum, and the
+profile is skewed (E + A/N^alpha + B/D^beta along C = 6ND is not symmetric in log N), so points far from the
+minimum pull a parabola fitted through them off it, by an amount that grows with the square of the span; a
+sweep not centred on the optimum (every sweep planned by a law other than the data's) then biases a. Each
+parabola is therefore fitted on the best size (lowest mean loss) and its k neighbours on each side in log N,
+cut at the ends of the sizes tried (and widened back to 3 sizes where that leaves fewer). k = 2 (5 sizes) is
+the smallest window that leaves residual degrees of freedom (2 per budget), which the bootstrap needs, and it
+holds the common 5-size sweep (1/4..4 x N, 16x) whole. `window=None` fits every size (the practice before).
+
+Warnings: a budget whose parabola opens downwards (or is flat) has no minimum and is left out; one whose vertex
+lies outside the sizes tried (not bracketed) is kept as an extrapolation; one whose vertex lies more than
+FAR_STEPS (1.5) grid steps (the median spacing of its sizes in log N) from the best run, so that the best run is
+not one of the sizes either side of it, or outside the window, is kept with a warning (the profile is skewed or
+noisy near its minimum). Each names the budget, with numbers.
+
+Bootstrap: residuals (Davison & Hinkley 1997, Algorithm 6.2 with modified residuals). Each resample refits the
+windows' parabolas to their fitted losses plus residuals drawn with replacement from one pool: every budget's
+least-squares residuals r / sqrt(1 - h) (h the leverage, so each has the noise's variance), centred. Why not
+resample runs within a budget: of 5 runs, half the resamples hold only 3 distinct sizes, through which a
+parabola passes exactly, noise and all, and 1 in 10 hold 2 (no parabola): vertices fly off, and on the reference
+sweep a = 0.41 came with [0.04, 2.40]. Residuals keep every size in every resample (never fewer than 3), and
+one pool estimates the noise from every budget (2 degrees of freedom per 5-size budget would not); it assumes
+the noise is alike across budgets (loss noise in nats hardly changes over a sweep). The residuals hold the seed
+noise and the scatter from size to size (each size has its own shape), both of which a rerun redraws; the seed
+spread alone would understate it. A resample's optimum is its parabola's minimum within the window's sizes (the
+vertex, else the better end of the window): a parabola says nothing beyond its data, and an unbounded vertex of
+a nearly flat resample would make the interval's ends (not the data) decide it. Each resample also gives every
+budget's N_opt, D_opt and minimum loss, whence the per-budget intervals.
 """
 
 from __future__ import annotations
@@ -24,7 +55,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
-from scaling.fitting.power_law import OptimalScaling, PowerLaw, fit_power_law
+from scaling.fitting.power_law import OptimalScaling, PowerLaw, SaturatingLaw, fit_power_law, fit_saturating
+
+FAR_STEPS = 1.5  # a vertex further than this many grid steps (log N) from the best run is flagged: the best run
+# is then not one of the two sizes either side of the vertex (noise alone moves the best run by one step)
 
 
 def budget_groups(flops, budget=None, tol_dex: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +99,74 @@ def parabola_vertices(x, y, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return centre + spread * zv, c0 + c1 * zv + c2 * zv**2, c2 / spread**2
 
 
+def window_minima(x, ys) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares parabolas through (x, each row of `ys`) and the minimum of each within [min x, max x]: the
+    vertex where it lies there and the parabola opens upwards, else the lower end. Returns (x, y) there."""
+    x = np.asarray(x, dtype=float)
+    ys = np.atleast_2d(np.asarray(ys, dtype=float))
+    centre, spread = x.mean(), x.std() or 1.0
+    z = (x - centre) / spread
+    coef = ys @ np.linalg.pinv(np.stack([np.ones_like(z), z, z * z], axis=1)).T
+    c0, c1, c2 = coef.T
+    lo, hi = z.min(), z.max()
+
+    def value(t):
+        return c0 + c1 * t + c2 * t * t
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vertex = -c1 / (2 * np.where(c2 > 0, c2, 1.0))
+    inside = (c2 > 0) & (vertex >= lo) & (vertex <= hi)
+    t = np.where(inside, vertex, np.where(value(lo) <= value(hi), lo, hi))
+    return centre + spread * t, value(t)
+
+
+def window_runs(log_n, loss, k: int | None) -> tuple[np.ndarray, dict]:
+    """The runs of one budget a parabola is fitted on: the best size (lowest mean loss over its runs) and its k
+    neighbours on each side in log N (every size for k None), at least 3 sizes. Returns (mask, facts)."""
+    sizes, inverse = np.unique(log_n, return_inverse=True)
+    means = np.bincount(inverse, loss) / np.bincount(inverse)
+    best = int(np.argmin(means))
+    last = len(sizes) - 1
+    lo, hi = (0, last) if k is None else (max(0, best - k), min(last, best + k))
+    if hi - lo < 2:  # cut at an end of the sizes tried: widen inwards to 3 sizes
+        lo, hi = (0, min(2, last)) if lo == 0 else (max(0, last - 2), last)
+    facts = {"best": float(sizes[best]), "loss_best": float(means[best]),
+             "runs_best": int(np.sum(inverse == best)), "lo": float(sizes[lo]), "hi": float(sizes[hi]),
+             "step": float(np.median(np.diff(sizes))) if len(sizes) > 1 else float("nan")}
+    return (inverse >= lo) & (inverse <= hi), facts
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One budget's window: its runs, their logs, the parabolas' fitted losses and how C follows N there."""
+
+    flops: float  # the budget
+    members: np.ndarray  # indices of the runs in the window
+    log_n: np.ndarray
+    log_d: np.ndarray
+    loss: np.ndarray
+    fitted: np.ndarray  # the log-N parabola's losses at the runs
+    modified: np.ndarray  # residuals r / sqrt(1 - h) of the runs with leverage h < 1
+    compute_line: tuple[float, float] | None  # log C = c0 + c1 log N over the window, where C is not the budget
+
+    def compute_at(self, log_n):
+        """The budget's C at N_opt: the budget, or the runs' C (another convention) interpolated to it."""
+        if self.compute_line is None:
+            return np.full(np.shape(log_n), self.flops)
+        return np.exp(self.compute_line[0] + self.compute_line[1] * np.asarray(log_n))
+
+
+def _residuals(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """(fitted values, modified residuals r / sqrt(1 - h) of the points with h < 1) of a least-squares parabola."""
+    z = (x - x.mean()) / (x.std() or 1.0)
+    design = np.stack([np.ones_like(z), z, z * z], axis=1)
+    hat = design @ np.linalg.pinv(design)
+    fitted = hat @ y
+    h = np.diag(hat)
+    free = h < 1 - 1e-9
+    return fitted, (y - fitted)[free] / np.sqrt(1 - h[free])
+
+
 @dataclass(frozen=True)
 class IsoflopFit(OptimalScaling):
     """Per-budget vertices and the power laws through them."""
@@ -72,16 +174,39 @@ class IsoflopFit(OptimalScaling):
     per_budget: list[dict]
     params_law: PowerLaw  # N_opt = k C^a
     tokens_law: PowerLaw  # D_opt = k C^b
-    groups: list[np.ndarray]  # indices of the runs behind each used budget
-    budgets: np.ndarray  # C of each used budget
+    loss_law: SaturatingLaw  # L_min = E' + k C^-g
+    groups: list[np.ndarray]  # indices of the runs behind each used budget (its window)
+    budgets: np.ndarray  # C of each used budget (the power laws' x)
+    profiles: list[Profile]
+    window: int | None
+    noise_sd: float  # pooled residual standard deviation of the windows' parabolas (NaN with no dof)
 
     def to_dict(self) -> dict:
-        return {**self.laws_dict(), "n_budgets": len(self.budgets), "per_budget": self.per_budget}
+        return {**self.laws_dict(), "min_loss": self.loss_law.to_dict(), "n_budgets": len(self.budgets),
+                "window": "all" if self.window is None else self.window,
+                "noise_sd": self.noise_sd if math.isfinite(self.noise_sd) else None, "per_budget": self.per_budget}
+
+    def at_budgets(self, flops) -> dict:
+        return {"params": self.params_law(flops), "tokens": self.tokens_law(flops)}
 
 
-def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float = 0.02,
-                min_runs: int = 3) -> IsoflopFit:
-    """Approach 2 on final losses (see the module docstring)."""
+def _flag(c: float, row: dict, facts: dict, xn: float) -> None:
+    """Warn where the vertex is far from the best run, or outside the window (see the module docstring)."""
+    far = row["steps_from_best"] is not None and row["steps_from_best"] > FAR_STEPS
+    if row["bracketed"] and (far or not row["in_window"]):
+        where = [] if not far else [f"{row['steps_from_best']:.1f} grid steps (x{math.exp(facts['step']):.2g} each) "
+                                    f"from the best run (N = {math.exp(facts['best']):.3g})"]
+        if not row["in_window"]:
+            where.append(f"outside the window N = {math.exp(facts['lo']):.3g} to {math.exp(facts['hi']):.3g}")
+        warnings.warn(f"approach 2: budget {c:.3g} FLOPs: the vertex N = {math.exp(xn):.3g} lies "
+                      f"{' and '.join(where)}: the profile is skewed or noisy near its minimum; sizes around it "
+                      f"would pin it down", stacklevel=3)
+
+
+def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float = 0.02, min_runs: int = 3,
+                window: int | None = 2, compute=None) -> IsoflopFit:
+    """Approach 2 on final losses (see the module docstring); `compute`, one C per run where the power law's C
+    is not the budgets' (another convention)."""
     params, tokens, loss = (np.asarray(v, dtype=float) for v in (params, tokens, loss))
     labels, centres = budget_groups(flops, budget, budget_tol)
     if len(centres) < 2:
@@ -96,51 +221,78 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
         listed = ", ".join(f"{c:.3g}" for c, _ in small[:8]) + (", ..." if len(small) > 8 else "")
         warnings.warn(f"approach 2: left out {len(small)} budget(s) with fewer than {max(min_runs, 3)} runs or 3 "
                       f"model sizes: {listed} FLOPs", stacklevel=2)
-    per_budget, used = [], []
+    per_budget, profiles = [], []
     for c, members in groups:
-        logn, logd = np.log(params[members]), np.log(tokens[members])
-        ones = np.ones((1, len(members)))
-        xn, ln, curv = (v[0] for v in parabola_vertices(logn, loss[members], ones))
-        xd = parabola_vertices(logd, loss[members], ones)[0][0]
+        inside, facts = window_runs(np.log(params[members]), loss[members], window)
+        runs = members[inside]
+        logn, logd, y = np.log(params[runs]), np.log(tokens[runs]), loss[runs]
+        ones = np.ones((1, len(runs)))
+        xn, ln = (v[0] for v in parabola_vertices(logn, y, ones)[:2])
+        xd = parabola_vertices(logd, y, ones)[0][0]
         row = {"flops": float(c), "n_runs": len(members), "params_tried": [float(params[members].min()),
-                                                                           float(params[members].max())]}
+                                                                           float(params[members].max())],
+               "params_window": [math.exp(facts["lo"]), math.exp(facts["hi"])], "n_window": len(runs),
+               "params_best": math.exp(facts["best"]), "loss_best": facts["loss_best"]}
         if not np.isfinite(xn) or not np.isfinite(xd):
             warnings.warn(f"approach 2: budget {c:.3g} FLOPs: the loss curve is flat or opens downwards "
                           f"(no minimum); left out", stacklevel=2)
-            per_budget.append({**row, "params_opt": None, "tokens_opt": None, "loss_opt": None, "bracketed": False})
+            per_budget.append({**row, "compute": None, "params_opt": None, "tokens_opt": None, "loss_opt": None,
+                               "bracketed": False, "in_window": False, "steps_from_best": None})
             continue
-        bracketed = bool(logn.min() <= xn <= logn.max())
+        logn_all = np.log(params[members])
+        bracketed = bool(logn_all.min() <= xn <= logn_all.max())
         if not bracketed:
             warnings.warn(f"approach 2: budget {c:.3g} FLOPs: the minimum is not bracketed (vertex at "
                           f"N = {math.exp(xn):.3g}, sizes tried {params[members].min():.3g} to "
                           f"{params[members].max():.3g}); kept as an extrapolation", stacklevel=2)
-        per_budget.append({**row, "params_opt": math.exp(xn), "tokens_opt": math.exp(xd), "loss_opt": float(ln),
-                           "bracketed": bracketed})
-        used.append((c, members))
-    if len(used) < 2:
-        raise ScalingError(f"approach 2 needs a minimum at two or more budgets; found {len(used)} among "
+        line = None
+        if compute is not None:
+            line = tuple(np.polyfit(logn, np.log(np.asarray(compute, dtype=float)[runs]), 1)[::-1])
+        fitted, modified = _residuals(logn, y)
+        profile = Profile(float(c), runs, logn, logd, y, fitted, modified, line)
+        steps = abs(xn - facts["best"]) / facts["step"] if facts["step"] > 0 else float("nan")
+        row.update(compute=float(profile.compute_at(xn)), params_opt=math.exp(xn), tokens_opt=math.exp(xd),
+                   loss_opt=float(ln), bracketed=bracketed, in_window=bool(facts["lo"] <= xn <= facts["hi"]),
+                   steps_from_best=float(steps) if math.isfinite(steps) else None)
+        _flag(c, row, facts, xn)
+        per_budget.append(row)
+        profiles.append(profile)
+    if len(profiles) < 2:
+        raise ScalingError(f"approach 2 needs a minimum at two or more budgets; found {len(profiles)} among "
                            f"{len(centres)} budget(s): add model sizes around each budget's optimum")
-    budgets = np.array([c for c, _ in used])
-    n_opt = np.array([r["params_opt"] for r in per_budget if r["params_opt"] is not None])
-    d_opt = np.array([r["tokens_opt"] for r in per_budget if r["tokens_opt"] is not None])
-    return IsoflopFit(per_budget, fit_power_law(budgets, n_opt), fit_power_law(budgets, d_opt),
-                      [m for _, m in used], budgets)
+    rows = [r for r in per_budget if r["params_opt"] is not None]
+    x = np.array([r["compute"] for r in rows])
+    dof = sum(len(p.members) - 3 for p in profiles)
+    sse = sum(float(np.sum((p.loss - p.fitted) ** 2)) for p in profiles)
+    return IsoflopFit(per_budget, fit_power_law(x, [r["params_opt"] for r in rows]),
+                      fit_power_law(x, [r["tokens_opt"] for r in rows]),
+                      fit_saturating(x, [r["loss_opt"] for r in rows]), [p.members for p in profiles], x, profiles,
+                      window, math.sqrt(sse / dof) if dof else float("nan"))
 
 
-def bootstrap_isoflop(fit: IsoflopFit, params, tokens, loss, rng: np.random.Generator, resamples: int,
-                      flops_at=()) -> dict:
-    """Stratified bootstrap: each used budget's runs are resampled within the budget, every budget's parabolas
-    are refitted, then the power laws. Returns per-resample samples of a, b, the coefficients and N_opt, D_opt
-    at `flops_at`."""
-    from scaling.fitting.bootstrap import resample_counts
+def residual_pool(fit: IsoflopFit) -> np.ndarray:
+    """Every window's modified residuals, centred: what the bootstrap draws its noise from."""
+    pool = np.concatenate([p.modified for p in fit.profiles])
+    return pool - pool.mean() if len(pool) else pool
 
-    params, tokens, loss = (np.asarray(v, dtype=float) for v in (params, tokens, loss))
-    n_opt = np.empty((resamples, len(fit.groups)))
-    d_opt = np.empty_like(n_opt)
-    for j, members in enumerate(fit.groups):
-        counts = resample_counts(len(members), resamples, rng)
-        n_opt[:, j] = np.exp(parabola_vertices(np.log(params[members]), loss[members], counts)[0])
-        d_opt[:, j] = np.exp(parabola_vertices(np.log(tokens[members]), loss[members], counts)[0])
-    p_law, t_law = fit_power_law(fit.budgets, n_opt), fit_power_law(fit.budgets, d_opt)
+
+def bootstrap_isoflop(fit: IsoflopFit, rng: np.random.Generator, resamples: int, flops_at=()) -> dict | None:
+    """Residual bootstrap (see the module docstring). Per resample: a, b, the coefficients, N_opt and D_opt at
+    `flops_at`, and each used budget's N_opt, D_opt, minimum loss and C (K x budgets). None, with a warning,
+    where no window has a residual degree of freedom (each holds 3 runs of 3 sizes)."""
+    pool = residual_pool(fit)
+    if not len(pool):
+        warnings.warn("approach 2: no intervals: every window holds exactly 3 runs of 3 sizes, which leaves no "
+                      "residual to estimate the noise from; widen --window or add sizes or seeds", stacklevel=3)
+        return None
+    shape = (resamples, len(fit.profiles))
+    n_opt, d_opt, l_opt, x = (np.empty(shape) for _ in range(4))
+    for j, p in enumerate(fit.profiles):
+        ys = p.fitted + rng.choice(pool, size=(resamples, len(p.members)))
+        xn, l_opt[:, j] = window_minima(p.log_n, ys)
+        n_opt[:, j], d_opt[:, j], x[:, j] = np.exp(xn), np.exp(window_minima(p.log_d, ys)[0]), p.compute_at(xn)
+    p_law, t_law, l_law = fit_power_law(x, n_opt), fit_power_law(x, d_opt), fit_saturating(x, l_opt)
     return {"a": p_law.exponent, "b": t_law.exponent, "params_coefficient": p_law.coefficient,
-            "tokens_coefficient": t_law.coefficient, "params": p_law(flops_at), "tokens": t_law(flops_at)}
+            "tokens_coefficient": t_law.coefficient, "params": p_law(flops_at), "tokens": t_law(flops_at),
+            "loss_min": l_law(flops_at), "params_opt": n_opt, "tokens_opt": d_opt, "loss_opt": l_opt,
+            "compute": x}

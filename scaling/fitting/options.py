@@ -11,6 +11,8 @@ from scaling.errors import ScalingError
 APPROACHES = ("1", "2", "3", "all")
 LOSSES = ("huber", "asymmetric")  # Approach 3: symmetric Huber, or a lower envelope
 ENGINES = ("batched", "scipy")  # Approach 3: variable projection + batched Newton, or the L-BFGS-B loop
+COMPUTES = ("6nd", "exact")  # C = 6ND (N as counted), or Chinchilla Appendix F's count (summary's flops_exact)
+PARAMS = ("total", "non-embedding")  # N: every parameter (Chinchilla), or without embeddings (Kaplan)
 TAIL_RESAMPLES = 5  # resamples each tail of a percentile interval must hold, at least
 
 
@@ -39,6 +41,10 @@ class FitOptions:
     engine: str = "batched"  # Approach 3: batched | scipy
     budget_tol: float = 0.02  # Approach 2 without a budget column: dex within which runs share a budget
     min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
+    window: int | None = 2  # Approach 2: each parabola on the best size +- this many sizes; None: every size
+    tie_exponents: bool = False  # Approach 3: alpha = beta (4 parameters)
+    compute: str = "6nd"  # which C: 6ND, or "exact" (Appendix F; results dirs' flops_exact)
+    params: str = "total"  # which N: "total" or "non-embedding" (Kaplan's; results dirs' non_embedding_params)
     progress: bool = False  # a progress bar for the bootstrap
 
     def __post_init__(self) -> None:
@@ -56,4 +62,15 @@ class FitOptions:
             raise ScalingError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.engine not in ENGINES:
             raise ScalingError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        if self.window is not None and not _whole(self.window, 1):
+            raise ScalingError(f"--window takes a whole number of neighbours >= 1 on each side of the best size "
+                               f"(or 'all' for every size), got {self.window!r}")
+        if not isinstance(self.tie_exponents, bool):
+            raise ScalingError(f"tie_exponents takes True or False, got {self.tie_exponents!r}")
+        if self.compute not in COMPUTES:
+            raise ScalingError(f"unknown compute convention {self.compute!r}: choose one of {', '.join(COMPUTES)}")
+        if self.params not in PARAMS:
+            raise ScalingError(f"unknown parameter convention {self.params!r}: choose one of {', '.join(PARAMS)}")
         object.__setattr__(self, "bootstrap", int(self.bootstrap))
+        if self.window is not None:
+            object.__setattr__(self, "window", int(self.window))

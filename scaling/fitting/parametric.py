@@ -18,6 +18,20 @@ Starts: Hoffmann's grid of 4,500 points (alpha, beta in {0, 0.5, ..., 2}, e in {
   (alpha, beta) then coincide: Hoffmann's grid leaves 25 distinct ones. All of them run at once through a
   batched damped Newton (`scaling.fitting.newton`) on the exact objective with its analytic Hessian; the best
   is polished by L-BFGS-B. Bootstrap refits run the same batched Newton, one row per resample.
+
+Tied exponents (`tie=True`, `scaling fit --tie-exponents`): alpha = beta, so theta = (a, b, e, gamma) has 4
+parameters (`TiedObjective`: the same objective with its gradient and Hessian summed over the tied pair; the
+starts keep the grid's alpha for both). Muennighoff et al. 2023 fit their law so (alpha = beta = 0.353); it then
+puts N_opt ~ C^0.5 by construction, and suits sweeps too small to pin both exponents.
+
+Under-determined data (`underdetermined`, warned, not refused): fewer than POINTS_PER_PARAMETER (2) points per
+parameter, or runs whose tokens per parameter span less than RATIO_SPREAD_DEX (one decade) in D/N: along one
+ratio N and D grow together, and alpha trades off against beta (Chinchilla's isoFLOP profiles span 2-3 decades).
+
+The compute-optimal allocation under another compute convention (`optimal_allocation`): with C = c N^p D (6ND:
+c = 6, p = 1; Appendix F's count: c, p fitted to the runs' FLOPs per token), minimising L(N, C / (c N^p)) gives
+N_opt = [alpha A C^beta / (p beta B c^beta)]^(1 / (alpha + p beta)), so a = beta / (alpha + p beta), and
+D_opt = C / (c N_opt^p), b = 1 - p a.
 """
 
 from __future__ import annotations
@@ -34,6 +48,8 @@ from scaling.fitting.options import ENGINES, LOSSES
 from scaling.laws import ParametricLaw
 
 PARAM_NAMES = ("a", "b", "e", "alpha", "beta")
+POINTS_PER_PARAMETER = 2  # fewer points per parameter than this: the law is under-determined (a warning)
+RATIO_SPREAD_DEX = 1.0  # runs whose D/N spans less than this many decades barely separate alpha from beta
 
 
 def hoffmann_grid() -> np.ndarray:
@@ -143,6 +159,40 @@ class LogHuberObjective:
         return float(f[0]), g[0]
 
 
+class TiedObjective:
+    """alpha = beta: the objective of theta = (a, b, e, gamma) as `full`'s at (a, b, e, gamma, gamma); the
+    gradient and Hessian are the chain rule's J^T g and J^T H J, J mapping gamma onto both exponents."""
+
+    def __init__(self, full: LogHuberObjective):
+        self.full = full
+
+    @staticmethod
+    def expand(theta) -> np.ndarray:
+        theta = np.atleast_2d(theta)
+        return np.concatenate([theta, theta[:, 3:4]], axis=1)
+
+    @staticmethod
+    def _fold(g):
+        return np.concatenate([g[:, :3], g[:, 3:4] + g[:, 4:5]], axis=1)
+
+    def value(self, theta, rows=None) -> np.ndarray:
+        return self.full.value(self.expand(theta), rows)
+
+    def value_grad(self, theta, rows=None):
+        f, g = self.full.value_grad(self.expand(theta), rows)
+        return f, self._fold(g)
+
+    def value_grad_hess(self, theta, rows=None):
+        f, g, hess = self.full.value_grad_hess(self.expand(theta), rows)
+        folded = self._fold(hess.reshape(-1, 5)).reshape(len(f), 5, 4)  # columns
+        hess4 = np.concatenate([folded[:, :3], folded[:, 3:4] + folded[:, 4:5]], axis=1)  # rows
+        return f, self._fold(g), hess4
+
+    def scipy_value_grad(self, theta):
+        f, g = self.value_grad(theta[None, :])
+        return float(f[0]), g[0]
+
+
 def project_starts(starts: np.ndarray, log_n, log_d, log_loss) -> np.ndarray:
     """Variable projection: each start keeps its (alpha, beta) and gets the (E, A, B) >= 0 that minimise
     sum ((E + A N^-alpha + B D^-beta) / L - 1)^2; returns the distinct projected starts."""
@@ -172,6 +222,11 @@ class ParametricFit:
     distinct_starts: int  # starts actually run (after projection, for the batched engine)
     reached_best: int  # of those, how many ended within 1e-6 (relative) of the best objective
     engine: str
+    tied: bool = False  # alpha = beta was imposed (4 parameters)
+
+    @property
+    def n_params(self) -> int:
+        return 4 if self.tied else 5
 
     @property
     def law(self) -> ParametricLaw:
@@ -189,13 +244,55 @@ class ParametricFit:
             out["G"] = self.law.G
         out["starts"] = {"grid": self.starts, "run": self.distinct_starts, "reached_best": self.reached_best,
                          "engine": self.engine}
+        if self.tied:
+            out["tie_exponents"] = True
         return out
+
+
+def underdetermined(params, tokens, n_params: int = 5) -> list[str]:
+    """Why the law may be under-determined, one line each (see the module docstring); empty when it is not."""
+    params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    said = []
+    if len(params) < POINTS_PER_PARAMETER * n_params:
+        tie = "" if n_params < 5 else ", or tie the exponents (--tie-exponents: 4 parameters)"
+        said.append(f"approach 3: {len(params)} points for {n_params} parameters (fewer than "
+                    f"{POINTS_PER_PARAMETER} per parameter): the law is under-determined, so its intervals are "
+                    f"wide and its extrapolations fragile; add runs{tie}")
+    ratio = np.log10(tokens / params)
+    if len(ratio) and ratio.max() - ratio.min() < RATIO_SPREAD_DEX:
+        said.append(f"approach 3: the runs' tokens per parameter span only {10 ** (ratio.max() - ratio.min()):.2g}x "
+                    f"(D/N {10 ** ratio.min():.3g} to {10 ** ratio.max():.3g}; under {10 ** RATIO_SPREAD_DEX:g}x): N "
+                    f"and D grow together, so alpha trades off against beta and a = beta/(alpha+beta) is barely "
+                    f"pinned; add runs at other tokens per parameter (an isoFLOP grid)")
+    return said
+
+
+def per_token_compute(params, tokens, compute) -> tuple[float, float]:
+    """(c, p) of C = c N^p D: (6, 1) for 6ND (compute None), else log(C/D) on log N by least squares."""
+    if compute is None:
+        return 6.0, 1.0
+    p, log_c = np.polyfit(np.log(params), np.log(np.asarray(compute, dtype=float) / tokens), 1)
+    return float(math.exp(log_c)), float(p)
+
+
+def optimal_allocation(alpha, beta, A, B, flops, c: float = 6.0, p: float = 1.0):
+    """(N_opt, D_opt, a, b) at `flops` for C = c N^p D (see the module docstring); arrays broadcast, one row
+    per law where the parameters are arrays (K,) and `flops` (m,)."""
+    alpha, beta, A, B = (np.asarray(v, dtype=float)[..., None] for v in (alpha, beta, A, B))
+    logc = np.log(np.asarray(flops, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        k = alpha + p * beta
+        log_n = (np.log(alpha * A / (p * beta * B)) - beta * math.log(c) + beta * logc) / k
+        n_opt = np.exp(log_n)
+        d_opt = np.exp(logc - math.log(c) - p * log_n)
+        a = (beta / k)[..., 0]
+    return n_opt, d_opt, a, 1.0 - p * a
 
 
 COLLINEAR = 1e-3  # centred (log N, log D): smallest / largest singular value below this is one line
 
 
-def check_identifiable(params, tokens, duplicates: int = 0) -> None:
+def check_identifiable(params, tokens, duplicates: int = 0, n_params: int = 5) -> None:
     """Refuse data that cannot pin down the five parameters: fewer than 5 distinct (N, D) points; fewer than 3
     distinct N (E + A/N^alpha takes two values at two sizes, too few for E, A and alpha) or D (B, beta); or
     log N and log D on one line (one tokens/param ratio, one budget: the effects of N and D cannot be
@@ -203,10 +300,11 @@ def check_identifiable(params, tokens, duplicates: int = 0) -> None:
     params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
     points = len(np.unique(np.stack([params, tokens], axis=1), axis=0))
     copies = f", {duplicates} exact duplicate(s) dropped" if duplicates else ""
-    if points < 5:
-        raise ScalingError(f"approach 3 fits 5 parameters (E, A, B, alpha, beta) but the data hold {points} distinct "
-                           f"(N, D) point(s) among {len(params)} run(s){copies}: give at least 5 runs of different "
-                           f"sizes or token counts")
+    if points < n_params:
+        names = "E, A, B, alpha, beta" if n_params == 5 else "E, A, B, alpha = beta"
+        raise ScalingError(f"approach 3 fits {n_params} parameters ({names}) but the data hold {points} distinct "
+                           f"(N, D) point(s) among {len(params)} run(s){copies}: give at least {n_params} runs of "
+                           f"different sizes or token counts")
     for what, values, names, fix in (("N", params, "A and alpha", "model sizes"),
                                      ("D", tokens, "B and beta", "token counts")):
         distinct = np.unique(values)
@@ -236,21 +334,26 @@ POLISH_OPTIONS = {"maxiter": 15000, "ftol": 1e-15, "gtol": 1e-10}
 
 
 def fit_parametric(params, tokens, loss, *, loss_kind: str = "huber", delta: float = 1e-3,
-                   asymmetry: float = 10.0, grid=None, engine: str = "batched") -> ParametricFit:
-    """Approach 3: the best law over the grid's starts (see the module docstring for the two engines)."""
+                   asymmetry: float = 10.0, grid=None, engine: str = "batched", tie: bool = False) -> ParametricFit:
+    """Approach 3: the best law over the grid's starts (see the module docstring for the two engines; `tie`
+    imposes alpha = beta)."""
     from scipy.optimize import minimize
 
-    check_identifiable(params, tokens)
+    check_identifiable(params, tokens, n_params=4 if tie else 5)
     log_n, log_d, log_loss = np.log(params), np.log(tokens), np.log(loss)
     objective = LogHuberObjective(log_n, log_d, log_loss, loss=loss_kind, delta=delta, asymmetry=asymmetry)
     starts = as_grid(grid)
+    width = 5
+    if tie:  # the grid's alpha for both exponents
+        starts = np.unique(np.concatenate([starts[:, :4], starts[:, 3:4]], axis=1), axis=0)
+        objective, width = TiedObjective(objective), 4
     if engine == "scipy":
-        runs = [minimize(objective.scipy_value_grad, s, jac=True, method="L-BFGS-B", options=SCIPY_OPTIONS)
-                for s in starts]
+        runs = [minimize(objective.scipy_value_grad, st[:width], jac=True, method="L-BFGS-B", options=SCIPY_OPTIONS)
+                for st in starts]
         ends = np.array([r.x for r in runs])
         values = np.array([r.fun for r in runs])
     elif engine == "batched":
-        projected = project_starts(starts, log_n, log_d, log_loss)
+        projected = project_starts(starts, log_n, log_d, log_loss)[:, :width]
         result = minimize_batched(projected, objective.value, objective.value_grad_hess)
         ends, values = result.theta, result.value
     else:
@@ -261,17 +364,24 @@ def fit_parametric(params, tokens, loss, *, loss_kind: str = "huber", delta: flo
         raise ScalingError("approach 3: no start reached a finite objective: check the losses are positive")
     polish = minimize(objective.scipy_value_grad, ends[best], jac=True, method="L-BFGS-B", options=POLISH_OPTIONS)
     theta, value = (polish.x, float(polish.fun)) if polish.fun <= values[best] else (ends[best], float(values[best]))
+    if tie:
+        theta = TiedObjective.expand(theta)[0]
     reached = int(np.sum(values <= value * (1 + 1e-6) + 1e-300))
     return ParametricFit(theta=np.asarray(theta, dtype=float), objective=value, loss=loss_kind, delta=float(delta),
                          asymmetry=float(asymmetry) if loss_kind == "asymmetric" else None, starts=len(starts),
-                         distinct_starts=len(ends), reached_best=reached, engine=engine)
+                         distinct_starts=len(ends), reached_best=reached, engine=engine, tied=bool(tie))
 
 
 def refit_resamples(fit: ParametricFit, params, tokens, loss, counts: np.ndarray):
     """Bootstrap refits: one row of point multiplicities per resample, all started from the full-data optimum and
-    run together through the batched Newton. Returns (theta (K, 5), converged (K,))."""
+    run together through the batched Newton (alpha = beta where the fit tied them). Returns (theta (K, 5),
+    converged (K,))."""
     objective = LogHuberObjective(np.log(params), np.log(tokens), np.log(loss), loss=fit.loss, delta=fit.delta,
                                   asymmetry=fit.asymmetry or 10.0, weights=counts)
-    result = minimize_batched(np.repeat(fit.theta[None, :], len(counts), axis=0), objective.value,
+    start = fit.theta[: fit.n_params]
+    if fit.tied:
+        objective = TiedObjective(objective)
+    result = minimize_batched(np.repeat(start[None, :], len(counts), axis=0), objective.value,
                               objective.value_grad_hess)
-    return result.theta, result.converged
+    theta = TiedObjective.expand(result.theta) if fit.tied else result.theta
+    return theta, result.converged

@@ -1,0 +1,212 @@
+"""The backtest a lab runs before a large run: hold out one isoFLOP budget (default the largest), fit on the
+others, predict the held-out budget's compute-optimal N and its minimum loss, and see whether what was observed
+there falls inside the predictions' intervals.
+
+- Observed at the held-out budget: Approach 2's windowed parabola on that budget (`isoflop`): its vertex N_opt
+  (with the residual bootstrap's interval, the noise pooled over every budget), and the loss of its best run
+  (the mean over that size's seeds).
+- Predicted from the other budgets: Approach 2 (N_opt = k C^a; the minimum loss by L_min = E' + k C^-g through
+  the fitted budgets' parabola minima, the form Chinchilla's law takes along its optimum: see `power_law`), and
+  Approach 3 fitted on every run not at the held-out budget (N_opt by its closed form under the conventions,
+  the loss its L(N_opt, D_opt)); each with its bootstrap interval, at the held-out budget's C.
+- Agreement (`within`): the observation and the prediction are both uncertain and independent (disjoint data),
+  so their bootstrap draws are paired at random and a prediction agrees where the `level` interval of the
+  difference covers 0: log N_opt predicted minus log N_opt observed; for the loss, the predicted minimum minus
+  (the best run's loss + a noise draw N(0, sigma^2 / seeds), sigma the parabolas' pooled residual sd: one run's
+  loss scatters about the law by that much). `within_interval`: every prediction agrees (null without a
+  bootstrap). `loss_error_pct`, `params_error_pct`: 100 (predicted - observed) / observed.
+
+Warnings of the refits on the smaller data are kept in the section's `warnings`, not raised again.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from scaling.errors import ScalingError
+from scaling.fitting.data import FitData
+from scaling.fitting.options import FitOptions
+
+CURVE_POINTS = 24  # C values of the predicted curves drawn in backtest.png
+
+
+def isoflop_budgets(data: FitData, opts: FitOptions) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(label per run, C per label, the labels with an isoFLOP profile: min_runs runs of 3 or more sizes)."""
+    from scaling.fitting.isoflop import budget_groups
+
+    labels, centres = budget_groups(data.flops, data.budget, opts.budget_tol)
+    profiled = [g for g in range(len(centres)) if (labels == g).sum() >= opts.min_runs
+                and len(np.unique(data.params[labels == g])) >= 3]
+    return labels, centres, profiled
+
+
+def _held_out(centres, profiled: list[int], holdout, tol: float) -> int:
+    """The label of the budget held out: the largest profiled one, or the one within `tol` dex of `holdout`."""
+    if holdout is None:
+        return max(profiled, key=lambda g: centres[g])
+    distance = {g: abs(math.log10(centres[g] / holdout)) for g in profiled}
+    nearest = min(distance, key=distance.get)
+    if distance[nearest] > max(tol, 1e-9):
+        listed = ", ".join(f"{centres[g]:.3g}" for g in sorted(profiled, key=lambda g: centres[g]))
+        raise ScalingError(f"--holdout-budget {holdout:.3g} is not one of the isoFLOP budgets ({listed} FLOPs): "
+                           f"hold out one of those")
+    return nearest
+
+
+def _interval(values, level: float) -> list[float]:
+    from scaling.fitting.bootstrap import percentile_interval
+
+    return percentile_interval(values, level).tolist()
+
+
+def _agrees(error, level: float) -> bool | None:
+    """Whether the `level` interval of the paired differences covers 0 (None with too few finite draws)."""
+    error = np.asarray(error, dtype=float)
+    error = error[np.isfinite(error)]
+    if len(error) < 2:
+        return None
+    lo, hi = _interval(error, level)
+    return bool(lo <= 0.0 <= hi)
+
+
+def _section(quantities: dict, draws: dict | None, level: float) -> dict:
+    """{"params_opt", "tokens_opt", "loss", and their _ci where there are draws}."""
+    out = {k: float(v) for k, v in quantities.items()}
+    if draws is not None:
+        out.update({f"{k}_ci": _interval(draws[k], level) for k in quantities})
+    return out
+
+
+def _curve(values: dict, draws: dict | None, level: float) -> dict:
+    out = {k: np.asarray(v, dtype=float).tolist() for k, v in values.items()}
+    if draws is not None:
+        for k in values:
+            lo, hi = _interval(draws[k], level)
+            out[f"{k}_ci"] = [np.asarray(lo).tolist(), np.asarray(hi).tolist()]
+    return out
+
+
+def _observe(iso: FitData, opts: FitOptions, labels, held: int, c_held: float):
+    """Approach 2 on every budget: the held-out budget's row, its column among the used budgets, the fit, and
+    the bootstrap's draws (None without a bootstrap), the same stream as `fit`'s Approach 2, so the same
+    intervals."""
+    from scaling.fitting import isoflop
+    from scaling.fitting.api import isoflop_compute
+
+    full = isoflop.fit_isoflop(iso.params, iso.tokens, iso.flops, iso.loss, budget=iso.budget,
+                               budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
+                               compute=isoflop_compute(iso))
+    used = [r for r in full.per_budget if r["params_opt"] is not None]
+    column = next((j for j, r in enumerate(used) if math.isclose(r["flops"], c_held, rel_tol=1e-12)), None)
+    if column is None:
+        raise ScalingError(f"the held-out budget {c_held:.3g} FLOPs has no parabola minimum to compare with: hold "
+                           f"out another budget")
+    draws = isoflop.bootstrap_isoflop(full, np.random.default_rng([opts.seed, 2]), opts.bootstrap) \
+        if opts.bootstrap else None
+    return used[column], column, full, draws
+
+
+def _predict2(train, opts: FitOptions, at):
+    """Approach 2's N_opt, D_opt and minimum loss at `at` from the fit on the other budgets, and their draws."""
+    from scaling.fitting import isoflop
+
+    draws = isoflop.bootstrap_isoflop(train, np.random.default_rng([opts.seed, 2]), opts.bootstrap, at) \
+        if opts.bootstrap else None
+    values = {"params_opt": train.params_law(at), "tokens_opt": train.tokens_law(at),
+              "loss": train.loss_law(at)}
+    return values, None if draws is None else {"params_opt": draws["params"], "tokens_opt": draws["tokens"],
+                                               "loss": draws["loss_min"]}
+
+
+def _predict3(law_data: FitData, opts: FitOptions, c_held: float, at):
+    """Approach 3 fitted on every run not at the held-out budget: N_opt, D_opt, L(N_opt, D_opt) at `at`."""
+    from scaling.fitting.api import _approach3
+
+    labels, centres, _ = isoflop_budgets(law_data, opts)
+    distance = np.abs(np.log10(centres / c_held))
+    keep = np.ones(len(law_data), dtype=bool) if distance.min() > max(opts.budget_tol, 1e-9) else \
+        labels != int(np.argmin(distance))
+    _, section, samples = _approach3(law_data.subset(np.flatnonzero(keep)), opts, at)
+    rows = section["budgets"]
+    values = {"params_opt": np.array([r["params"] for r in rows]),
+              "tokens_opt": np.array([r["tokens"] for r in rows]), "loss": np.array([r["loss"] for r in rows])}
+    return values, None if samples is None else {"params_opt": samples["params"], "tokens_opt": samples["tokens"],
+                                                 "loss": samples["loss"]}
+
+
+def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, approaches=("2", "3")) -> dict:
+    """The backtest section of the fit JSON (see the module docstring): Approach 2 reads `iso` (the isoFLOP
+    runs), Approach 3 `law_data` (every run); `holdout` a budget's FLOPs (None: the largest)."""
+    labels, centres, profiled = isoflop_budgets(iso, opts)
+    if len(profiled) < 3:
+        raise ScalingError(f"the backtest needs isoFLOP profiles (3 or more sizes) at 3 or more budgets, 2 to fit "
+                           f"and 1 to hold out; these runs have {len(profiled)}")
+    held = _held_out(centres, profiled, holdout, opts.budget_tol)
+    c_held, level, k = float(centres[held]), opts.level, opts.bootstrap
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        row, column, full, observed_draws = _observe(iso, opts, labels, held, c_held)
+    said = [] if "2" in approaches else [str(w.message) for w in seen if issubclass(w.category, UserWarning)]
+    x_held = float(row["compute"])
+    runs_best = int(np.sum(np.isclose(iso.params[labels == held], row["params_best"], rtol=1e-12)))
+    observed = {"params_opt": row["params_opt"], "tokens_opt": row["tokens_opt"], "loss_opt": row["loss_opt"],
+                "params_best": row["params_best"], "loss_best": row["loss_best"], "runs_best": runs_best,
+                "noise_sd": full.noise_sd}
+    loss_draws = None
+    if observed_draws is not None:
+        observed["params_opt_ci"] = _interval(observed_draws["params_opt"][:, column], level)
+        loss_draws = row["loss_best"] + full.noise_sd / math.sqrt(runs_best) * \
+            np.random.default_rng([opts.seed, 6]).standard_normal(k)
+    predicted, curves, draws, fitted = {}, {}, {}, []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        from scaling.fitting import isoflop
+        from scaling.fitting.api import isoflop_compute
+
+        train_iso = iso.subset(np.flatnonzero(labels != held))
+        train = isoflop.fit_isoflop(train_iso.params, train_iso.tokens, train_iso.flops, train_iso.loss,
+                                    budget=train_iso.budget, budget_tol=opts.budget_tol, min_runs=opts.min_runs,
+                                    window=opts.window, compute=isoflop_compute(train_iso))
+        fitted = [{key: r[key] for key in ("flops", "compute", "params_opt", "tokens_opt", "loss_opt", "loss_best")}
+                  for r in train.per_budget if r["params_opt"] is not None]
+        grid = np.geomspace(min(train.budgets.min(), x_held) / 1.5, max(train.budgets.max(), x_held) * 1.5,
+                            CURVE_POINTS)
+        at = np.concatenate([[x_held], grid])
+        curves["flops"] = grid.tolist()
+        for name in approaches:
+            try:
+                values, d = _predict2(train, opts, at) if name == "2" else _predict3(law_data, opts, c_held, at)
+            except ScalingError as err:
+                said.append(f"approach {name} not backtested: {err}")
+                continue
+            predicted[f"approach{name}"], draws[f"approach{name}"] = _prediction(values, d, level)
+            curves[f"approach{name}"] = _curve({q: v[1:] for q, v in values.items() if q != "tokens_opt"},
+                                               None if d is None else {q: np.asarray(v)[:, 1:] for q, v in d.items()
+                                                                       if q != "tokens_opt"}, level)
+    said += [str(w.message) for w in seen if issubclass(w.category, UserWarning)]
+    within, loss_error, params_error = {}, {}, {}
+    for name, pred in predicted.items():
+        loss_error[name] = 100.0 * (pred["loss"] - row["loss_best"]) / row["loss_best"]
+        params_error[name] = 100.0 * (pred["params_opt"] - row["params_opt"]) / row["params_opt"]
+        if draws[name] is None or observed_draws is None:
+            within[name] = None
+            continue
+        within[name] = {"params_opt": _agrees(np.log(draws[name]["params_opt"])
+                                              - np.log(observed_draws["params_opt"][:, column]), level),
+                        "loss": _agrees(draws[name]["loss"] - loss_draws, level)}
+    verdicts = [v for w in within.values() if w for v in w.values()]
+    return {"holdout_flops": c_held, "holdout_compute": x_held, "fitted_budgets": [r["flops"] for r in fitted],
+            "level": level, "resamples": k, "observed": observed, "predicted": predicted, "within": within,
+            "within_interval": None if not verdicts or None in verdicts else all(verdicts),
+            "loss_error_pct": loss_error, "params_error_pct": params_error, "fitted": fitted, "curves": curves,
+            "warnings": said}
+
+
+def _prediction(values: dict, draws: dict | None, level: float) -> tuple[dict, dict | None]:
+    """The prediction at the held-out budget (column 0) with intervals, and its draws there."""
+    at_held = {q: v[0] for q, v in values.items()}
+    held_draws = None if draws is None else {q: np.asarray(v)[:, 0] for q, v in draws.items()}
+    return _section(at_held, held_draws, level), held_draws
