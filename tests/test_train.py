@@ -67,7 +67,7 @@ def test_budgeted_tiny_run_completes_with_a_complete_summary(tmp_path):
     rows = read_metrics(run)
     assert all(METRIC_KEYS <= set(r) for r in rows) and "val_loss" in rows[-1]
     assert rows[-1]["step"] == summary["steps"] and rows[-1]["val_loss"] == summary["final_val_loss"]
-    assert "resolved:" in (run / "config.yaml").read_text() and "data-constrained" in proc.stderr
+    assert "resolved:" in (run / "config.yaml").read_text() and "worth less than fresh ones" in proc.stderr
 
     # the same command again: the completed run is skipped and its files are not touched
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
