@@ -49,7 +49,8 @@ register()
 def share_resources(cfg: DictConfig) -> None:
     """Give each sweep job its share of the machine: under joblib, cpu_count / n_jobs torch threads (two
     processes with torch's default threads each on 2 cores run up to 20x slower) and, with several GPUs,
-    GPU (job number mod GPU count); under SLURM, the task's CPUs. Explicit settings are kept."""
+    GPU (job number mod GPU count); under submitit's local launcher, which starts every job at once, the
+    launcher's cpus_per_task or else one thread; under SLURM, the task's CPUs. Explicit settings are kept."""
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
         return
@@ -61,6 +62,8 @@ def share_resources(cfg: DictConfig) -> None:
                 cfg.threads = max(1, (os.cpu_count() or 1) // n_jobs)
             if cfg.device == "auto" and torch.cuda.device_count() > 1:
                 cfg.device = f"cuda:{hc.job.num % torch.cuda.device_count()}"
+        elif "LocalLauncher" in target and cfg.threads is None:
+            cfg.threads = hc.launcher.get("cpus_per_task") or 1
         elif cfg.threads is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
             cfg.threads = int(os.environ["SLURM_CPUS_PER_TASK"])
 

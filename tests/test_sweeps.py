@@ -71,6 +71,9 @@ def test_debug_sweep_under_submitit_local(tmp_path, data_cache):
           "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", cwd=tmp_path)
     runs = summaries(tmp_path / "debug")
     assert len(runs) == 2 and all(r["status"] == "completed" for r in runs.values())
+    # the local launcher starts every job at once: one thread each, not torch's default of one per core
+    configs = [p.read_text() for p in (tmp_path / "debug").glob("*/config.yaml")]
+    assert len(configs) == 2 and all("threads: 1" in c for c in configs)
 
 
 def _slurm_ready() -> str | None:
