@@ -6,10 +6,11 @@ from __future__ import annotations
 
 def human(x: float) -> str:
     """1234567 -> '1.23M'; counts of parameters and tokens as people write them."""
+    rounded = float(f"{x:.3g}")  # round first: 999.96e9 is 1T, not "1e+03B"
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suffix}"
-    return f"{x:.3g}"
+        if abs(rounded) >= div:
+            return f"{rounded / div:.3g}{suffix}"
+    return f"{rounded:.3g}"
 
 
 def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:

@@ -126,3 +126,11 @@ def test_plan_and_grid_agree_on_every_rule(flops):
         assert 6 * p["params"] * p["tokens"] == pytest.approx(p["flops"], rel=1e-12)
         if p["rule"] != "inference":
             assert p["flops"] == pytest.approx(float(flops), rel=1e-12)
+
+
+@pytest.mark.parametrize("x,text", [(999.96e9, "1T"), (1.234e9, "1.23B"), (999, "999"), (999.6, "1K"),
+                                    (52.3e9, "52.3B"), (-2.5e6, "-2.5M"), (0.5, "0.5")])
+def test_counts_are_written_as_people_write_them(x, text):
+    from scaling.render import human
+
+    assert human(x) == text  # never "1e+03B": a number rounds to three digits before it picks its unit
