@@ -38,7 +38,7 @@ from omegaconf import DictConfig, open_dict
 from experiments.config import CONF_DIR, TrainConfig, register
 from experiments.trainer import RunInterrupted, check, train
 from scaling.errors import ScalingError
-from scaling.rundir import RunLocked, write_summary
+from scaling.rundir import CHECKPOINT, SUMMARY, RunLocked, write_summary
 
 LEDGER_ENV = "SCALING_SWEEP_LEDGER"  # the file a sweep's jobs append their outcome to
 SWEEP_PID_ENV = "SCALING_SWEEP_PID"  # the sweep's own process (jobs of the basic launcher run inside it)
@@ -96,6 +96,7 @@ def _ledger(entry: dict) -> None:
 def hydra_app(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    parent = os.getppid()
     share_resources(cfg)
     if multirun and "Joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
         watch_parent()
@@ -115,10 +116,13 @@ def hydra_app(cfg: DictConfig) -> None:
         outcome.update(status="interrupted", error=signal.Signals(err.signum).name)
         if not multirun:
             sys.exit(128 + err.signum)
-        _ledger(outcome)
-        if str(os.getpid()) == os.environ.get(SWEEP_PID_ENV):
-            raise KeyboardInterrupt from None  # the sweep runs in this process (basic launcher): stop it all
-        os._exit(128 + err.signum)  # a worker of a sweep being stopped, or orphaned: leave, checkpoint saved
+        if str(os.getpid()) == os.environ.get(SWEEP_PID_ENV) and err.signum == signal.SIGINT:
+            raise KeyboardInterrupt from None  # Ctrl-C of a sweep in this process (basic launcher): stop it all
+        if os.getppid() != parent:  # orphaned (the sweep's process died): leave now, checkpoint saved
+            _ledger(outcome)
+            os._exit(128 + err.signum)
+        # a job stopped on its own (kill, preemption): recorded as interrupted, the launcher goes on
+        return
     except ScalingError as err:
         print(f"scaling-train: error: {err}", file=sys.stderr)
         outcome["error"] = str(err)
@@ -126,8 +130,11 @@ def hydra_app(cfg: DictConfig) -> None:
             run_dir.rmdir()  # only if Hydra made it and nothing was written
         if not multirun:
             sys.exit(2)
-        with contextlib.suppress(ScalingError):  # one bad job must not stop the sweep: record it and go on
-            write_summary(run_dir, {"status": "failed", "error": str(err), "run_name": run_dir.name})
+        # one bad job must not stop the sweep: record it and go on, but never over a run's own files (a
+        # completed run or a checkpoint of another configuration is someone's result)
+        if not any((run_dir / name).exists() for name in (SUMMARY, CHECKPOINT)):
+            with contextlib.suppress(ScalingError):
+                write_summary(run_dir, {"status": "failed", "error": str(err), "run_name": run_dir.name})
         return
     except Exception as err:
         if not multirun:
@@ -174,11 +181,14 @@ def validate_sweep(overrides: list[str]) -> str | None:
     not stop the others). The error line, or None."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
         first = []
         for o in parsed:
+            if o.value_type in (ValueType.GLOB_CHOICE_SWEEP, ValueType.INTERVAL_SWEEP):
+                continue  # needs the config loader (glob) or is drawn by a sweeper (interval): Hydra checks it
             if o.is_sweep_override():
                 value = next(iter(o.sweep_string_iterator()), None)
                 first.append(f"{o.get_key_element()}={value}")

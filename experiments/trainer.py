@@ -316,7 +316,8 @@ def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str, device:
     (the run then starts over: same seed, same batches, the same curve). A checkpoint of another configuration
     is refused, not moved: it is someone's run."""
     try:
-        state = checkpoint.load(run_dir, map_location=device)
+        # on the CPU: the RNG states must stay CPU tensors; load_state_dict moves weights and moments to the device
+        state = checkpoint.load(run_dir, map_location="cpu")
     except checkpoint.DamagedCheckpoint as err:
         _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} is damaged ({err})", "the run starts over")
         return None
@@ -595,10 +596,10 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, lock: RunLoc
         raise RunInterrupted(stop.signum, run_dir, run.step, saved=run.step > run.start_step)
     if run.status == "completed" and cfg.checkpoint.keep:
         run.save_checkpoint()
-    elif run.status == "completed":
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)
     summary = summarise(run)
     write_summary(run_dir, summary)
+    if run.status == "completed" and not cfg.checkpoint.keep:
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # only once the summary is safe on disk
     tracker.close(run.status)
     print(f"{run_dir.name}: {run.status}, val loss {run.last_val:.4f} nats/token "
           f"({summary['val_bits_per_byte']:.3f} bits/byte), {summary['wall_seconds']:.1f} s, "

@@ -34,7 +34,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, FILE_MODE)
+        if hasattr(os, "fchmod"):  # POSIX (and Windows from Python 3.13)
+            os.fchmod(fd, FILE_MODE)
         os.close(fd)
         yield Path(tmp)
         os.replace(tmp, path)

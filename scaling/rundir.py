@@ -159,7 +159,11 @@ class RunLock:
         return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
 
     def acquire(self) -> RunLock:
-        import fcntl
+        try:
+            import fcntl
+        except ImportError:  # not POSIX (Windows): the exclusive lock file alone
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return self._acquire_exclusive_file()
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -171,7 +175,7 @@ class RunLock:
                             f"stop it (a second writer would corrupt the run)") from None
         except OSError as err:
             os.close(fd)
-            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            if err.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL):
                 raise
             return self._acquire_exclusive_file()
         os.ftruncate(fd, 0)
@@ -201,7 +205,7 @@ class RunLock:
             info = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return time.time() - self.path.stat().st_mtime > STALE_LOCK_SECONDS
-        if info.get("host") == socket.gethostname():
+        if info.get("host") == socket.gethostname() and os.name == "posix":  # signal 0 probes a pid on POSIX only
             try:
                 os.kill(int(info["pid"]), 0)
             except ProcessLookupError:

@@ -324,3 +324,16 @@ def test_fit_refuses_to_write_through_a_scaling_error_not_a_traceback(tmp_path):
 
     with pytest.raises(ScalingError, match="it is a directory"):
         atomic_write_text(tmp_path, "x")
+
+
+def test_a_sweep_job_refused_on_another_configurations_run_leaves_its_result_alone(tmp_path, data_cache):
+    """Relaunching with a changed default keeps the run name: the job is refused (counted as failed) and the
+    completed run's summary is not overwritten by the failure."""
+    common = ["-m", *RUN, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}/sweep", "hydra.sweep.subdir=same",
+              f"data.cache_dir={data_cache}", f"results_dir={tmp_path}"]
+    assert command(*common, "seed=1", cwd=tmp_path).returncode == 0
+    summary = (tmp_path / "sweep" / "same" / SUMMARY).read_bytes()
+    again = command(*common, "seed=2", cwd=tmp_path)
+    assert again.returncode == 1 and "another configuration" in again.stderr
+    assert one_line(again.stderr).startswith("scaling-train: sweep: 0 completed, 1 failed")
+    assert (tmp_path / "sweep" / "same" / SUMMARY).read_bytes() == summary
