@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from scaling.atomic import atomic_path
+from scaling.errors import first_line
 from scaling.rundir import CHECKPOINT
 
 
@@ -44,7 +45,7 @@ def load(run_dir: Path, map_location="cpu") -> dict | None:
     try:
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a damaged file
-        raise DamagedCheckpoint(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+        raise DamagedCheckpoint(f"{type(err).__name__}: {first_line(err)}") from None
     missing = [k for k in REQUIRED if not isinstance(state, dict) or k not in state]
     if missing:
         raise DamagedCheckpoint(f"missing {', '.join(missing)}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.atomic import atomic_write_bytes
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 
 TINY_DIR = Path(__file__).parent / "corpora" / "tiny"
 REGISTRY = "https://registry.npmjs.org"
@@ -140,7 +140,7 @@ def _hf_documents(name: str | None, split: str, text_field: str) -> tuple[list[D
         else:
             ds = datasets.load_dataset(name, split=split)
     except Exception as err:  # datasets raises many kinds: unreachable hub, bad name, bad split
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err) or type(err).__name__
         raise ScalingError(f"cannot load Hugging Face dataset {name!r} (split {split!r}): {first}") from None
     if text_field not in ds.column_names:
         raise ScalingError(f"dataset {name!r} has no column {text_field!r}: set data.hf_field to one of "

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 
 __all__ = ["TRACKERS", "LoggerConfig", "Tracker", "check_logger", "open_tracker"]
 
@@ -84,7 +84,7 @@ class Tracker:
 
     def _fail(self, what: str, err: Exception) -> None:
         self.failed = True
-        warnings.warn(f"logger={self.name}: {what} failed ({type(err).__name__}: {_first_line(err)}); mirroring "
+        warnings.warn(f"logger={self.name}: {what} failed ({type(err).__name__}: {first_line(err)}); mirroring "
                       f"stopped, metrics.jsonl still gets every record", RuntimeWarning, stacklevel=3)
 
 
@@ -137,7 +137,7 @@ def open_tracker(cfg: LoggerConfig, run_dir: Path, run_name: str, config: dict, 
     except ImportError as err:
         raise _missing(cfg.name) from err
     except Exception as err:
-        warnings.warn(f"logger={cfg.name}: could not open ({type(err).__name__}: {_first_line(err)}); going on "
+        warnings.warn(f"logger={cfg.name}: could not open ({type(err).__name__}: {first_line(err)}); going on "
                       f"with metrics.jsonl only", RuntimeWarning, stacklevel=2)
         return Tracker()
 
@@ -266,7 +266,3 @@ def _find_spec(module: str):
 def _missing(name: str) -> ScalingError:
     extra = " (mlflow-skinny is enough)" if name == "mlflow" else ""
     return ScalingError(f"logger={name} needs the {_MODULES[name]} package{extra}: {INSTALL}")
-
-
-def _first_line(err: Exception) -> str:
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), "")

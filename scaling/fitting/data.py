@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 from scaling.results import MAX_COUNT
 
 CONVENTION_COLUMNS = ("non_embedding_params", "flops_exact")  # the summary's names, read where present
@@ -225,7 +225,7 @@ def read_csv(path: str | Path, **columns) -> FitData:
     except FileNotFoundError:
         raise ScalingError(f"no such file {str(path)!r}: give a CSV of runs or a results dir") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err) or type(err).__name__
         raise ScalingError(f"cannot read {str(path)!r} as CSV: {reason}") from None
     return from_frame(frame, source=path.name, **columns)
 
