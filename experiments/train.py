@@ -27,6 +27,7 @@ import threading
 import time
 import traceback
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import hydra
@@ -37,7 +38,7 @@ from omegaconf import DictConfig, open_dict
 
 from experiments.config import CONF_DIR, TrainConfig, register
 from experiments.trainer import RunInterrupted, check, train
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 from scaling.rundir import CHECKPOINT, SUMMARY, RunLocked, write_summary
 
 LEDGER_ENV = "SCALING_SWEEP_LEDGER"  # the file a sweep's jobs append their outcome to
@@ -157,10 +158,6 @@ def _show_warning(message, *args, **kwargs) -> None:
     print(f"scaling-train: warning: {message}", file=sys.stderr)
 
 
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-
-
 def config_error(err: Exception) -> str:
     """One line for a Hydra/OmegaConf composition error."""
     from hydra.errors import MissingConfigException
@@ -171,8 +168,8 @@ def config_error(err: Exception) -> str:
         return f"unknown {group or 'config'} {option!r}{choices}"
     cause = err.__cause__ or err
     key = getattr(cause, "full_key", None)
-    message = _first_line(cause)
-    return f"{key}: {message}" if key and key not in message else message or _first_line(err)
+    message = first_line(cause)
+    return f"{key}: {message}" if key and key not in message else message or first_line(err)
 
 
 def validate_sweep(overrides: list[str]) -> str | None:
@@ -243,13 +240,11 @@ def sweep_report(ledger: Path) -> int:
                 rows.append(json.loads(line))
     with contextlib.suppress(OSError):
         ledger.unlink()
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.get("status", "unknown")] = counts.get(row.get("status", "unknown"), 0) + 1
+    counts = Counter(row.get("status", "unknown") for row in rows)
     bad = [r for r in rows if r.get("status") not in ("completed", "diverged")]
-    parts = [f"{counts.get('completed', 0)} completed"]
+    parts = [f"{counts['completed']} completed"]
     parts += [f"{n} {status}" for status, n in sorted(counts.items()) if status not in ("completed", "failed")]
-    parts.append(f"{len([r for r in rows if r.get('status') == 'failed'])} failed")
+    parts.append(f"{counts['failed']} failed")
     names = "; ".join(f"{r['run']}: {r.get('error', r.get('status'))}" for r in bad)
     print(f"scaling-train: sweep: {', '.join(parts)}" + (f" ({names})" if names else ""), file=sys.stderr)
     return 1 if bad else 0

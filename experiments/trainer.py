@@ -41,7 +41,7 @@ from experiments.model import Transformer
 from experiments.schedule import lr_multiplier
 from experiments.sizing import RunPlan, resolve
 from scaling.atomic import atomic_write_text
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 from scaling.flops import flops_per_token
 from scaling.hardware import peak_of_device_name
 from scaling.laws import R_STAR_TOKENS, effective_data
@@ -69,6 +69,10 @@ def _config_data(cfg: DictConfig) -> dict:
     return data
 
 
+def _digest(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def fingerprint(cfg: DictConfig) -> str:
     """Hash of what the run computes: the config minus the keys that do not change the result (conf/config.yaml
     owns that list), with the model's switches spelled out from its style. A checkpoint or a completed summary
@@ -87,7 +91,7 @@ def fingerprint(cfg: DictConfig) -> str:
         if isinstance(node, dict):
             node.pop(last, None)
     data = {k: v for k, v in data.items() if v != {}}  # a group whose keys all left (checkpoint) leaves too
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return _digest(data)[:16]
 
 
 def pick_device(name: str) -> torch.device:
@@ -146,7 +150,7 @@ _CHECKED: dict[str, Checked] = {}  # config hash -> result: the launcher's check
 def check(cfg: DictConfig) -> Checked:
     """Everything that can be refused before training: data, budget, shape, optimizer settings, logger. Runs
     once per configuration in a process; a second call replays the first's warnings and returns its result."""
-    key = hashlib.sha256(json.dumps(_config_data(cfg), sort_keys=True).encode()).hexdigest()
+    key = _digest(_config_data(cfg))
     if key in _CHECKED:
         done = _CHECKED[key]
         for w in done.warnings:
@@ -311,23 +315,23 @@ def _set_aside(run_dir: Path, names: tuple[str, ...], why: str, then: str) -> No
     warnings.warn(f"{run_dir}: {why}: moved aside ({'; '.join(moved) or 'nothing to move'}); {then}", stacklevel=2)
 
 
-def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str, device: torch.device) -> dict | None:
-    """The checkpoint to resume from, if it and the metrics behind it are sound; damaged files are moved aside
-    (the run then starts over: same seed, same batches, the same curve). A checkpoint of another configuration
-    is refused, not moved: it is someone's run."""
+def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> tuple[dict | None, list[dict]]:
+    """The checkpoint to resume from and the metrics rows up to its step, if both are sound; damaged files are
+    moved aside (the run then starts over: same seed, same batches, the same curve). A checkpoint of another
+    configuration is refused, not moved: it is someone's run."""
     try:
         # on the CPU: the RNG states must stay CPU tensors; load_state_dict moves weights and moments to the device
         state = checkpoint.load(run_dir, map_location="cpu")
     except checkpoint.DamagedCheckpoint as err:
         _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} is damaged ({err})", "the run starts over")
-        return None
+        return None, []
     if state is None:
-        return None
+        return None, []
     if state.get("fingerprint") != fp:
         raise ScalingError(f"{run_dir / CHECKPOINT} belongs to another configuration: delete it to start over, or "
                            f"choose another experiment name")
-    logged = sorted({r["step"] for r in read_metrics(run_dir) if isinstance(r.get("step"), int)
-                     and r["step"] <= state["step"]})
+    rows = [r for r in read_metrics(run_dir) if isinstance(r.get("step"), int) and r["step"] <= state["step"]]
+    logged = sorted({r["step"] for r in rows})
     expected = expected_rows(cfg, plan, state["step"])
     if logged != expected:
         missing = len(set(expected) - set(logged))
@@ -335,8 +339,8 @@ def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str, device:
                f"{METRICS} lacks {missing} of the {len(expected)} log points up to the checkpoint's step "
                f"{state['step']}")
         _set_aside(run_dir, (CHECKPOINT, METRICS), why, "the run starts over so that its curve is whole")
-        return None
-    return state
+        return None, []
+    return state, rows
 
 
 def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
@@ -349,7 +353,7 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
         torch.set_num_threads(cfg.threads)
     # bf16 autocast on CUDA: the matmuls run in bf16 while the weights and optimizer stay fp32
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    state = _sound_state(cfg, run_dir, plan, fp, device)
+    state, rows = _sound_state(cfg, run_dir, plan, fp)
     model, optimizer = _fresh(cfg, plan, device)
     if state is not None:
         try:
@@ -357,7 +361,7 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError, TypeError) as err:
             _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} does not fit the model "
-                       f"({type(err).__name__}: {str(err).splitlines()[0]})", "the run starts over")
+                       f"({type(err).__name__}: {first_line(err)})", "the run starts over")
             state = None
             model, optimizer = _fresh(cfg, plan, device)
     run = Run(cfg, run_dir, plan, checked.corpus, checked.val, device, bf16, model, optimizer, fp)
@@ -367,7 +371,6 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
         run.train_time_before = state.get("train_time")
         log_state = state.get("log_state") or {}
         run.loss_sum, run.loss_count = log_state.get("loss_sum", 0.0), log_state.get("loss_count", 0)
-        rows = [r for r in read_metrics(run_dir) if r.get("step", 0) <= run.step]  # sound: checked above
         run.last_train = next((r["train_loss"] for r in reversed(rows) if r.get("train_loss") is not None), math.nan)
         run.last_val = next((r["val_loss"] for r in reversed(rows) if r.get("val_loss") is not None), math.nan)
         checkpoint.restore_rng(state)  # with the step, this fixes every later batch: the resume is exact
@@ -540,9 +543,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Train one run into `run_dir` (resuming or skipping as its files say) as its only writer; returns its
     summary, or raises RunInterrupted after a signal (checkpoint saved)."""
     checked = check(cfg)
+    fp = fingerprint(cfg)
     done = read_summary(run_dir, warn=False)
-    if done and done.get("status") == "completed" and done.get("fingerprint") == fingerprint(cfg):
-        print(f"{run_dir}: completed already, skipping", file=sys.stderr)  # read only: its files stay untouched
+    if _completed(done, fp, run_dir):  # read only, before the lock: a completed run's files stay untouched
         return done
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -552,19 +555,27 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                            f"results_dir") from None
     try:
         with StopSignals() as stop:
-            return _train_locked(cfg, run_dir, checked, lock, stop)
+            return _train_locked(cfg, run_dir, checked, fp, lock, stop)
     finally:
         lock.release()
 
 
-def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, lock: RunLock, stop: StopSignals) -> dict:
-    fp = fingerprint(cfg)
-    done = _previous_summary(run_dir)
-    if done and done.get("status") == "completed":
-        if done.get("fingerprint") != fp:
-            raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
-                               f"another experiment name")
-        print(f"{run_dir}: completed already, skipping", file=sys.stderr)
+def _completed(done: dict | None, fp: str, run_dir: Path) -> bool:
+    """Whether `done` (a summary) is this configuration's completed run, to be skipped; one of another
+    configuration is refused."""
+    if not (done and done.get("status") == "completed"):
+        return False
+    if done.get("fingerprint") != fp:
+        raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
+                           f"another experiment name")
+    print(f"{run_dir}: completed already, skipping", file=sys.stderr)
+    return True
+
+
+def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, lock: RunLock,
+                  stop: StopSignals) -> dict:
+    done = _previous_summary(run_dir)  # again under the lock: another writer may have finished meanwhile
+    if _completed(done, fp, run_dir):
         return done
 
     run = build(cfg, run_dir, checked, fp)
