@@ -55,6 +55,22 @@ def effective_data(amount, unique, r_star):
     return float(out) if out.ndim == 0 else out
 
 
+def optimal_allocation(alpha, beta, A, B, flops, c: float = 6.0, p: float = 1.0):
+    """(N_opt, D_opt, a, b) at `flops` minimising E + A/N^alpha + B/D^beta subject to C = c N^p D (6ND: c = 6,
+    p = 1, where a = beta/(alpha+beta) and N_opt = G (C/6)^a); arrays broadcast, one row per law where the
+    parameters are arrays (K,) and `flops` (m,). The vectorised form of `ParametricLaw.compute_optimal`, for
+    bootstrap draws and other compute conventions."""
+    alpha, beta, A, B = (np.asarray(v, dtype=float)[..., None] for v in (alpha, beta, A, B))
+    logc = np.log(np.asarray(flops, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        k = alpha + p * beta
+        log_n = (np.log(alpha * A / (p * beta * B)) - beta * math.log(c) + beta * logc) / k
+        n_opt = np.exp(log_n)
+        d_opt = np.exp(logc - math.log(c) - p * log_n)
+        a = (beta / k)[..., 0]
+    return n_opt, d_opt, a, 1.0 - p * a
+
+
 def _loss(E, A, B, alpha, beta, params, tokens, unique_tokens=None):
     """E + A/N^alpha + B/D^beta, at (N', D') when `unique_tokens` is given; arrays broadcast (one row per draw)."""
     n = np.asarray(params, dtype=float)
@@ -245,9 +261,8 @@ class FittedLaw:
             return None
         d, c = self.draws, float(flops)
         if self.law.has_loss:
-            g = (d["alpha"] * d["A"] / (d["beta"] * d["B"])) ** (1.0 / (d["alpha"] + d["beta"]))
-            a, b = d["beta"] / (d["alpha"] + d["beta"]), d["alpha"] / (d["alpha"] + d["beta"])
-            n, t = g * (c / 6.0) ** a, (c / 6.0) ** b / g
+            n, t, _, _ = optimal_allocation(d["alpha"], d["beta"], d["A"], d["B"], [c])
+            n, t = n[:, 0], t[:, 0]
             loss = _loss(d["E"], d["A"], d["B"], d["alpha"], d["beta"], n, t)
             return {"params": self._interval(n), "tokens": self._interval(t), "loss": self._interval(loss)}
         n = d["params_coefficient"] * c ** d["a"]

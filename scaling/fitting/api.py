@@ -184,22 +184,15 @@ def _warn_few(label: str, ok: int, k: int, level: float) -> None:
 
 def _law_samples(theta: np.ndarray, flops, per_token: tuple[float, float] = (6.0, 1.0)) -> dict:
     """E, A, B, alpha, beta, a, b and N_opt, D_opt, L(N_opt, D_opt) at `flops`, one value per row of theta; C =
-    c N^p D with (c, p) = `per_token` (6ND: (6, 1); see `parametric.optimal_allocation`)."""
-    from scaling.fitting.parametric import optimal_allocation
+    c N^p D with (c, p) = `per_token` (6ND: (6, 1); see `scaling.laws.optimal_allocation`)."""
+    from scaling.laws import optimal_allocation
 
     a_, b_, e_, alpha, beta = theta.T
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         big_a, big_b, big_e = np.exp(a_), np.exp(b_), np.exp(e_)
-        if per_token == (6.0, 1.0):
-            expo_n, expo_d = beta / (alpha + beta), alpha / (alpha + beta)
-            g = np.where((alpha > 0) & (beta > 0), (alpha * big_a / (beta * big_b)) ** (1.0 / (alpha + beta)), np.nan)
-            half = np.asarray(flops, dtype=float)[None, :] / 6.0
-            n_opt = g[:, None] * half ** expo_n[:, None]
-            d_opt = half ** expo_d[:, None] / g[:, None]
-        else:
-            n_opt, d_opt, expo_n, expo_d = optimal_allocation(alpha, beta, big_a, big_b, flops, *per_token)
-            bad = ~((alpha > 0) & (beta > 0))
-            n_opt[bad], d_opt[bad] = np.nan, np.nan
+        n_opt, d_opt, expo_n, expo_d = optimal_allocation(alpha, beta, big_a, big_b, flops, *per_token)
+        bad = ~((alpha > 0) & (beta > 0))
+        n_opt[bad], d_opt[bad] = np.nan, np.nan
         loss = big_e[:, None] + big_a[:, None] / n_opt ** alpha[:, None] + big_b[:, None] / d_opt ** beta[:, None]
     return {"E": big_e, "A": big_a, "B": big_b, "alpha": alpha, "beta": beta, "a": expo_n, "b": expo_d,
             "params": n_opt, "tokens": d_opt, "loss": loss}
@@ -219,7 +212,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     per_token = parametric.per_token_compute(data.params, data.tokens, data.compute)
     if np.allclose(per_token, (6.0, 1.0), rtol=1e-9, atol=0):
         per_token = (6.0, 1.0)
-    else:  # a and b under the compute convention (parametric.optimal_allocation); G belongs to C = 6ND
+    else:  # a and b under the compute convention (scaling.laws.optimal_allocation); G belongs to C = 6ND
         out.pop("G", None)
         out["flops_per_token"] = {"coefficient": per_token[0], "exponent": per_token[1]}
     if not all(math.isfinite(out[k]) for k in PARAMS_3):

@@ -28,10 +28,10 @@ Under-determined data (`underdetermined`, warned, not refused): fewer than POINT
 parameter, or runs whose tokens per parameter span less than RATIO_SPREAD_DEX (one decade) in D/N: along one
 ratio N and D grow together, and alpha trades off against beta (Chinchilla's isoFLOP profiles span 2-3 decades).
 
-The compute-optimal allocation under another compute convention (`optimal_allocation`): with C = c N^p D (6ND:
-c = 6, p = 1; Appendix F's count: c, p fitted to the runs' FLOPs per token), minimising L(N, C / (c N^p)) gives
-N_opt = [alpha A C^beta / (p beta B c^beta)]^(1 / (alpha + p beta)), so a = beta / (alpha + p beta), and
-D_opt = C / (c N_opt^p), b = 1 - p a.
+The compute-optimal allocation under another compute convention (`scaling.laws.optimal_allocation`): with
+C = c N^p D (6ND: c = 6, p = 1; Appendix F's count: c, p fitted to the runs' FLOPs per token), minimising
+L(N, C / (c N^p)) gives N_opt = [alpha A C^beta / (p beta B c^beta)]^(1 / (alpha + p beta)), so
+a = beta / (alpha + p beta), and D_opt = C / (c N_opt^p), b = 1 - p a.
 """
 
 from __future__ import annotations
@@ -273,20 +273,6 @@ def per_token_compute(params, tokens, compute) -> tuple[float, float]:
         return 6.0, 1.0
     p, log_c = np.polyfit(np.log(params), np.log(np.asarray(compute, dtype=float) / tokens), 1)
     return float(math.exp(log_c)), float(p)
-
-
-def optimal_allocation(alpha, beta, A, B, flops, c: float = 6.0, p: float = 1.0):
-    """(N_opt, D_opt, a, b) at `flops` for C = c N^p D (see the module docstring); arrays broadcast, one row
-    per law where the parameters are arrays (K,) and `flops` (m,)."""
-    alpha, beta, A, B = (np.asarray(v, dtype=float)[..., None] for v in (alpha, beta, A, B))
-    logc = np.log(np.asarray(flops, dtype=float))
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        k = alpha + p * beta
-        log_n = (np.log(alpha * A / (p * beta * B)) - beta * math.log(c) + beta * logc) / k
-        n_opt = np.exp(log_n)
-        d_opt = np.exp(logc - math.log(c) - p * log_n)
-        a = (beta / k)[..., 0]
-    return n_opt, d_opt, a, 1.0 - p * a
 
 
 COLLINEAR = 1e-3  # centred (log N, log D): smallest / largest singular value below this is one line
