@@ -133,11 +133,11 @@ def select_runs(path: str | Path) -> RunSelection:
                            f"give the directory a sweep wrote, e.g. results/cpu")
     total = len(runs)
     done = runs["status"] == "completed"
-    skipped = [(r, f"status {s}") for r, s in zip(runs.loc[~done, "run"], runs.loc[~done, "status"], strict=True)]
-    if not done.all():
-        names = ", ".join(f"{r} ({s})" for r, s in zip(runs.loc[~done, "run"], runs.loc[~done, "status"],
-                                                         strict=True))
-        warnings.warn(f"left out {int((~done).sum())} run(s) whose status is not completed: {names}", stacklevel=2)
+    not_done = list(zip(runs.loc[~done, "run"], runs.loc[~done, "status"], strict=True))
+    skipped = [(r, f"status {s}") for r, s in not_done]
+    if not_done:
+        warnings.warn(f"left out {len(not_done)} run(s) whose status is not completed: "
+                      + ", ".join(f"{r} ({s})" for r, s in not_done), stacklevel=2)
     runs = runs[done].copy()
     if runs.empty:
         raise ScalingError(f"results dir {str(path)!r} has no completed runs yet: wait for the sweep, or fit a CSV")
