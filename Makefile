@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_CPU       ?= torch==2.13.0
 TORCH_CPU_INDEX ?=
 
-.PHONY: install demo test test-slow lint bench notebooks clean
+.PHONY: install demo reference test test-slow lint bench notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,18 @@ demo: install
 	$(VENV)/bin/scaling report results/cpu
 	@echo; echo "== The planner at GPT-3's budget"
 	$(VENV)/bin/scaling plan --flops 3.14e23 --law epoch
+
+# The committed reference sweep (results/reference; conf/experiment/reference_cpu.yaml says what each line adds).
+# A rerun skips the runs already there.
+REF := $(VENV)/bin/scaling-train -m experiment=reference_cpu
+reference: install
+	$(PY) -m experiments.data gutenberg
+	$(REF)
+	$(REF) budget.flops="'3e12','1.2e12','4.7e11','1.9e11'" allocation.size_factor=0.125
+	$(REF) budget.flops="'7.5e10','3e10'" allocation.size_factor=16
+	$(REF) allocation.size_factor=0.5,1 seed=1
+	$(REF) allocation=gpt3,llama budget.flops="'3e12','4.7e11','7.5e10'" allocation.size_factor=1
+	$(VENV)/bin/scaling report results/reference
 
 lint: install
 	$(VENV)/bin/ruff check scaling experiments tests bench

@@ -20,6 +20,7 @@ from scaling.architecture import (
     FFNS,
     NORM_POSITIONS,
     NORMS,
+    SHAPE_RULES,
     SWITCHES,
     TRAINABLE_POSITIONS,
     Components,
@@ -34,6 +35,7 @@ Norm = Enum("Norm", {v: v for v in NORMS})
 NormPosition = Enum("NormPosition", {v: v for v in NORM_POSITIONS})
 FFN = Enum("FFN", {v: v for v in FFNS})
 Position = Enum("Position", {v: v for v in TRAINABLE_POSITIONS})
+ShapeRule = Enum("ShapeRule", {v: v for v in SHAPE_RULES})
 
 
 class Tokenizer(Enum):
@@ -70,6 +72,9 @@ class ModelConfig:
     n_kv_heads: int | None = None
     head_dim: int | None = None  # null: d_model / n_heads
     ffn_hidden: int | None = None
+    # how the planner turns N into a shape (scaling.architecture.SHAPE_RULES): exact hits N within 2%; ladder
+    # takes the nearest rung of a family whose width and depth grow together (smooth isoFLOP profiles)
+    shape_rule: ShapeRule = ShapeRule.exact
     seq_len: int = 128  # context T; byte-level tiny models learn most within 128 bytes
     init_std: float = 0.02  # N(0, 0.02) as GPT-2/LLaMA; residual projections get 0.02 / sqrt(2 L)
     rope_theta: float = 10000.0
@@ -183,7 +188,7 @@ def model_components(model: ModelConfig) -> Components:
 
 # Keys added to the schema after runs were recorded: at these values they are left out of fingerprints, so
 # runs recorded before the key existed keep their identity (and a relaunched sweep still finds them).
-ADDED_AT_DEFAULT = {"budget.flops_method": "6nd"}
+ADDED_AT_DEFAULT = {"budget.flops_method": "6nd", "model.shape_rule": "exact"}
 
 
 def identity_excluded_keys() -> list[str]:

@@ -545,7 +545,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     checked = check(cfg)
     fp = fingerprint(cfg)
     done = read_summary(run_dir, warn=False)
-    if _completed(done, fp, run_dir):  # read only, before the lock: a completed run's files stay untouched
+    # read only, before the lock: a completed run's files stay untouched
+    if _completed(done, fp, run_dir, checked.plan):
         return done
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -560,14 +561,33 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         lock.release()
 
 
-def _completed(done: dict | None, fp: str, run_dir: Path) -> bool:
+def _plan_drift(done: dict, plan: RunPlan) -> str | None:
+    """How the plan recorded in `done` (a summary) differs from `plan`, or None. The fingerprint covers the
+    configuration, not the planner's and size rules' answers to it: where those rules changed since (a new LR
+    rule, a new shape solver), the same configuration now asks for another run."""
+    recorded = done.get("optim") or {}
+    diffs = [f"{name} {old} -> {new}" for name, old, new in (
+        ("params", done.get("params"), plan.params), ("steps", done.get("steps"), plan.steps),
+        ("batch", recorded.get("batch_size"), plan.batch_size))
+        if old is not None and old != new]
+    lr = recorded.get("lr")
+    if lr is not None and not math.isclose(lr, plan.lr, rel_tol=1e-9):
+        diffs.append(f"lr {lr:.4g} -> {plan.lr:.4g}")
+    return ", ".join(diffs) or None
+
+
+def _completed(done: dict | None, fp: str, run_dir: Path, plan: RunPlan) -> bool:
     """Whether `done` (a summary) is this configuration's completed run, to be skipped; one of another
-    configuration is refused."""
+    configuration, or of this one planned by rules that have changed since, is refused."""
     if not (done and done.get("status") == "completed"):
         return False
     if done.get("fingerprint") != fp:
         raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
                            f"another experiment name")
+    drift = _plan_drift(done, plan)
+    if drift:
+        raise ScalingError(f"{run_dir} holds a completed run of this configuration, but the planner's rules now "
+                           f"plan it otherwise ({drift}): move it away or choose another experiment name")
     print(f"{run_dir}: completed already, skipping", file=sys.stderr)
     return True
 
@@ -575,7 +595,7 @@ def _completed(done: dict | None, fp: str, run_dir: Path) -> bool:
 def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, lock: RunLock,
                   stop: StopSignals) -> dict:
     done = _previous_summary(run_dir)  # again under the lock: another writer may have finished meanwhile
-    if _completed(done, fp, run_dir):
+    if _completed(done, fp, run_dir, checked.plan):
         return done
 
     run = build(cfg, run_dir, checked, fp)

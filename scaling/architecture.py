@@ -343,9 +343,52 @@ def no_shape_reason(target_params: float, style: str = "llama", *, vocab_size: i
     return None
 
 
+# How a parameter count becomes a shape: "exact" lands within 2% of it (bending the FFN or the depth where tiny
+# widths are coarse); "ladder" takes the nearest rung of `shape_ladder`, whose width and depth never shrink as N
+# grows: the sizes of an isoFLOP profile then differ in size alone, not in erratic shapes.
+SHAPE_RULES = ("exact", "ladder")
+
+
+def _shape(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: int, seq_len: int) -> ModelShape:
+    step, head_dim, multiple_of = width_quantum(d)
+    return ModelShape(d_model=d, n_layers=n_layers, n_heads=d // head_dim, vocab_size=vocab_size,
+                      seq_len=seq_len, components=c, ffn_hidden=ffn_hidden, multiple_of=multiple_of)
+
+
+def shape_ladder(up_to: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+                 components: Components | None = None) -> list[ModelShape]:
+    """A model ladder, grown the way model families are (Pythia, OLMo's ladder, Chinchilla's Table A9): from
+    d 8 and one layer, each rung adds one width step (`WIDTHS`) or one layer, whichever leaves d/L nearer
+    `target_aspect_ratio` of the new count; the FFN keeps its style's rule. Width and depth never shrink from
+    one rung to the next, and each rung is 1.2-2.3x the last. Rungs up to the first past `up_to` parameters."""
+    c = components if components is not None else style_components(style)
+    vocab_size = _positive_int("vocab_size", vocab_size)
+    seq_len = _positive_int("seq_len", seq_len)
+
+    def count(i: int, n_layers: int) -> int:
+        return _count(c, WIDTHS[i], n_layers, _standard_ffn(c, WIDTHS[i]), vocab_size, seq_len)
+
+    i, n_layers = 0, 1
+    rungs = [(i, n_layers, count(i, n_layers))]
+    while rungs[-1][2] < up_to and (i + 1 < len(WIDTHS) or n_layers < MAX_LAYERS):
+        options = []
+        for j, depth in ((i + 1, n_layers), (i, n_layers + 1)):
+            if j < len(WIDTHS) and depth <= MAX_LAYERS:
+                n = count(j, depth)
+                options.append((abs(math.log(WIDTHS[j] / depth / target_aspect_ratio(n))), j, depth, n))
+        _, i, n_layers, n = min(options)
+        rungs.append((i, n_layers, n))
+    return [_shape(c, WIDTHS[i], depth, _standard_ffn(c, WIDTHS[i]), vocab_size, seq_len)
+            for i, depth, _ in rungs]
+
+
 def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
-                components: Components | None = None, tolerance: float = 0.02) -> ModelShape:
+                components: Components | None = None, tolerance: float = 0.02,
+                rule: str = "exact") -> ModelShape:
     """A sensible shape whose exact parameter count (embeddings included) is close to `target_params`.
+
+    With `rule="ladder"`: the rung of `shape_ladder` nearest the target in log (up to ~1.5x off at tiny sizes,
+    where rungs are coarse). With `rule="exact"`, as follows.
 
     The rule, deterministic: widths come from `WIDTHS` (see `width_quantum`), the FFN from the style's rule.
     For each depth 1..256 the widths whose counts bracket the target are candidates; among candidates within
@@ -356,6 +399,8 @@ def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int =
     """
     if not (isinstance(target_params, (int, float)) and math.isfinite(target_params) and target_params > 0):
         raise ScalingError(f"target parameter count must be a finite positive number, got {target_params!r}")
+    if rule not in SHAPE_RULES:
+        raise ScalingError(f"unknown shape rule {rule!r}: choose one of {', '.join(SHAPE_RULES)}")
     c = components if components is not None else style_components(style)
     vocab_size = _positive_int("vocab_size", vocab_size)
     seq_len = _positive_int("seq_len", seq_len)
@@ -367,6 +412,9 @@ def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int =
     if not smallest / 2 <= target_params <= largest:
         raise ScalingError(f"no shape near {target_params:.4g} parameters: with vocab {vocab_size} this solver "
                            f"spans {smallest:,} to {largest:.3g} (d 8..{MAX_WIDTH}, 1..{MAX_LAYERS} layers)")
+    if rule == "ladder":
+        ladder = shape_ladder(target_params, vocab_size=vocab_size, seq_len=seq_len, components=c)
+        return min(ladder, key=lambda s: abs(math.log(s.params / target_params)))
     aspect = target_aspect_ratio(target_params)
     log_tol = math.log1p(tolerance)
     candidates = []  # (aspect error, count error, ffn change, d, L, F)
@@ -408,6 +456,4 @@ def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int =
     else:
         best = min(candidates, key=lambda x: (x[1], x[0]))
     _, _, _, d, n_layers, f = best
-    step, head_dim, multiple_of = width_quantum(d)
-    return ModelShape(d_model=d, n_layers=n_layers, n_heads=d // head_dim, vocab_size=vocab_size,
-                      seq_len=seq_len, components=c, ffn_hidden=f, multiple_of=multiple_of)
+    return _shape(c, d, n_layers, f, vocab_size, seq_len)

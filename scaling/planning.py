@@ -46,11 +46,12 @@ def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_f
                style: str = "llama", vocab_size: int = 32000, seq_len: int = 2048,
                components: Components | None = None, flops_method: str = "6N",
                inference_tokens: float | None = None, unique_tokens: float | None = None,
-               allow_no_shape: bool = False) -> PlannedRun:
-    """One run: `rule` picks N for the budget (times `size_factor`), the solver gives it a shape, and
-    D = C / flops_per_token(shape) spends the budget on that exact shape (the inference rule's training
-    compute, which exceeds C by design, in its place). Where the solver has no shape for N this raises, unless
-    `allow_no_shape`: then the run keeps the rule's N, D = C / 6N, and `shape_note` says why."""
+               allow_no_shape: bool = False, shape_rule: str = "exact") -> PlannedRun:
+    """One run: `rule` picks N for the budget (times `size_factor`), the solver (`shape_rule`, one of
+    `SHAPE_RULES`) gives it a shape, and D = C / flops_per_token(shape) spends the budget on that exact shape (the
+    inference rule's training compute, which exceeds C by design, in its place). Where the solver has no shape
+    for N this raises, unless `allow_no_shape`: then the run keeps the rule's N, D = C / 6N, and `shape_note`
+    says why."""
     law = get_law(law)
     alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens,
                      unique_tokens=unique_tokens)
@@ -63,7 +64,8 @@ def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_f
                                    f"needs one")
             return PlannedRun(**{**alloc.__dict__, **common}, shape_note=f"no shape: {alloc.params:.3g} "
                                                                          f"parameters is {reason}")
-    shape = solve_shape(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
+    shape = solve_shape(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components,
+                        rule=shape_rule)
     tokens = alloc.flops / flops_per_token(shape, flops_method)
     return PlannedRun(**{**alloc.__dict__, "params": shape.params, "tokens": tokens,
                          "predicted_loss": law.loss(shape.params, tokens, alloc.unique_tokens)},

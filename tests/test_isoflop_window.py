@@ -13,8 +13,6 @@ from scaling.fitting import fit
 from scaling.fitting.bootstrap import percentile_interval, resample_counts
 from scaling.fitting.isoflop import parabola_vertices, window_minima, window_runs
 from scaling.laws import ParametricLaw
-from scaling.report import isoflop_runs
-from scaling.results import select_runs
 from tests.synthetic_runs import LAW as EPOCH
 from tests.synthetic_runs import isoflop_sweep
 
@@ -108,17 +106,13 @@ def test_intervals_on_five_size_budgets_are_finite_and_cover_the_known_exponent(
 
 @pytest.fixture(scope="module")
 def reference_iso():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        iso = isoflop_runs(select_runs(REFERENCE).runs)
-    return pd.DataFrame({"run": iso["run"], "params": iso["params"], "tokens": iso["tokens"],
-                         "loss": iso["final_val_loss"], "budget": iso["budget.flops"]})
+    return pd.read_csv(Path(__file__).resolve().parent / "data" / "isoflop_sweep_5_sizes.csv")
 
 
 def test_reference_sweep_interval_is_finite_and_under_one_where_resampling_runs_was_not(reference_iso):
-    """The committed sweep (4 budgets x 5 sizes, byte-level): resampling runs within each budget (the former
-    bootstrap, recomputed here from its definition) leaves half the resamples with 3 distinct sizes, and its
-    interval reaches a > 1.5 (N_opt growing faster than C: no split of compute does that); the residual
+    """An earlier reference sweep of this project (4 budgets x 5 sizes, byte-level): resampling runs within each
+    budget (the former bootstrap, recomputed here from its definition) leaves half the resamples with 3 distinct
+    sizes, and its interval reaches a > 1.5 (N_opt growing faster than C: no split of compute does that); the residual
     bootstrap's half-width is finite, below 1 and less than half the former's."""
     out = approach2(reference_iso, bootstrap=400)
     lo, hi = out["ci"]["a"]

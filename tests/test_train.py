@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from experiments.trainer import train
+from scaling.errors import ScalingError
 from scaling.rundir import read_metrics
 from tests import golden_losses
 
@@ -152,6 +153,23 @@ def test_the_launchers_check_is_the_runs_check(compose, tmp_path, monkeypatch):
     assert trainer.train(cfg, tmp_path / "once")["status"] == "completed"
     assert len(calls) == 1 and trainer.check(cfg) is first
     assert trainer.check(compose("data=tiny", "budget.flops=2e11")) is not first and len(calls) == 2
+
+
+def test_a_completed_run_planned_by_an_older_rule_is_refused_not_reused(compose, tmp_path, monkeypatch):
+    """The fingerprint covers the configuration; the size rules answer it. A run recorded under another LR rule
+    (the same configuration, planned otherwise) must not pass for this configuration's run."""
+    from experiments import sizing, trainer
+
+    cfg = compose("data=tiny", "budget.flops=1e11")
+    done = trainer.train(cfg, tmp_path / "run")
+    assert done["status"] == "completed"
+    before = (tmp_path / "run" / "summary.json").read_bytes()
+    assert trainer.train(cfg, tmp_path / "run")["fingerprint"] == done["fingerprint"]  # same rules: reused
+    monkeypatch.setattr(trainer, "_CHECKED", {})
+    monkeypatch.setattr(sizing, "peak_lr", lambda params: 2e-3)  # a new LR rule
+    with pytest.raises(ScalingError, match=r"plan it otherwise \(lr [0-9.e-]+ -> 0\.002\)"):
+        trainer.train(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "summary.json").read_bytes() == before
 
 
 def test_fingerprints_of_the_committed_reference_runs_still_match(compose):
