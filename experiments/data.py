@@ -35,6 +35,24 @@ from experiments.tokenizer import BPETokenizer, ByteTokenizer
 from scaling.errors import ScalingError
 
 SEPARATOR = b"\n\n"  # between documents in the token stream
+# BPE merges are learnt from at most this many bytes of the training split, taken evenly from every document:
+# a 32 MB sample learns an 8k-16k vocabulary in a fraction of the time the whole of a 120 MB corpus takes
+BPE_TRAIN_BYTES = 32 << 20
+
+
+def bpe_sample(parts: list[bytes], budget: int = BPE_TRAIN_BYTES) -> list[bytes]:
+    """The same share of every training part (its head, cut at a line break), `budget` bytes in all; all of
+    them when they are smaller."""
+    total = sum(map(len, parts))
+    if total <= budget:
+        return parts
+    share = budget / total
+    out = []
+    for raw in parts:
+        cut = math.ceil(len(raw) * share)
+        newline = raw.rfind(b"\n", 0, cut)
+        out.append(raw[:newline + 1] if newline > 0 else raw[:cut])
+    return out
 
 
 def split_documents(docs: list[Document], val_fraction: float, how: str) -> tuple[list[bytes], list[bytes]]:
@@ -219,7 +237,8 @@ def prepare(name: str, *, cache_dir: str | Path, tokenizer: str = "byte", vocab_
     if per_source is None:
         train_parts, val_parts = split_documents(docs, val_fraction, split)
     trained = time.perf_counter()
-    tok = BPETokenizer.train(train_parts, vocab_size) if tokenizer == "bpe" else ByteTokenizer()
+    sample = bpe_sample(train_parts) if tokenizer == "bpe" else []
+    tok = BPETokenizer.train(sample, vocab_size) if tokenizer == "bpe" else ByteTokenizer()
     trained = time.perf_counter() - trained
     sep = tok.encode(SEPARATOR)
 
@@ -255,6 +274,7 @@ def prepare(name: str, *, cache_dir: str | Path, tokenizer: str = "byte", vocab_
         "checksum": {f: hashlib.sha256((scratch / f).read_bytes()).hexdigest() for f in ("train.bin", "val.bin")},
         "prepared": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "prepare_seconds": time.perf_counter() - start, "tokenizer_train_seconds": trained,
+        "tokenizer_train_bytes": sum(map(len, sample)),
     }
     if library is not None:
         for entry in library_section["sources"]:

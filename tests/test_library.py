@@ -323,3 +323,23 @@ def test_the_real_library_builds_from_the_registries(tmp_path):
     names = [d["document"] for d in m["duplicates"]]
     assert {"austen/emma", "austen/persuasion", "austen/sensesensibility"} <= set(names)
     assert json.loads(json.dumps(m))  # the manifest is plain JSON
+
+
+def test_bpe_learns_from_an_even_sample_of_the_training_split():
+    from experiments.data import bpe_sample
+
+    parts = [b"line\n" * 2000, b"other text\n" * 1000, b"x" * 500]
+    assert bpe_sample(parts, budget=10**6) == parts  # small corpora: all of it
+    sample = bpe_sample(parts, budget=6_000)
+    assert all(raw.startswith(s) for raw, s in zip(parts, sample, strict=True))
+    # 6,000 of 21,500 bytes: 2,791 of the first part cut back to its 558th line (2,790), 3,070 of the second to
+    # its 279th (3,069), 140 of the third (no line break)
+    assert [len(s) for s in sample] == [2_790, 3_069, 140]
+
+
+@pytest.mark.parametrize("experiment", ["isoflop_gpu", "allocations_gpu"])
+def test_gpu_sweeps_read_the_library_with_bpe_8k(compose, experiment):
+    cfg = compose(f"experiment={experiment}")
+    assert (cfg.data.name, cfg.data.tokenizer.value, cfg.data.vocab_size, list(cfg.data.sources)) == \
+        ("library", "bpe", 8192, [])
+    assert list(compose("data=library_prose").data.sources) == ["prose"]
