@@ -83,7 +83,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    name: str = "gutenberg"  # gutenberg | sotu | tiny | text | hf
+    name: str = "gutenberg"  # gutenberg | sotu | tiny | text | hf | library
     tokenizer: Tokenizer = Tokenizer.byte
     vocab_size: int = 4096  # BPE only: the size to train
     paths: list[str] = field(default_factory=list)  # text: files or globs
@@ -91,6 +91,7 @@ class DataConfig:
     hf_name: str | None = None  # hf: a dataset name or a local dataset directory
     hf_split: str = "train"
     hf_field: str = "text"
+    sources: list[str] = field(default_factory=list)  # library: source names or kinds (prose, reference, docs); [] all
     split: Split = Split.tail
     val_fraction: float = 0.05
     val_windows: int = 256  # fixed held-out windows of seq_len tokens, the same for every run
@@ -188,7 +189,7 @@ def model_components(model: ModelConfig) -> Components:
 
 # Keys added to the schema after runs were recorded: at these values they are left out of fingerprints, so
 # runs recorded before the key existed keep their identity (and a relaunched sweep still finds them).
-ADDED_AT_DEFAULT = {"budget.flops_method": "6nd", "model.shape_rule": "exact"}
+ADDED_AT_DEFAULT = {"budget.flops_method": "6nd", "model.shape_rule": "exact", "data.sources": []}
 
 
 def identity_excluded_keys() -> list[str]:

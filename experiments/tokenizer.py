@@ -31,6 +31,9 @@ class ByteTokenizer:
     def decode(self, ids) -> str:
         return as_text(bytes(np.asarray(ids, dtype=np.uint8)))
 
+    def encode_many(self, raws: list[bytes]):
+        return (self.encode(raw) for raw in raws)
+
 
 class BPETokenizer:
     """Byte-level BPE (GPT-2's scheme) via HF `tokenizers`."""
@@ -70,3 +73,18 @@ class BPETokenizer:
 
     def decode(self, ids) -> str:
         return self.tokenizer.decode([int(i) for i in ids])
+
+    def encode_many(self, raws: list[bytes], batch_bytes: int = 1 << 24):
+        """The documents' ids in order, encoded in batches of ~16 MB on the tokenizer's threads."""
+        batch, size = [], 0
+        for raw in raws:
+            batch.append(raw)
+            size += len(raw)
+            if size >= batch_bytes:
+                yield from self._batch(batch)
+                batch, size = [], 0
+        yield from self._batch(batch)
+
+    def _batch(self, raws: list[bytes]):
+        for enc in self.tokenizer.encode_batch([as_text(raw) for raw in raws]):
+            yield np.asarray(enc.ids, dtype=self.dtype)

@@ -114,7 +114,7 @@ def load_corpus(cfg: DictConfig) -> Corpus:
     d = cfg.data
     return prepare(d.name, cache_dir=d.cache_dir, tokenizer=d.tokenizer.value, vocab_size=d.vocab_size,
                    split=d.split.value, val_fraction=d.val_fraction, paths=list(d.paths), archive=d.archive,
-                   hf_name=d.hf_name, hf_split=d.hf_split, hf_field=d.hf_field)
+                   hf_name=d.hf_name, hf_split=d.hf_split, hf_field=d.hf_field, sources=list(d.sources))
 
 
 def check_writable(directory: Path) -> None:
