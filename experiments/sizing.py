@@ -3,7 +3,8 @@ then the peak learning rate, batch size and number of steps (the size rules belo
 
 Size rules, used where `optim.lr` / `optim.batch_size` are null:
 - Peak LR: below 60M parameters, 4 x clip(3e-3 (N/1e4)^-0.268, 1e-3, 3e-3) (measured on byte-level CPU sweeps:
-  1.2e-2 at 10K parameters to 4e-3 at 600K); from 60M up, the OLMo ladder's 0.0047 (N/108M)^(-1/3) / 2.
+  1.2e-2 at 10K parameters to 4e-3 at 600K), times sqrt(B / 512) for batches B below 512 tokens (docs/lr_study.md);
+  from 60M up, the OLMo ladder's 0.0047 (N/108M)^(-1/3) / 2.
 - Batch: the same for every run at a budget C, sized so that a model 4x the 20-tokens/param N gets
   `optim.target_steps` (500) steps (the trap it avoids: when batches give large models ~120 steps, the optimum
   moves 2-4x toward small models; and a batch that varies with model size confounds an isoFLOP profile), capped
@@ -29,9 +30,19 @@ from scaling.planning import plan_point
 TINY_LR_LIMIT = 60e6  # parameters: above it the OLMo ladder's rule takes over
 
 
-def peak_lr(params: float) -> float:
+LR_BATCH_TOKENS = 512  # tokens per step from which the tiny models' LR no longer grows with the batch
+
+
+def peak_lr(params: float, batch_tokens: float | None = None) -> float:
+    """The size rule's peak LR for `params` parameters trained on `batch_tokens` tokens per step.
+
+    Below `TINY_LR_LIMIT`, smaller batches than `LR_BATCH_TOKENS` take sqrt(B / 512) of it: Adam's square-root
+    rule (Malladi et al. 2022), below the batch where gradient noise stops limiting the LR. The lr_sweep study
+    on the model ladder found the best LR 0.53-0.63x the batch-free rule at 128 tokens per step (sqrt(1/4) = 0.5)
+    and 0.83-1.39x at 512-1024 (docs/lr_study.md)."""
     if params < TINY_LR_LIMIT:
-        return 4 * min(max(3e-3 * (params / 1e4) ** -0.268, 1e-3), 3e-3)
+        noise = 1.0 if batch_tokens is None else min(1.0, math.sqrt(batch_tokens / LR_BATCH_TOKENS))
+        return 4 * min(max(3e-3 * (params / 1e4) ** -0.268, 1e-3), 3e-3) * noise
     return 0.0047 * (params / 108e6) ** (-1 / 3) / 2
 
 
@@ -213,7 +224,7 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     for name, value in (("optim.weight_decay", o.weight_decay), ("optim.grad_clip", o.grad_clip)):
         if value < 0:
             raise ScalingError(f"{name} must be >= 0, got {value}")
-    lr = (o.lr if o.lr is not None else peak_lr(shape.params)) * o.lr_scale
+    lr = (o.lr if o.lr is not None else peak_lr(shape.params, batch * seq_len)) * o.lr_scale
     plan_tokens = steps * batch * seq_len
     return RunPlan(shape=shape, rule=rule, size_factor=a.size_factor, law=law.name, target_params=target,
                    budget_flops=flops, budget_tokens=b.tokens, steps=steps, batch_size=batch, micro_batch_size=micro,

@@ -15,6 +15,10 @@ def test_peak_lr_rule_matches_the_documented_values():
     assert peak_lr(6e5) == pytest.approx(4e-3, rel=0.01)
     assert peak_lr(5e6) == pytest.approx(4e-3)
     assert peak_lr(108e6) == pytest.approx(0.0047 / 2)
+    # Adam's square-root rule below 512 tokens per step; none above it, nor for the OLMo ladder's sizes
+    assert peak_lr(1e4, 128) == pytest.approx(1.2e-2 / 2) and peak_lr(1e4, 256) == pytest.approx(1.2e-2 / 2 ** 0.5)
+    assert peak_lr(1e4, 512) == peak_lr(1e4, 8192) == peak_lr(1e4)
+    assert peak_lr(108e6, 128) == peak_lr(108e6)
 
 
 def test_batch_rule_reproduces_the_prototype_batches_and_is_the_same_across_sizes_at_a_budget():

@@ -166,7 +166,7 @@ def test_a_completed_run_planned_by_an_older_rule_is_refused_not_reused(compose,
     before = (tmp_path / "run" / "summary.json").read_bytes()
     assert trainer.train(cfg, tmp_path / "run")["fingerprint"] == done["fingerprint"]  # same rules: reused
     monkeypatch.setattr(trainer, "_CHECKED", {})
-    monkeypatch.setattr(sizing, "peak_lr", lambda params: 2e-3)  # a new LR rule
+    monkeypatch.setattr(sizing, "peak_lr", lambda params, batch_tokens=None: 2e-3)  # a new LR rule
     with pytest.raises(ScalingError, match=r"plan it otherwise \(lr [0-9.e-]+ -> 0\.002\)"):
         trainer.train(cfg, tmp_path / "run")
     assert (tmp_path / "run" / "summary.json").read_bytes() == before
