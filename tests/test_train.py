@@ -178,7 +178,8 @@ def test_fingerprints_of_the_committed_reference_runs_still_match(compose):
     root = Path(__file__).resolve().parent.parent / "results" / "reference"
     from experiments.trainer import fingerprint
 
-    for name in ("allocation.size_factor=1,allocation=chinchilla,budget.flops=1e11",
+    for name in ("allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10",
+                 "allocation.size_factor=0.5,allocation=chinchilla,budget.flops=1.2e12,seed=1",
                  "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12"):
         recorded = json.loads((root / name / "summary.json").read_text())["fingerprint"]
-        assert fingerprint(compose("experiment=isoflop_cpu", *name.split(","))) == recorded, name
+        assert fingerprint(compose("experiment=reference_cpu", *name.split(","))) == recorded, name
