@@ -102,6 +102,8 @@ def hydra_app(cfg: DictConfig) -> None:
     if multirun and "Joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
         watch_parent()
     warnings.showwarning = _show_warning
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+        warnings.simplefilter("ignore")
     outcome = {"run": run_dir.name, "status": "failed"}
     try:
         summary = train(cfg, run_dir)
