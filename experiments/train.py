@@ -67,6 +67,23 @@ def share_resources(cfg: DictConfig) -> None:
             cfg.threads = hc.launcher.get("cpus_per_task") or 1
         elif cfg.threads is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
             cfg.threads = int(os.environ["SLURM_CPUS_PER_TASK"])
+    if "SlurmLauncher" in target:
+        slurm_world()
+
+
+def slurm_world() -> None:
+    """In a SLURM job of several tasks (hydra/launcher=slurm_ddp: tasks_per_node x nodes), make the tasks one
+    DDP run: torch.distributed's variables (RANK, WORLD_SIZE, MASTER_ADDR, ...) from SLURM's, by submitit, with
+    each task's CUDA_VISIBLE_DEVICES narrowed to its own GPU. A single task, or torchrun's variables, are left."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "RANK" not in os.environ:
+        from submitit.helpers import TorchDistributedEnvironment
+
+        TorchDistributedEnvironment().export()
+
+
+def rank0() -> bool:
+    """Whether this process speaks for its run: always, except ranks other than 0 of a DDP run."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def watch_parent(interval: float = 1.0) -> None:
@@ -102,7 +119,7 @@ def hydra_app(cfg: DictConfig) -> None:
     if multirun and "Joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
         watch_parent()
     warnings.showwarning = _show_warning
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+    if not rank0():  # under DDP, rank 0 speaks for the run
         warnings.simplefilter("ignore")
     outcome = {"run": run_dir.name, "status": "failed"}
     try:
@@ -135,7 +152,7 @@ def hydra_app(cfg: DictConfig) -> None:
             sys.exit(2)
         # one bad job must not stop the sweep: record it and go on, but never over a run's own files (a
         # completed run or a checkpoint of another configuration is someone's result)
-        if not any((run_dir / name).exists() for name in (SUMMARY, CHECKPOINT)):
+        if rank0() and not any((run_dir / name).exists() for name in (SUMMARY, CHECKPOINT)):
             with contextlib.suppress(ScalingError):
                 write_summary(run_dir, {"status": "failed", "error": str(err), "run_name": run_dir.name})
         return
@@ -150,7 +167,7 @@ def hydra_app(cfg: DictConfig) -> None:
         outcome["error"] = f"{type(err).__name__}: {err}"
         return
     finally:
-        if multirun:
+        if multirun and rank0():  # one entry per run, not one per DDP rank
             _ledger(outcome)
     if summary.get("status") != "completed" and not multirun:
         sys.exit(1)
