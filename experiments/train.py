@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -61,14 +62,49 @@ def share_resources(cfg: DictConfig) -> None:
             n_jobs = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count()
             if cfg.threads is None:
                 cfg.threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            if cfg.device == "auto" and torch.cuda.device_count() > 1:
-                cfg.device = f"cuda:{hc.job.num % torch.cuda.device_count()}"
+            gpus = torch.cuda.device_count()
+            if cfg.device == "auto" and gpus > 1:
+                global _GPU_SLOT
+                if _GPU_SLOT is not None:  # this worker's previous job is over
+                    _GPU_SLOT.close()
+                index, _GPU_SLOT = claim_gpu(gpus, -(-n_jobs // gpus), GPU_SLOTS)
+                cfg.device = f"cuda:{hc.job.num % gpus if index is None else index}"
         elif "LocalLauncher" in target and cfg.threads is None:
             cfg.threads = hc.launcher.get("cpus_per_task") or 1
         elif cfg.threads is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
             cfg.threads = int(os.environ["SLURM_CPUS_PER_TASK"])
     if "SlurmLauncher" in target:
         slurm_world()
+
+
+GPU_SLOTS = Path(tempfile.gettempdir()) / f"scaling-gpu-slots-{os.getuid() if hasattr(os, 'getuid') else 0}"
+_GPU_SLOT = None  # the slot this worker process holds (one job at a time)
+
+
+def claim_gpu(gpus: int, per_gpu: int, slot_dir: Path) -> tuple[int | None, object | None]:
+    """A GPU for a sweep job that runs beside others on this host: the first free slot of `per_gpu` per GPU,
+    slots filled evenly across GPUs (k jobs per GPU from hydra.launcher.n_jobs = k x GPUs, whichever jobs
+    finish first). A slot is an exclusive flock on a file, held until the job's worker closes it or dies, so
+    a slow job never gets a second job stacked on its GPU while another GPU idles. GPUs are named as
+    CUDA_VISIBLE_DEVICES names them, so sweeps with different visible sets do not collide. Returns (GPU
+    index, open slot file), or (None, None) where every slot is taken or locks are unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): the caller maps jobs by number
+        return None, None
+    names = (os.environ.get("CUDA_VISIBLE_DEVICES") or "").split(",")
+    with contextlib.suppress(OSError):
+        slot_dir.mkdir(parents=True, exist_ok=True)
+        for slot in range(per_gpu):
+            for gpu in range(gpus):
+                name = names[gpu].strip() if gpu < len(names) and names[gpu].strip() else str(gpu)
+                handle = open(slot_dir / f"{socket.gethostname()}-gpu{name}-slot{slot}", "a")  # noqa: SIM115
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return gpu, handle
+                except OSError:
+                    handle.close()
+    return None, None
 
 
 def slurm_world() -> None:
