@@ -52,3 +52,41 @@ def test_aggregate_throughput_without_time_stamps_or_on_two_devices():
     assert t["devices"] == 2 and t["mfu"] == pytest.approx(8 / 40)
     cpu = sweep_throughput(summaries(mfu=[None, None]))
     assert cpu["mfu"] is None and "n/a" in "\n".join(throughput_section(summaries(mfu=[None, None])))
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_the_gpu_check_summary_reports_what_its_phases_wrote_and_marks_what_timed_out(tmp_path):
+    """bench/gpu_summary.py, the python piece of bench/gpu_check.sh, on a directory as the script leaves it."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "environment.txt").write_text("torch 2.x cuda 12 available True\nNVIDIA H100 80GB HBM3\n")
+    (tmp_path / "tests.status").write_text("exit 0\n")
+    (tmp_path / "ladder.status").write_text("exit 124\n")
+    (tmp_path / "ladder.json").write_text(json.dumps([{
+        "params": 2_000_000, "shape": "d128 L8", "seq_len": 1024, "batch": 32, "plain_tokens_per_second": 1e6,
+        "trainer_tokens_per_second": 9.7e5, "ratio": 0.97, "mfu": 0.05, "peak_memory_gib": 3.25}]))
+    for k, stamps in ((1, (100.0, 105.0)), (4, (None, None))):
+        (tmp_path / f"sweep_k{k}.status").write_text(f"exit 0 wall {30 + k}\n")
+        for i, row in summaries(finished_at=list(stamps)).iterrows():
+            run = tmp_path / f"sweep_k{k}" / "gpu" / f"run{i}"
+            run.mkdir(parents=True)
+            (run / "summary.json").write_text(json.dumps({"status": "completed", **row.to_dict()}))
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_summary.py"), str(tmp_path)],
+                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "summary.md").read_text()
+    assert "NVIDIA H100 80GB HBM3" in text and "Throughput ladder (TIMED OUT" in text
+    assert "| 2,000,000 | d128 L8 | 1024 | 32 | 1,000,000 | 970,000 | 0.970 | 5.0% | 3.25 GiB |" in text
+    assert "| 1 | ok | 2 | 31 | 150,000 | 40.0% |" in text  # the overlapping pair of the hand-computed test
+    assert "| 4 | ok | 2 | 34 | 93,750 | 25.0% |" in text  # no time stamps: 32 s one after another, 8 / 32
+
+
+def test_the_gpu_check_script_refuses_a_missing_outdir_in_one_line():
+    import subprocess
+
+    proc = subprocess.run(["bash", str(ROOT / "bench" / "gpu_check.sh")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == ["usage: bench/gpu_check.sh OUTDIR [--cpu]"]
