@@ -106,7 +106,8 @@ def test_the_slurm_ddp_launcher_composes_and_its_tasks_become_one_ddp_run(monkey
     assert launcher.tasks_per_node == launcher.gpus_per_node == 4 and launcher.max_num_timeout == 3
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                 "CUDA_VISIBLE_DEVICES"):
-        monkeypatch.delenv(key, raising=False)  # restored (removed) after the test, whatever export sets
+        monkeypatch.setenv(key, "")  # recorded, so that whatever export sets is undone after the test
+        monkeypatch.delenv(key)
     slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "42", "SLURM_NTASKS": "8", "SLURM_PROCID": "5",
              "SLURM_LOCALID": "1", "SLURM_JOB_NUM_NODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_NODELIST": "gpu[01-02]"}
     for key, value in slurm.items():
