@@ -160,7 +160,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
-    compile: bool = False  # torch.compile the model (CUDA)
+    compile: bool | None = None  # torch.compile the training step's model; null: on CUDA yes, elsewhere no
+    compile_mode: str = "default"  # torch.compile's mode; reduce-overhead adds CUDA graphs (tiny models on a GPU)
     threads: int | None = None  # torch CPU threads; null: torch's default
     log_every_steps: int | None = None  # null: about 200 log points per run
     divergence_factor: float = 2.0  # a train loss above this x the first step's loss stops the run as diverged

@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -61,12 +62,64 @@ def share_resources(cfg: DictConfig) -> None:
             n_jobs = hc.launcher.n_jobs if hc.launcher.n_jobs > 0 else os.cpu_count()
             if cfg.threads is None:
                 cfg.threads = max(1, (os.cpu_count() or 1) // n_jobs)
-            if cfg.device == "auto" and torch.cuda.device_count() > 1:
-                cfg.device = f"cuda:{hc.job.num % torch.cuda.device_count()}"
+            gpus = torch.cuda.device_count()
+            if cfg.device == "auto" and gpus > 1:
+                global _GPU_SLOT
+                if _GPU_SLOT is not None:  # this worker's previous job is over
+                    _GPU_SLOT.close()
+                index, _GPU_SLOT = claim_gpu(gpus, -(-n_jobs // gpus), GPU_SLOTS)
+                cfg.device = f"cuda:{hc.job.num % gpus if index is None else index}"
         elif "LocalLauncher" in target and cfg.threads is None:
             cfg.threads = hc.launcher.get("cpus_per_task") or 1
         elif cfg.threads is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
             cfg.threads = int(os.environ["SLURM_CPUS_PER_TASK"])
+    if "SlurmLauncher" in target:
+        slurm_world()
+
+
+GPU_SLOTS = Path(tempfile.gettempdir()) / f"scaling-gpu-slots-{os.getuid() if hasattr(os, 'getuid') else 0}"
+_GPU_SLOT = None  # the slot this worker process holds (one job at a time)
+
+
+def claim_gpu(gpus: int, per_gpu: int, slot_dir: Path) -> tuple[int | None, object | None]:
+    """A GPU for a sweep job that runs beside others on this host: the first free slot of `per_gpu` per GPU,
+    slots filled evenly across GPUs (k jobs per GPU from hydra.launcher.n_jobs = k x GPUs, whichever jobs
+    finish first). A slot is an exclusive flock on a file, held until the job's worker closes it or dies, so
+    a slow job never gets a second job stacked on its GPU while another GPU idles. GPUs are named as
+    CUDA_VISIBLE_DEVICES names them, so sweeps with different visible sets do not collide. Returns (GPU
+    index, open slot file), or (None, None) where every slot is taken or locks are unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): the caller maps jobs by number
+        return None, None
+    names = (os.environ.get("CUDA_VISIBLE_DEVICES") or "").split(",")
+    with contextlib.suppress(OSError):
+        slot_dir.mkdir(parents=True, exist_ok=True)
+        for slot in range(per_gpu):
+            for gpu in range(gpus):
+                name = names[gpu].strip() if gpu < len(names) and names[gpu].strip() else str(gpu)
+                handle = open(slot_dir / f"{socket.gethostname()}-gpu{name}-slot{slot}", "a")  # noqa: SIM115
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return gpu, handle
+                except OSError:
+                    handle.close()
+    return None, None
+
+
+def slurm_world() -> None:
+    """In a SLURM job of several tasks (hydra/launcher=slurm_ddp: tasks_per_node x nodes), make the tasks one
+    DDP run: torch.distributed's variables (RANK, WORLD_SIZE, MASTER_ADDR, ...) from SLURM's, by submitit, with
+    each task's CUDA_VISIBLE_DEVICES narrowed to its own GPU. A single task, or torchrun's variables, are left."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "RANK" not in os.environ:
+        from submitit.helpers import TorchDistributedEnvironment
+
+        TorchDistributedEnvironment().export()
+
+
+def rank0() -> bool:
+    """Whether this process speaks for its run: always, except ranks other than 0 of a DDP run."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def watch_parent(interval: float = 1.0) -> None:
@@ -102,6 +155,8 @@ def hydra_app(cfg: DictConfig) -> None:
     if multirun and "Joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
         watch_parent()
     warnings.showwarning = _show_warning
+    if not rank0():  # under DDP, rank 0 speaks for the run
+        warnings.simplefilter("ignore")
     outcome = {"run": run_dir.name, "status": "failed"}
     try:
         summary = train(cfg, run_dir)
@@ -133,7 +188,7 @@ def hydra_app(cfg: DictConfig) -> None:
             sys.exit(2)
         # one bad job must not stop the sweep: record it and go on, but never over a run's own files (a
         # completed run or a checkpoint of another configuration is someone's result)
-        if not any((run_dir / name).exists() for name in (SUMMARY, CHECKPOINT)):
+        if rank0() and not any((run_dir / name).exists() for name in (SUMMARY, CHECKPOINT)):
             with contextlib.suppress(ScalingError):
                 write_summary(run_dir, {"status": "failed", "error": str(err), "run_name": run_dir.name})
         return
@@ -148,7 +203,7 @@ def hydra_app(cfg: DictConfig) -> None:
         outcome["error"] = f"{type(err).__name__}: {err}"
         return
     finally:
-        if multirun:
+        if multirun and rank0():  # one entry per run, not one per DDP rank
             _ledger(outcome)
     if summary.get("status") != "completed" and not multirun:
         sys.exit(1)

@@ -13,6 +13,11 @@ What can go wrong, and what happens:
 - a damaged checkpoint.pt, summary.json or config.yaml, or a metrics.jsonl that lacks log points the checkpoint
   has passed, is moved aside (`scaling.rundir.move_aside`), named in one line, and the run starts over or
   resumes from what is sound: the curve in metrics.jsonl always matches the weights.
+
+Under `torchrun` the run spans several processes (DDP, `experiments.distributed`): rank 0 is the only writer and
+decides (resume or not, checkpoint or not, stop or not); the ranks agree at log points, the only places the step
+loop waits for the device. On CUDA: TF32 matmuls, bf16 autocast, fused AdamW, torch.compile (on by default),
+batches copied from pinned host memory without blocking.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from experiments import checkpoint, tracking
+from experiments import checkpoint, distributed, tracking
 from experiments.config import ADDED_AT_DEFAULT, identity_excluded_keys, model_components
 from experiments.data import Corpus, prepare
+from experiments.distributed import SINGLE, World
 from experiments.model import Transformer
 from experiments.schedule import lr_multiplier
 from experiments.sizing import RunPlan, resolve
@@ -61,6 +67,10 @@ from scaling.rundir import (
 # Beyond ~4 epochs, repeated tokens are worth clearly less than fresh ones (Muennighoff et al. 2023, Sec. 3;
 # scaling.laws.effective_data is their effective-data form, which the warning quotes).
 EPOCHS_WARNING = 4.0
+
+# torch.compile's modes; reduce-overhead adds CUDA graphs, which pay off where kernel launches dominate (tiny
+# models on a GPU)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def _config_data(cfg: DictConfig) -> dict:
@@ -94,7 +104,10 @@ def fingerprint(cfg: DictConfig) -> str:
     return _digest(data)[:16]
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, world: World = SINGLE) -> torch.device:
+    """The device `name` asks for; under torchrun, `auto` and `cuda` mean this process's GPU (LOCAL_RANK)."""
+    if name in ("auto", "cuda") and world.active and torch.cuda.is_available():
+        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -164,6 +177,8 @@ def check(cfg: DictConfig) -> Checked:
         raise ScalingError(f"precision must be auto, fp32 or bf16, got {cfg.precision!r}")
     if cfg.threads is not None and cfg.threads < 1:
         raise ScalingError(f"threads must be >= 1, got {cfg.threads}")
+    if cfg.compile_mode not in COMPILE_MODES:
+        raise ScalingError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {cfg.compile_mode!r}")
     pick_device(cfg.device)
     tracking.check_logger(cfg.logger)
     check_writable(Path(cfg.results_dir) / cfg.experiment_name)
@@ -172,6 +187,11 @@ def check(cfg: DictConfig) -> Checked:
         corpus = load_corpus(cfg)
         val = corpus.val_windows(cfg.model.seq_len, cfg.data.val_windows)
         plan = resolve(cfg, corpus.vocab_size)
+    world = distributed.from_env()
+    if plan.micro_batch_size % world.size:
+        raise ScalingError(f"{world.size} processes cannot split micro-batches of {plan.micro_batch_size} sequences "
+                           f"evenly: set optim.micro_batch_size to a multiple of {world.size} that divides "
+                           f"optim.batch_size ({plan.batch_size})")
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     _CHECKED[key] = Checked(corpus, plan, val, list(caught))
@@ -241,15 +261,15 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def evaluate(model, windows: torch.Tensor, batch_size: int, autocast) -> float:
     """Mean cross-entropy (nats/token) over the fixed validation windows."""
     model.eval()
-    total, count = 0.0, 0
+    total, count = torch.zeros((), dtype=torch.float64, device=windows.device), 0  # summed on the device: one sync
     for i in range(0, len(windows), batch_size):
         w = windows[i:i + batch_size]
         with autocast():
             _, loss = model(w[:, :-1], w[:, 1:])
-        total += loss.item() * w[:, 1:].numel()
+        total += loss.double() * w[:, 1:].numel()
         count += w[:, 1:].numel()
     model.train()
-    return total / count
+    return total.item() / count
 
 
 @dataclass
@@ -282,6 +302,9 @@ class Run:
     loss_count: int = 0
     stop: StopSignals = field(default_factory=StopSignals)
     lock: RunLock | None = None
+    world: World = SINGLE
+    compiled: bool = False  # torch.compile the training forward and backward
+    ddp: torch.nn.parallel.DistributedDataParallel | None = None  # the model's DDP wrapper, under torchrun
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
@@ -291,6 +314,8 @@ class Run:
         return self.elapsed_before + time.perf_counter() - self.started
 
     def save_checkpoint(self) -> None:
+        if not self.world.main:  # rank 0 writes; every rank holds the same weights
+            return
         checkpoint.save(self.run_dir, model=self.model, optimizer=self.optimizer, step=self.step,
                         elapsed=self.elapsed, fingerprint=self.fingerprint, first_loss=self.first_loss,
                         log_state={"loss_sum": float(self.loss_sum), "loss_count": self.loss_count},
@@ -348,23 +373,42 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
     fingerprint only); config.yaml (the composed config plus the planner's resolution) is written when the run
     starts, and again if it went missing."""
     plan = checked.plan
-    device = pick_device(cfg.device)
+    world = distributed.from_env()
+    device = pick_device(cfg.device, world)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # bf16 autocast on CUDA: the matmuls run in bf16 while the weights and optimizer stay fp32
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    state, rows = _sound_state(cfg, run_dir, plan, fp)
-    model, optimizer = _fresh(cfg, plan, device)
-    if state is not None:
-        try:
+    if device.type == "cuda":  # fp32 matmuls outside autocast (and all of precision=fp32) on TF32 tensor cores
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+
+    def resume_state():  # rank 0 decides what to resume from, moving damaged files aside
+        state, rows = _sound_state(cfg, run_dir, plan, fp)
+        model, optimizer = _fresh(cfg, plan, device)
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as err:
+                _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} does not fit the model "
+                           f"({type(err).__name__}: {first_line(err)})", "the run starts over")
+                state, rows = None, []
+                model, optimizer = _fresh(cfg, plan, device)
+        return state, rows, model, optimizer
+
+    state, rows, model, optimizer = _on_main(world, resume_state) or (None, [], None, None)
+    resume_step = distributed.broadcast(world, None if state is None else state["step"])
+    if not world.main:  # the other ranks load what rank 0 chose (the file is sound: rank 0 just read it)
+        model, optimizer = _fresh(cfg, plan, device)
+        if resume_step is not None:
+            state = checkpoint.load(run_dir, map_location="cpu")
+            if state is None or state["step"] != resume_step:
+                raise ScalingError(f"rank {world.rank} found another {CHECKPOINT} than rank 0 in {run_dir}: is "
+                                   f"the run directory on a filesystem every rank sees?")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError, TypeError) as err:
-            _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} does not fit the model "
-                       f"({type(err).__name__}: {first_line(err)})", "the run starts over")
-            state = None
-            model, optimizer = _fresh(cfg, plan, device)
-    run = Run(cfg, run_dir, plan, checked.corpus, checked.val, device, bf16, model, optimizer, fp)
+    run = Run(cfg, run_dir, plan, checked.corpus, checked.val, device, bf16, model, optimizer, fp, world=world,
+              compiled=cfg.compile if cfg.compile is not None else device.type == "cuda")
     if state is not None:
         run.step = run.start_step = state["step"]
         run.elapsed_before, run.first_loss = state["elapsed"], state.get("first_loss")
@@ -374,8 +418,28 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
         run.last_train = next((r["train_loss"] for r in reversed(rows) if r.get("train_loss") is not None), math.nan)
         run.last_val = next((r["val_loss"] for r in reversed(rows) if r.get("val_loss") is not None), math.nan)
         checkpoint.restore_rng(state)  # with the step, this fixes every later batch: the resume is exact
-    _write_config(cfg, run_dir, plan, fresh=state is None)
+    if world.main:
+        _write_config(cfg, run_dir, plan, fresh=state is None)
     return run
+
+
+def _on_main(world: World, work):
+    """`work()` on rank 0 only (its result; None elsewhere); when it fails, every other rank raises too instead
+    of waiting for rank 0 at the next collective."""
+    if not world.active:
+        return work()
+    result, error = None, None
+    if world.main:
+        try:
+            result = work()
+        except BaseException as err:  # told to the other ranks, then raised here as it was
+            error = err
+    failed = distributed.broadcast(world, None if error is None else f"{type(error).__name__}: {first_line(error)}")
+    if error is not None:
+        raise error
+    if failed is not None:
+        raise ScalingError(f"rank 0 stopped ({failed}); rank {world.rank} stops with it")
+    return result
 
 
 def _write_config(cfg: DictConfig, run_dir: Path, plan: RunPlan, fresh: bool) -> None:
@@ -393,21 +457,34 @@ def _write_config(cfg: DictConfig, run_dir: Path, plan: RunPlan, fresh: bool) ->
     atomic_write_text(path, OmegaConf.to_yaml(OmegaConf.create(resolved)))
 
 
+def to_device(rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host batch on `device`: on CUDA copied from pinned memory without blocking the host (the copy overlaps
+    the work already queued); elsewhere as it is."""
+    batch = torch.from_numpy(rows)
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
 def train_step(run: Run, fwd, lr: float) -> torch.Tensor:
-    """One optimizer step at `lr` over `batch_size` sequences in micro-batches; returns the mean loss as a
-    tensor (no host sync: the caller reads it only at log points)."""
-    plan, cfg = run.plan, run.cfg
+    """One optimizer step at `lr` over `batch_size` sequences in micro-batches; returns this process's mean loss
+    as a tensor (no host sync: the caller reads it only at log points). Under DDP each rank takes its row slice
+    of every micro-batch, and gradients are all-reduced once, on the last micro-batch (`no_sync` before it)."""
+    plan, cfg, world = run.plan, run.cfg, run.world
     for group in run.optimizer.param_groups:
         group["lr"] = lr
     accum = plan.batch_size // plan.micro_batch_size
+    rows = plan.micro_batch_size // world.size
     total = torch.zeros((), device=run.device)
     for micro in range(accum):
         # batches are a pure function of (seed, step, micro): no data-loader state to checkpoint
-        batch = torch.from_numpy(run.corpus.train_batch(cfg.seed, run.step, micro, plan.micro_batch_size,
-                                                        plan.seq_len)).to(run.device, non_blocking=True)
-        with run.autocast():
+        seqs = run.corpus.train_batch(cfg.seed, run.step, micro, plan.micro_batch_size, plan.seq_len)
+        batch = to_device(seqs[world.rank * rows:(world.rank + 1) * rows], run.device)
+        sync = run.ddp is None or micro == accum - 1
+        with run.autocast(), (contextlib.nullcontext() if sync else run.ddp.no_sync()):
             _, loss = fwd(batch[:, :-1], batch[:, 1:])
-        (loss / accum).backward()  # scaled so accumulated gradients equal one big batch's
+            # scaled so accumulated gradients equal one big batch's (DDP averages the ranks' slices)
+            (loss / accum).backward()
         total += loss.detach() / accum
     if cfg.optim.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
@@ -417,43 +494,78 @@ def train_step(run: Run, fwd, lr: float) -> torch.Tensor:
     return total
 
 
+def forward_fn(run: Run):
+    """What the step loop calls: the model, wrapped in DDP under torchrun (which then owns the gradient
+    all-reduce), compiled where `run.compiled` says (torch.compile(DDP(model)), as PyTorch recommends)."""
+    net = run.model
+    if run.world.active:
+        net = run.ddp = torch.nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    return torch.compile(net, mode=run.cfg.compile_mode) if run.compiled else net
+
+
 def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
-    """Steps until the budget is spent or the loss diverges; logs, evaluates and checkpoints on the way."""
-    cfg, plan = run.cfg, run.plan
+    """Steps until the budget is spent or the loss diverges; logs, evaluates and checkpoints on the way.
+
+    The loop never waits for the device except at log points (one sync for the loss, and under DDP one
+    all-reduce that also carries the ranks' checkpoint and stop requests) and at checkpoints. Training time is
+    counted up to those syncs, so tokens/s is the device's, not how fast the host queued work."""
+    cfg, plan, world = run.cfg, run.plan, run.world
     s = cfg.schedule
-    fwd = run.model if not cfg.compile else torch.compile(run.model)
+    fwd = forward_fn(run)
     val = torch.from_numpy(run.val).to(run.device)
     log_every, eval_every = log_points(cfg, plan)
     interval_time, interval_tokens = 0.0, 0
     # a tensor on the device: adding to it costs no host sync
     loss_sum, loss_count = torch.full((), run.loss_sum, device=run.device), run.loss_count
     last_ckpt = time.perf_counter()
-    bar = tqdm(total=plan.steps, initial=run.step, disable=None if cfg.progress else True, unit="step",
-               desc=run.run_dir.name[:40], dynamic_ncols=True, leave=False)
+    stop_agreed = ckpt_agreed = False
+    bar = tqdm(total=plan.steps, initial=run.step, disable=None if cfg.progress and world.main else True,
+               unit="step", desc=run.run_dir.name[:40], dynamic_ncols=True, leave=False)
+    mark = time.perf_counter()  # training time since `mark` is not yet counted
+
+    def count_time() -> None:  # after a sync: the device has done the work queued so far
+        nonlocal interval_time
+        spent = time.perf_counter() - mark
+        interval_time += spent
+        run.train_time += spent
+
+    def save() -> None:
+        # the loss summed since the last log point, over all ranks (a rank's own sum is of its rows only)
+        run.loss_sum = (distributed.reduce_sum(world, loss_sum.clone()) / world.size).item()
+        run.loss_count = loss_count
+        count_time()
+        run.save_checkpoint()
+
     run.model.train()
     while run.step < plan.steps:
-        if run.stop.signum is not None:  # a signal arrived during the last step: save it and stop
-            run.loss_sum, run.loss_count = loss_sum.item(), loss_count
+        if stop_agreed if world.active else run.stop.signum is not None:  # save the last step and stop
             if run.step > run.start_step:
-                run.save_checkpoint()
+                save()
             run.status = "interrupted"
             break
-        t0 = time.perf_counter()
         # the schedule is a function of the step alone, so a resumed run continues on the same curve
         lr = plan.lr * lr_multiplier(run.step, plan.steps, plan.warmup_steps, s.name.value, s.final_lr_fraction,
                                      s.cooldown_fraction)
         loss_sum += train_step(run, fwd, lr)
         loss_count += 1
-        dt = time.perf_counter() - t0
-        run.train_time += dt
-        interval_time += dt
         interval_tokens += plan.tokens_per_step
         bar.update(1)
         step = run.step
 
         eval_due = step % eval_every == 0 or step == plan.steps
-        if step % log_every == 0 or eval_due or step == 1:
-            run.last_train = (loss_sum / loss_count).item()  # the one host sync, at log points only
+        time_due = time.perf_counter() - last_ckpt >= 60 * cfg.checkpoint.every_minutes
+        logged = step % log_every == 0 or eval_due or step == 1
+        if logged:
+            if world.active:  # one all-reduce: the loss, and whether any rank wants a checkpoint or a stop
+                flags = torch.tensor([float(time_due), float(run.stop.signum is not None)], device=run.device)
+                agreed = distributed.reduce_sum(world, torch.cat([loss_sum.view(1), flags]))
+                mean = agreed[0] / (loss_count * world.size)
+                ckpt_agreed, stop_agreed = (agreed[1:] > 0).tolist()
+            else:
+                mean = loss_sum / loss_count
+            run.last_train = mean.item()  # the one host sync, at log points only
+            count_time()
             loss_sum.zero_()
             loss_count = 0
             if run.first_loss is None:
@@ -464,7 +576,7 @@ def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
                       "elapsed_s": run.elapsed}
             interval_time, interval_tokens = 0.0, 0
             diverged = not math.isfinite(run.last_train) or run.last_train > cfg.divergence_factor * run.first_loss
-            if eval_due and not diverged:
+            if eval_due and not diverged and world.main:  # rank 0 evaluates; the others wait at the next all-reduce
                 run.last_val = evaluate(run.model, val, cfg.eval.batch_size, run.autocast)
                 record["val_loss"] = run.last_val
             metrics.append(record)
@@ -474,15 +586,18 @@ def train_loop(run: Run, metrics: MetricsLog, tracker) -> None:
             bar.set_postfix(loss=f"{run.last_train:.3f}", tok_s=f"{record['tokens_per_second']:.3g}")
             if diverged:
                 run.status = "diverged"
-                print(f"{run.run_dir.name}: loss {run.last_train} at step {step} (first {run.first_loss:.3f}): "
-                      f"diverged, stopping", file=sys.stderr)
+                if world.main:
+                    print(f"{run.run_dir.name}: loss {run.last_train} at step {step} (first {run.first_loss:.3f}): "
+                          f"diverged, stopping", file=sys.stderr)
                 break
-        now = time.perf_counter()
+            mark = time.perf_counter()
+        # a checkpoint every_steps (the same step on every rank), or by time: on one process at any step, under
+        # DDP at a log point where a rank asked for it
+        by_time = (ckpt_agreed and logged) if world.active else time_due
         if step < plan.steps and ((cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0)
-                                  or now - last_ckpt >= 60 * cfg.checkpoint.every_minutes):
-            run.loss_sum, run.loss_count = loss_sum.item(), loss_count
-            run.save_checkpoint()
-            last_ckpt = time.perf_counter()
+                                  or by_time):
+            save()
+            last_ckpt = mark = time.perf_counter()
     bar.close()
 
 
@@ -497,6 +612,7 @@ def summarise(run: Run) -> dict:
         trained, seconds = run.step - run.start_step, run.train_time
     tokens_per_second = trained * plan.tokens_per_step / seconds if seconds > 0 else None
     peak = peak_flops(run.device)
+    devices = run.world.size  # tokens/s is the run's; MFU is per device
     train_tokens = corpus.manifest["tokens"]["train"]
     return {
         "status": run.status, "params": plan.params, "non_embedding_params": plan.shape.non_embedding_params,
@@ -506,7 +622,9 @@ def summarise(run: Run) -> dict:
         "val_bits_per_byte": run.last_val / math.log(2) / corpus.val_bytes_per_token,
         "steps": run.step, "wall_seconds": run.elapsed, "tokens_per_second": tokens_per_second,
         # MFU by PaLM's count (6N plus attention) over the device's dense bf16 peak
-        "mfu": flops_per_token(plan.shape, "palm") * tokens_per_second / peak if peak and tokens_per_second else None,
+        "mfu": flops_per_token(plan.shape, "palm") * tokens_per_second / (peak * devices)
+        if peak and tokens_per_second else None,
+        "world_size": devices, "finished_at": time.time(),  # unix time: with wall_seconds, when the run ran
         "model": {"style": cfg.model.style, **plan.shape.to_dict()},
         "allocation": {"rule": plan.rule, "size_factor": plan.size_factor, "law": plan.law,
                        "target_params": plan.target_params, "tokens_per_param": tokens_done / plan.params,
@@ -541,24 +659,34 @@ def _previous_summary(run_dir: Path) -> dict | None:
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Train one run into `run_dir` (resuming or skipping as its files say) as its only writer; returns its
-    summary, or raises RunInterrupted after a signal (checkpoint saved)."""
+    summary, or raises RunInterrupted after a signal (checkpoint saved). Under torchrun every rank calls this;
+    rank 0 holds the lock and writes."""
     checked = check(cfg)
     fp = fingerprint(cfg)
+    world = distributed.from_env()
     done = read_summary(run_dir, warn=False)
     # read only, before the lock: a completed run's files stay untouched
-    if _completed(done, fp, run_dir, checked.plan):
+    if _completed(done, fp, run_dir, checked.plan, say=world.main):
         return done
+    distributed.setup(world, pick_device(cfg.device, world))
+    lock = None
+    try:
+        lock = _on_main(world, lambda: _lock(run_dir))
+        with StopSignals() as stop:
+            return _train_locked(cfg, run_dir, checked, fp, lock, stop, world)
+    finally:
+        if lock is not None:
+            lock.release()
+        distributed.teardown(world)
+
+
+def _lock(run_dir: Path) -> RunLock:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(run_dir).acquire()
+        return RunLock(run_dir).acquire()
     except OSError as err:
         raise ScalingError(f"cannot write the run directory {run_dir}: {err.strerror or err}: choose a writable "
                            f"results_dir") from None
-    try:
-        with StopSignals() as stop:
-            return _train_locked(cfg, run_dir, checked, fp, lock, stop)
-    finally:
-        lock.release()
 
 
 def _plan_drift(done: dict, plan: RunPlan) -> str | None:
@@ -576,7 +704,17 @@ def _plan_drift(done: dict, plan: RunPlan) -> str | None:
     return ", ".join(diffs) or None
 
 
-def _completed(done: dict | None, fp: str, run_dir: Path, plan: RunPlan) -> bool:
+class _NoMetrics:
+    """metrics.jsonl of a rank other than 0: rank 0 writes the run's."""
+
+    def append(self, record: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _completed(done: dict | None, fp: str, run_dir: Path, plan: RunPlan, say: bool = True) -> bool:
     """Whether `done` (a summary) is this configuration's completed run, to be skipped; one of another
     configuration, or of this one planned by rules that have changed since, is refused."""
     if not (done and done.get("status") == "completed"):
@@ -588,27 +726,37 @@ def _completed(done: dict | None, fp: str, run_dir: Path, plan: RunPlan) -> bool
     if drift:
         raise ScalingError(f"{run_dir} holds a completed run of this configuration, but the planner's rules now "
                            f"plan it otherwise ({drift}): move it away or choose another experiment name")
-    print(f"{run_dir}: completed already, skipping", file=sys.stderr)
+    if say:
+        print(f"{run_dir}: completed already, skipping", file=sys.stderr)
     return True
 
 
-def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, lock: RunLock,
-                  stop: StopSignals) -> dict:
-    done = _previous_summary(run_dir)  # again under the lock: another writer may have finished meanwhile
-    if _completed(done, fp, run_dir, checked.plan):
-        return done
+def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, lock: RunLock | None,
+                  stop: StopSignals, world: World = SINGLE) -> dict:
+    def finished() -> dict | None:  # again under the lock: another writer may have finished meanwhile
+        done = _previous_summary(run_dir)
+        return done if _completed(done, fp, run_dir, checked.plan) else None
+
+    done = _on_main(world, finished)
+    if distributed.broadcast(world, done is not None):
+        return done if world.main else read_summary(run_dir, warn=False)
 
     run = build(cfg, run_dir, checked, fp)
     run.stop, run.lock = stop, lock
     plan = run.plan
-    metrics = MetricsLog(run_dir, resume_step=run.step)  # cut back to the checkpoint: curve and weights agree
-    tracker = tracking.open_tracker(cfg.logger, run_dir, run_dir.name, _config_data(cfg), resume_step=run.step)
+    if world.main:
+        metrics = MetricsLog(run_dir, resume_step=run.step)  # cut back to the checkpoint: curve and weights agree
+        tracker = tracking.open_tracker(cfg.logger, run_dir, run_dir.name, _config_data(cfg), resume_step=run.step)
+    else:
+        metrics, tracker = _NoMetrics(), tracking.Tracker()
     epochs = plan.tokens / run.corpus.manifest["tokens"]["train"]
-    print(f"{run_dir.name}: {plan.shape.style} d{plan.shape.d_model} L{plan.shape.n_layers} H{plan.shape.n_heads} "
-          f"({plan.params:,} params) on {plan.tokens:,} tokens ({plan.tokens / plan.params:.3g}/param), "
-          f"{plan.steps} steps of {plan.batch_size}x{plan.seq_len}, lr {plan.lr:.3g}; {cfg.data.name} "
-          f"{epochs:.2f} epochs" + (f"; resuming at step {run.step}" if run.step else ""), file=sys.stderr)
-    if epochs > EPOCHS_WARNING:
+    if world.main:  # rank 0 speaks for the run
+        print(f"{run_dir.name}: {plan.shape.style} d{plan.shape.d_model} L{plan.shape.n_layers} H{plan.shape.n_heads} "
+              f"({plan.params:,} params) on {plan.tokens:,} tokens ({plan.tokens / plan.params:.3g}/param), "
+              f"{plan.steps} steps of {plan.batch_size}x{plan.seq_len}, lr {plan.lr:.3g}; {cfg.data.name} "
+              f"{epochs:.2f} epochs" + (f"; resuming at step {run.step}" if run.step else "")
+              + (f"; {world.size} processes (DDP)" if world.active else ""), file=sys.stderr)
+    if epochs > EPOCHS_WARNING and world.main:
         worth = effective_data(plan.tokens, run.corpus.manifest["tokens"]["train"], R_STAR_TOKENS) / plan.tokens
         warnings.warn(f"{run_dir.name}: the budget reads the corpus {epochs:.1f} times (> {EPOCHS_WARNING:g} "
                       f"epochs): repeated tokens are worth less than fresh ones (Muennighoff et al. 2023: up to ~4 "
@@ -624,10 +772,13 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, loc
         metrics.close()
     if run.status == "interrupted":
         tracker.close("interrupted")
-        raise RunInterrupted(stop.signum, run_dir, run.step, saved=run.step > run.start_step)
+        # a rank the signal missed stops with the others: it reports SIGTERM
+        raise RunInterrupted(stop.signum or signal.SIGTERM, run_dir, run.step, saved=run.step > run.start_step)
     if run.status == "completed" and cfg.checkpoint.keep:
         run.save_checkpoint()
     summary = summarise(run)
+    if not world.main:
+        return summary
     write_summary(run_dir, summary)
     if run.status == "completed" and not cfg.checkpoint.keep:
         (run_dir / CHECKPOINT).unlink(missing_ok=True)  # only once the summary is safe on disk

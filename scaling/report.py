@@ -506,7 +506,48 @@ def markdown(report: Report) -> str:
             out.append(f"| {r['budget.flops']:.3g} | {r['allocation.rule']} | {r['allocation.size_factor']:g} | "
                        f"{int(r['count'])} | {r['mean']:.4f} | {r['std']:.4f} |")
         out.append("")
+    out += throughput_section(report.runs)
     if report.figures:
         out += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in report.figures] + [""]
     return "\n".join(out)
 
+
+
+def sweep_throughput(runs: pd.DataFrame) -> dict | None:
+    """A sweep's aggregate throughput from its summaries: tokens/s = all tokens over the sweep's span (first
+    start to last finish, from each summary's `finished_at` and `wall_seconds`; where a summary lacks the time
+    stamp, the runs are taken to have run one after another), and MFU = the model FLOPs over what the devices'
+    peak could have done in that span. Each run's FLOPs in peak-seconds are mfu x world_size x tokens /
+    tokens_per_second (its own MFU's definition, PaLM's count), so no peak table is needed here. Devices: the
+    distinct `device` names times the largest world size. None without throughput figures."""
+    if runs.empty or "tokens_per_second" not in runs:
+        return None
+    rows = runs[runs["tokens_per_second"].notna() & (runs["tokens_per_second"] > 0)]
+    if rows.empty:
+        return None
+    world = rows["world_size"].fillna(1) if "world_size" in rows else pd.Series(1.0, index=rows.index)
+    if "finished_at" in rows and rows["finished_at"].notna().all():
+        span = float(rows["finished_at"].max() - (rows["finished_at"] - rows["wall_seconds"]).min())
+        how = "first start to last finish"
+    else:
+        span, how = float(rows["wall_seconds"].sum()), "runs taken one after another (no time stamps)"
+    devices = int(rows["device"].nunique() if "device" in rows else 1) * int(world.max())
+    out = {"runs": len(rows), "tokens": float(rows["tokens"].sum()), "span_seconds": span, "span": how,
+           "devices": devices, "tokens_per_second": float(rows["tokens"].sum()) / span if span > 0 else None,
+           "mfu": None}
+    if "mfu" in rows and rows["mfu"].notna().all() and span > 0:
+        peak_seconds = (rows["mfu"] * world * rows["tokens"] / rows["tokens_per_second"]).sum()
+        out["mfu"] = float(peak_seconds) / (span * devices)
+    return out
+
+
+def throughput_section(runs: pd.DataFrame) -> list[str]:
+    """report.md's account of the sweep's speed (`sweep_throughput`); nothing where the summaries lack it."""
+    t = sweep_throughput(runs)
+    if t is None:
+        return []
+    mfu = f"{t['mfu']:.1%}" if t["mfu"] is not None else "n/a (CPU or an unknown GPU)"
+    return ["## Throughput of the sweep", "",
+            "| runs | tokens | span | devices | aggregate tokens/s | aggregate MFU |", "|---|---|---|---|---|---|",
+            f"| {t['runs']} | {t['tokens']:.3g} | {t['span_seconds']:.0f} s ({t['span']}) | {t['devices']} | "
+            f"{t['tokens_per_second']:,.0f} | {mfu} |", ""]

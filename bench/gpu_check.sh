@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The CUDA path checked and measured on one GPU in under 8 minutes, everything written under OUTDIR:
+#   1. the GPU tests (pytest -m gpu: bf16, TF32, fused AdamW, compile, no host sync between log points);
+#   2. the throughput ladder (2M, 20M, 124M at context 1024): trainer vs plain loop, tokens/s, MFU, peak memory;
+#   3. isoflop_gpu's two smallest budgets (1e14, 3e14 FLOPs x 6 sizes) with k=1 and k=$K jobs on the GPU;
+#   4. summary.md: the figures above, as measured, with the card's name.
+# Offline: where hydra-core, omegaconf, antlr4 & co are missing, they are installed from a folder of wheels
+# ($WHEELS, default bench/wheels, made by bench/make_wheels.sh on a machine with network) into OUTDIR/pydeps.
+# Data: the committed tiny corpus (no download; DATA=gutenberg with a prepared cache works too). Each phase has
+# a time limit; one that hits it is marked in summary.md and the script goes on.
+#
+#   bench/gpu_check.sh OUTDIR            # on a GPU machine
+#   bench/gpu_check.sh OUTDIR --cpu      # the same pipeline at toy sizes on the CPU (checks the script itself)
+set -uo pipefail
+
+if [[ $# -lt 1 || "$1" == -* ]]; then
+    echo "usage: bench/gpu_check.sh OUTDIR [--cpu]" >&2
+    exit 2
+fi
+OUT=$(mkdir -p "$1" && cd "$1" && pwd)
+CPU=0
+[[ "${2:-}" == "--cpu" ]] && CPU=1
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+WHEELS=${WHEELS:-$ROOT/bench/wheels}
+K=${K:-4}          # jobs per GPU for the second sweep
+DATA=${DATA:-tiny}
+cd "$ROOT"
+exec > >(tee "$OUT/gpu_check.log") 2>&1
+start=$(date +%s)
+phase() { echo; echo "== [$(( $(date +%s) - start )) s] $*"; }
+
+phase "dependencies"
+# module:distribution(s) for what the harness and this script import beyond torch and numpy
+NEEDS="yaml:PyYAML antlr4:antlr4-python3-runtime omegaconf:omegaconf hydra:hydra-core
+hydra_plugins.hydra_joblib_launcher:hydra-joblib-launcher joblib:joblib tqdm:tqdm packaging:packaging
+pandas:pandas,python-dateutil,pytz,tzdata,six pytest:pytest,pluggy,iniconfig"
+missing=()
+for pair in $NEEDS; do
+    $PY -c "import ${pair%%:*}" 2>/dev/null || missing+=(${pair#*:})
+done
+if (( ${#missing[@]} )); then
+    dists=$(echo "${missing[@]}" | tr ', ' '\n\n' | sort -u | tr '\n' ' ')
+    echo "installing from $WHEELS: $dists"
+    if [[ ! -d "$WHEELS" ]]; then
+        echo "gpu_check: missing $dists and no wheel folder $WHEELS: run bench/make_wheels.sh there first" >&2
+        exit 2
+    fi
+    $PY -m pip install -q --no-index --no-deps --find-links "$WHEELS" --target "$OUT/pydeps" $dists || exit 2
+    export PYTHONPATH="$OUT/pydeps${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+$PY -c "import torch, hydra, omegaconf; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+'available', torch.cuda.is_available()); [print(torch.cuda.get_device_name(i)) for i in range(torch.cuda.device_count())]" \
+    | tee "$OUT/environment.txt"
+command -v nvidia-smi >/dev/null && nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+if (( ! CPU )) && ! $PY -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+    echo "gpu_check: torch sees no CUDA device (use --cpu to check the script on a CPU)" >&2
+    exit 2
+fi
+
+if (( CPU )); then
+    DEVICE=cpu; LADDER=(--sizes 1e5,5e5 --seq-len 128 --batch 4 --steps 12 --threads 1)
+    SWEEP=(experiment=debug device=cpu threads=1 budget.flops=1e9 "allocation.size_factor=1,2"); KS="1 2"
+    LIMIT_TESTS=120; LIMIT_LADDER=120; LIMIT_SWEEP=120
+else
+    DEVICE=cuda; LADDER=(--ladder)
+    SWEEP=(experiment=isoflop_gpu "budget.flops='3e14','1e14'"); KS="1 $K"
+    LIMIT_TESTS=90; LIMIT_LADDER=150; LIMIT_SWEEP=110
+fi
+echo "phases: tests ${LIMIT_TESTS}s, ladder ${LIMIT_LADDER}s, sweeps ${LIMIT_SWEEP}s each for k in $KS"
+
+phase "GPU tests (pytest -m gpu; skipped without CUDA)"
+timeout -k 15 "$LIMIT_TESTS" $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py --junitxml="$OUT/tests.xml"
+echo "exit $?" > "$OUT/tests.status"
+
+phase "throughput ladder: trainer vs plain loop on $DEVICE"
+timeout -k 15 "$LIMIT_LADDER" $PY bench/train_throughput.py --device "$DEVICE" --repeats 1 "${LADDER[@]}" \
+    --json "$OUT/ladder.json"
+echo "exit $?" > "$OUT/ladder.status"
+
+for k in $KS; do
+    phase "sweep: ${SWEEP[*]} with k=$k jobs on the device"
+    t0=$(date +%s)
+    timeout -k 15 "$LIMIT_SWEEP" $PY -m experiments.train -m "${SWEEP[@]}" data="$DATA" data.cache_dir="$OUT/cache" \
+        results_dir="$OUT/sweep_k$k" hydra/launcher=joblib hydra.launcher.n_jobs="$k" progress=false
+    echo "exit $? wall $(( $(date +%s) - t0 ))" > "$OUT/sweep_k$k.status"
+done
+
+phase "summary"
+$PY bench/gpu_summary.py "$OUT"
+echo "gpu_check: done in $(( $(date +%s) - start )) s; see $OUT/summary.md"

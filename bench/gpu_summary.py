@@ -1,0 +1,67 @@
+"""summary.md of a bench/gpu_check.sh directory: the card, the GPU tests' outcome, the ladder (tokens/s, MFU,
+peak memory, trainer vs plain loop) and each sweep's aggregate tokens/s, MFU and wall time, all as measured
+there (a phase that hit its time limit says so; nothing is filled in).
+
+    python bench/gpu_summary.py OUTDIR
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def status(path: Path) -> str:
+    text = path.read_text().strip() if path.exists() else "not run"
+    return text.replace("exit 124", "TIMED OUT (exit 124)").replace("exit 0", "ok")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or not Path(argv[0]).is_dir():
+        print("usage: python bench/gpu_summary.py OUTDIR (a bench/gpu_check.sh directory)", file=sys.stderr)
+        return 2
+    from scaling.report import sweep_throughput
+    from scaling.results import load_runs
+
+    out = Path(argv[0])
+    env = (out / "environment.txt").read_text().strip() if (out / "environment.txt").exists() else "unknown"
+    lines = ["# GPU check", "", "Measured on:", "", "```", env, "```", "",
+             f"GPU tests: {status(out / 'tests.status')} (JUnit report: tests.xml)", "",
+             f"## Throughput ladder ({status(out / 'ladder.status')})", ""]
+    ladder = json.loads((out / "ladder.json").read_text()) if (out / "ladder.json").exists() else []
+    if ladder:
+        lines += ["| params | shape | context | batch | plain tok/s | trainer tok/s | trainer/plain | MFU | "
+                  "peak memory |", "|---|---|---|---|---|---|---|---|---|"]
+        def fmt(value, spec: str) -> str:
+            return "n/a" if value is None else format(value, spec)
+
+        for r in ladder:
+            lines.append(f"| {r['params']:,} | {r['shape']} | {r['seq_len']} | {r['batch']} | "
+                         f"{fmt(r['plain_tokens_per_second'], ',.0f')} | {r['trainer_tokens_per_second']:,.0f} | "
+                         f"{fmt(r['ratio'], '.3f')} | {fmt(r['mfu'], '.1%')} | "
+                         f"{fmt(r['peak_memory_gib'], '.2f')} GiB |".replace("n/a GiB", "n/a"))
+    else:
+        lines.append("No ladder figures (the phase did not finish).")
+    lines += ["", "## Sweeps: the two smallest budgets, k jobs on the device at once", "",
+              "| k | status | runs completed | wall (s) | aggregate tokens/s | aggregate MFU |",
+              "|---|---|---|---|---|---|"]
+    for path in sorted(out.glob("sweep_k*.status"), key=lambda p: int(p.stem[7:])):
+        k = path.stem[7:]
+        runs = load_runs(out / f"sweep_k{k}") if (out / f"sweep_k{k}").is_dir() else None
+        done = runs[runs["status"] == "completed"] if runs is not None and len(runs) else None
+        t = sweep_throughput(done) if done is not None and len(done) else None
+        wall = path.read_text().split("wall")[-1].strip() if "wall" in path.read_text() else "?"
+        rate = format(t["tokens_per_second"], ",.0f") if t else "n/a"
+        mfu = format(t["mfu"], ".1%") if t and t["mfu"] is not None else "n/a"
+        lines.append(f"| {k} | {status(path).split(' wall')[0]} | {0 if done is None else len(done)} | {wall} | "
+                     f"{rate} | {mfu} |")
+    lines += ["", "Losses of these runs are not meaningful where data=tiny (the budgets repeat the corpus many "
+              "times); they measure speed.", ""]
+    (out / "summary.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
