@@ -264,6 +264,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_ablation(args) -> int:
+    from scaling.ablation import markdown, write
+
+    ablation, written = write(args.path, args.lr_sweep, args.extrapolation, args.irreducible, args.bootstrap,
+                              args.seed, figures=not args.no_plots)
+    print(markdown(ablation), end="")
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------------------------
 
 def _add_shape_context(p, style_default: str = "llama") -> None:
@@ -280,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit_defaults = FitOptions()
     parser = _Parser(prog="scaling", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid,fit,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{count,plan,grid,fit,report,ablation}")
 
     p = sub.add_parser("count", help="exact parameter count and FLOPs per token of a shape or preset",
                        description="Exact parameters and per-token training FLOPs (6N, PaLM, Chinchilla App. F).")
@@ -402,6 +412,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("ablation", help="the architecture claims at equal compute: table, verdicts, multipliers",
+                       description="Reads the runs of experiment=arch_ablation_cpu (and the LR sweep and length "
+                                   "extrapolation, when given); writes ablation.md and figures into the dir.")
+    p.add_argument("path", help="the ablation's results dir (e.g. results/architecture)")
+    p.add_argument("--lr-sweep", metavar="DIR", help="the post-norm LR sweep's dir (experiment=arch_postnorm_lr_cpu)")
+    p.add_argument("--extrapolation", metavar="FILE.json", help="python -m experiments.extrapolate --out FILE.json")
+    p.add_argument("--irreducible", type=float, default=0.0,
+                   help="E of the per-architecture power law L = E + k C^-g (default %(default)s)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="seed resamples for the multipliers' intervals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.set_defaults(func=cmd_ablation)
     return parser
 
 

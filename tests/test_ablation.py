@@ -1,0 +1,103 @@
+"""The architecture-claims analysis (scaling.ablation) against independent computations: scipy's Welch test for
+the intervals, closed forms for the power law and the compute multiplier, and known synthetic sweeps for the
+verdicts, the labels and the LR-stability table."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from scaling.ablation import (
+    ablation_runs,
+    arch_label,
+    claims,
+    compute_multiplier,
+    lr_stability,
+    power_law,
+    welch_interval,
+)
+from scaling.architecture import STYLES
+from scaling.cli import main
+from scaling.results import load_runs
+from tests.synthetic_runs import write_run
+
+BUDGETS = (1e11, 3e11, 1e12)
+
+
+def test_welch_interval_is_scipys():
+    a, b = np.array([2.10, 2.13, 2.08, 2.11]), np.array([2.00, 2.06, 2.01])
+    diff, lo, hi = welch_interval(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(a.mean() - b.mean()) and (lo, hi) == pytest.approx((ci.low, ci.high))
+
+
+def test_power_law_and_multiplier_closed_forms():
+    c = np.array(BUDGETS)
+    e, k, g = 1.0, 30.0, 0.12
+    assert power_law(c, e + k * c ** -g, irreducible=e) == pytest.approx((math.log(k), g))
+    # the old architecture needs 2x the compute everywhere when its k is 2^g times the new one's (same g)
+    new, old = (math.log(k), g), (math.log(k * 2 ** g), g)
+    for budget in BUDGETS:
+        assert compute_multiplier(new, old, budget, e) == pytest.approx(2.0)
+    # a steeper old curve catches up: the multiplier shrinks with compute, L_old(m C) = L_new(C) by hand
+    old = (math.log(k * 2 ** g), 0.15)
+    m = [compute_multiplier(new, old, budget, e) for budget in BUDGETS]
+    for budget, mult in zip(BUDGETS, m, strict=True):
+        assert k * 2 ** g * (mult * budget) ** -0.15 == pytest.approx(k * budget ** -g)
+    assert m[0] > m[-1]
+
+
+def test_labels_name_the_end_and_the_switch_flipped():
+    assert arch_label(STYLES["llama"].__dict__) == "llama"
+    assert arch_label({**STYLES["gpt3"].__dict__, "norm_position": "post"}) == "gpt3 norm_position=post"
+    assert arch_label({**STYLES["llama"].__dict__, "position": "learned"}) == "llama position=learned"
+
+
+def _sweep(root, effects: dict, noise: float = 0.002, seeds: int = 3):
+    """Runs of llama and its flips with loss = base(C) + effect + noise (effect: the flip's added loss)."""
+    rng = np.random.default_rng(0)
+    for flip, effect in effects.items():
+        components = {**STYLES["llama"].__dict__, **dict([flip])} if flip else STYLES["llama"].__dict__
+        for c in BUDGETS:
+            for seed in range(seeds):
+                loss = 10 * c ** -0.05 + effect + noise * rng.standard_normal()
+                write_run(root / f"{flip}-{c:g}-{seed}", {
+                    "status": "completed", "params": 5e4, "final_val_loss": loss, "flops_exact": c, "seed": seed,
+                    "budget": {"flops": c}, "model": {"style": "custom", "components": components}}, [])
+    return root
+
+
+def test_verdicts_follow_the_interval(tmp_path):
+    root = _sweep(tmp_path, {None: 0.0, ("norm", "layernorm"): 0.05, ("ffn", "gelu"): -0.05,
+                             ("position", "learned"): 0.0})
+    table = claims(ablation_runs(root)).set_index(["claim", "budget"])
+    verdict = {claim.split()[0]: v for (claim, _), v in table["verdict"].items()}
+    assert verdict == {"RMSNorm": "supported", "SwiGLU": "not at this scale", "RoPE": "inconclusive"}
+    assert set(table["end"]) == {"llama"}  # no gpt3 runs: no gpt3 rows
+
+
+def test_cli_writes_the_table_and_a_missing_dir_is_one_line(tmp_path, capsys):
+    root = _sweep(tmp_path / "runs", {None: 0.0, ("norm", "layernorm"): 0.05})
+    assert main(["ablation", str(root), "--bootstrap", "50", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "| llama norm=layernorm |" in out and "supported" in out and (root / "ablation.md").exists()
+    assert main(["ablation", str(tmp_path / "nothing")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_lr_stability_reports_the_first_diverged_multiple(tmp_path):
+    for position in ("pre", "post"):
+        for warmup in (0, 10):
+            for scale in (1, 4, 16):
+                diverged = position == "post" and scale >= (4 if warmup == 0 else 16)
+                write_run(tmp_path / f"{position}-{warmup}-{scale}", {
+                    "status": "diverged" if diverged else "completed", "final_val_loss": 2.0 + scale / 100,
+                    "model": {"components": {"norm_position": position}},
+                    "optim": {"lr": 0.01 * scale, "lr_scale": scale, "warmup_steps": warmup}}, [])
+    table = lr_stability(load_runs(tmp_path)).set_index(["norm_position", "warmup"])
+    assert table.loc[("post", False), "first_diverged_scale"] == 4
+    assert table.loc[("post", True), "first_diverged_scale"] == 16
+    assert table.loc[("post", True), "first_diverged_lr"] == pytest.approx(0.16)
+    assert math.isnan(table.loc[("pre", False), "first_diverged_scale"])
+    assert table.loc[("pre", True), "best_scale"] == 1
