@@ -10,8 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_exist():
-    assert {p.name for p in NOTEBOOKS} == {"loss_curves.ipynb", "isoflop_analysis.ipynb", "planner.ipynb"}
+def test_the_four_notebooks_exist():
+    assert {p.name for p in NOTEBOOKS} == {"loss_curves.ipynb", "isoflop_analysis.ipynb", "planner.ipynb",
+                                           "architecture.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
