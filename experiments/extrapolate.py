@@ -38,8 +38,7 @@ BUCKETS_PER_CONTEXT = 4  # loss reported per quarter of the training context
 def unsupported_reason(position: str, factor: int) -> str | None:
     """Why a model with `position` cannot be evaluated at `factor` x its training context, or None."""
     if position == "learned" and factor > 1:
-        return ("unsupported: learned absolute positions have no table row past the training context "
-                "(not extended)")
+        return "learned absolute positions have no table row past the training context (not extended)"
     return None
 
 
@@ -98,7 +97,8 @@ def extrapolate(run_dir: str | Path, factors=FACTORS, cache_dir: str | None = No
     t = shape.seq_len
     bucket = max(1, t // BUCKETS_PER_CONTEXT)
     out = {"run": run_dir.name, "path": str(run_dir), "position": shape.components.position,
-           "train_context": t, "final_val_loss": summary.get("final_val_loss"), "factors": {}}
+           "components": dataclasses.asdict(shape.components), "budget": summary.get("budget", {}).get("flops"),
+           "seed": summary.get("seed"), "train_context": t, "final_val_loss": summary.get("final_val_loss"), "factors": {}}
     for k in factors:
         reason = unsupported_reason(shape.components.position, k)
         if reason is not None:
@@ -118,7 +118,7 @@ def extrapolate(run_dir: str | Path, factors=FACTORS, cache_dir: str | None = No
 def render(result: dict) -> str:
     parts = []
     for k, r in result["factors"].items():
-        parts.append(f"{k}x ({r['context']}): " + (r["unsupported"] if "unsupported" in r else f"{r['loss']:.4f}"))
+        parts.append(f"{k}x ({r['context']}): " + (f"unsupported ({r['unsupported']})" if "unsupported" in r else f"{r['loss']:.4f}"))
     return f"{result['run']} [{result['position']}]: " + "; ".join(parts)
 
 

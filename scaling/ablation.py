@@ -169,11 +169,14 @@ def multipliers(runs: pd.DataFrame, irreducible: float = 0.0, bootstrap: int = 1
         for i, (name, c) in enumerate((("low", lo_c), ("high", hi_c))):
             finite = draws[:, i][np.isfinite(draws[:, i])]
             row[f"budget_{name}"] = c
-            row[f"multiplier_{name}"] = compute_multiplier(*point, c, irreducible)
+            row[f"multiplier_{name}"] = m = compute_multiplier(*point, c, irreducible)
+            # the old architecture's fit read at m C: outside the budgets run, the multiplier is an extrapolation
+            row[f"multiplier_{name}_extrapolated"] = bool(np.isfinite(m) and not lo_c <= m * c <= hi_c)
             row[f"multiplier_{name}_ci"] = (tuple(np.percentile(finite, [2.5, 97.5])) if len(finite)
                                             else (math.nan, math.nan))
-        row["trend"] = ("grows with compute" if row["multiplier_high"] > row["multiplier_low"]
-                        else "shrinks with compute")
+        low, high = row["multiplier_low"], row["multiplier_high"]
+        row["trend"] = ("undefined: a loss that does not fall with compute" if not np.isfinite([low, high]).all()
+                        else "grows with compute" if high > low else "shrinks with compute")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -207,15 +210,16 @@ def load_extrapolation(path: str | Path) -> list[dict]:
 
 
 def extrapolation_table(results: list[dict]) -> pd.DataFrame:
-    """Loss at each context multiple per position type: mean and std over the runs (seeds) given; 'unsupported'
-    where the position scheme cannot reach that context."""
+    """Loss at each context multiple per architecture, position type and budget: mean and std over the runs
+    (seeds) given; 'unsupported' where the position scheme cannot reach that context."""
     rows = []
     for r in results:
         for k, f in r["factors"].items():
-            rows.append({"position": r["position"], "factor": int(k), "context": f["context"],
-                         "loss": f.get("loss", math.nan), "unsupported": f.get("unsupported")})
+            rows.append({"arch": arch_label(r["components"]), "position": r["position"], "budget": r["budget"],
+                         "factor": int(k), "context": f["context"], "loss": f.get("loss", math.nan),
+                         "unsupported": f.get("unsupported")})
     frame = pd.DataFrame(rows)
-    g = frame.groupby(["position", "factor", "context"])
+    g = frame.groupby(["budget", "arch", "position", "factor", "context"])
     return pd.DataFrame({"mean": g["loss"].mean(), "std": g["loss"].std(ddof=1), "runs": g["loss"].count(),
                          "unsupported": g["unsupported"].first()}).reset_index()
 
@@ -268,11 +272,18 @@ def markdown(a: Ablation) -> str:
             "much compute); 95% percentile bootstrap over seeds.", "",
             "| claim | end | g new | g old | multiplier at low C | at high C | trend |",
             "|---|---|---|---|---|---|---|"]
+    def cell(r, name: str) -> str:
+        m, (lo, hi) = r[f"multiplier_{name}"], r[f"multiplier_{name}_ci"]
+        if not np.isfinite(m):
+            return f"n/a ({_c(r[f'budget_{name}'])})"
+        star = "*" if r[f"multiplier_{name}_extrapolated"] else ""
+        return f"{m:.3g}{star} [{lo:.3g}, {hi:.3g}] ({_c(r[f'budget_{name}'])})"
+
     for _, r in a.multipliers.iterrows():
-        lo, hi = r["multiplier_low_ci"], r["multiplier_high_ci"]
-        out.append(f"| {r['claim']} | from {r['end']} | {r['g_new']:.3f} | {r['g_old']:.3f} | "
-                   f"{r['multiplier_low']:.2f} [{lo[0]:.2f}, {lo[1]:.2f}] ({_c(r['budget_low'])}) | "
-                   f"{r['multiplier_high']:.2f} [{hi[0]:.2f}, {hi[1]:.2f}] ({_c(r['budget_high'])}) | {r['trend']} |")
+        out.append(f"| {r['claim']} | from {r['end']} | {r['g_new']:.3f} | {r['g_old']:.3f} | {cell(r, 'low')} | "
+                   f"{cell(r, 'high')} | {r['trend']} |")
+    out += ["", "\\* the old architecture's law read outside the budgets run (an extrapolation); n/a: its loss does "
+            "not fall with compute here (g <= 0), so no compute reaches the new one's loss."]
     if a.lr is not None:
         out += ["", "## Post-norm stability: LR sweep", "", "LR multiples of the size rule's peak LR; a run is "
                 "diverged when its train loss passes divergence_factor x its first loss or goes non-finite.", "",
@@ -285,11 +296,17 @@ def markdown(a: Ablation) -> str:
                        f"{', '.join(f'{s:g}' for s in r['lr_scales'])} | {first} | {lr} | {r['best_scale']:g} | "
                        f"{r['best_loss']:.4f} |")
     if a.extrapolation is not None:
-        out += ["", "## Length extrapolation", "", "Validation loss at k x the training context, mean +- std over "
-                "the runs evaluated.", "", "| position | k | context | loss |", "|---|---|---|---|"]
-        for _, r in a.extrapolation.iterrows():
-            loss = r["unsupported"] if isinstance(r["unsupported"], str) else f"{r['mean']:.4f} +- {r['std']:.4f}"
-            out.append(f"| {r['position']} | {r['factor']} | {r['context']} | {loss} |")
+        factors = sorted(a.extrapolation["factor"].unique())
+        out += ["", "## Length extrapolation", "", "Validation loss at k x the training context (the same "
+                "validation text in windows k times as long), mean +- std over seeds.", "",
+                "| C | architecture | positions | " + " | ".join(f"{k}x" for k in factors) + " |",
+                "|---|---|---|" + "---|" * len(factors)]
+        for (budget, arch, position), g in a.extrapolation.groupby(["budget", "arch", "position"]):
+            cells = {r["factor"]: ("unsupported" if isinstance(r["unsupported"], str)
+                                   else f"{r['mean']:.4f} +- {r['std']:.4f}") for _, r in g.iterrows()}
+            out.append(f"| {_c(budget)} | {arch} | {position} | " + " | ".join(cells.get(k, "") for k in factors)
+                       + " |")
+        out += ["", *(f"unsupported: {reason}" for reason in a.extrapolation["unsupported"].dropna().unique())]
     return "\n".join(out) + "\n"
 
 
@@ -323,28 +340,30 @@ def loss_vs_compute_figure(a: Ablation):
 
 
 def context_figure(results: list[dict]):
-    """Loss per position bucket at the largest context evaluated, per position type (mean over runs), with the
-    training context marked; learned positions stop at it (unsupported beyond)."""
+    """Loss per position bucket at the longest context each run reached (mean over seeds), one panel per budget,
+    one line per architecture, the training context marked; learned positions stop there (unsupported beyond)."""
     plots = _plots()
     plt = plots.plt
+    groups: dict[float, dict[str, list]] = {}
+    for r in results:
+        longest = max((f for f in r["factors"].values() if "buckets" in f), key=lambda f: f["context"])
+        label = f"{arch_label(r['components'])} ({r['position']})"
+        groups.setdefault(r["budget"], {}).setdefault(label, []).append(longest["buckets"])
     with plots.matplotlib.rc_context(plots.STYLE):
-        fig, ax = plt.subplots(figsize=(plots.PANEL * 1.8, plots.PANEL + 0.6))
-        by_position: dict[str, list] = {}
-        for r in results:
-            supported = [f for f in r["factors"].values() if "buckets" in f]
-            longest = max(supported, key=lambda f: f["context"])
-            by_position.setdefault(r["position"], []).append(longest["buckets"])
-        train_context = results[0]["train_context"] if results else None
-        for i, (position, runs) in enumerate(sorted(by_position.items())):
-            n = min(len(b) for b in runs)
-            mid = np.array([(b["start"] + b["end"]) / 2 for b in runs[0][:n]])
-            loss = np.array([[b["loss"] for b in buckets[:n]] for buckets in runs])
-            ax.plot(mid, loss.mean(0), "o-", color=f"C{i}", label=f"{position} ({len(runs)} runs)")
-        if train_context:
-            ax.axvline(train_context, color="0.4", ls="--", lw=0.8)
-            ax.annotate("training context", (train_context, ax.get_ylim()[1]), ha="right", va="top", fontsize=7)
-        plots._style(ax, "position in the window (tokens)", plots.LABELS["loss"],
-                     "loss vs context position (learned: unsupported past T)", legend=True, ncol=3)
+        fig, axes = plt.subplots(1, len(groups), figsize=(plots.PANEL * 1.6 * len(groups), plots.PANEL + 1),
+                                 sharey=True, squeeze=False)
+        labels = sorted({label for g in groups.values() for label in g})
+        for ax, budget in zip(axes[0], sorted(groups), strict=True):
+            for label, runs in sorted(groups[budget].items()):
+                n = min(len(b) for b in runs)
+                mid = np.array([(b["start"] + b["end"]) / 2 for b in runs[0][:n]])
+                loss = np.array([[b["loss"] for b in buckets[:n]] for buckets in runs])
+                ax.plot(mid, loss.mean(0), "o-", ms=3, color=f"C{labels.index(label)}", label=label)
+            t = results[0]["train_context"]
+            ax.axvline(t, color="0.4", ls="--", lw=0.8)
+            plots._style(ax, "position in the window (tokens; dashed: training context)", plots.LABELS["loss"],
+                         f"C = {_c(budget)}", legend=True, ncol=2)
+        fig.suptitle("loss vs context position (learned positions: unsupported past the training context)")
     return fig
 
 
