@@ -98,7 +98,8 @@ def extrapolate(run_dir: str | Path, factors=FACTORS, cache_dir: str | None = No
     bucket = max(1, t // BUCKETS_PER_CONTEXT)
     out = {"run": run_dir.name, "path": str(run_dir), "position": shape.components.position,
            "components": dataclasses.asdict(shape.components), "budget": summary.get("budget", {}).get("flops"),
-           "seed": summary.get("seed"), "train_context": t, "final_val_loss": summary.get("final_val_loss"), "factors": {}}
+           "seed": summary.get("seed"), "train_context": t, "final_val_loss": summary.get("final_val_loss"),
+           "factors": {}}
     for k in factors:
         reason = unsupported_reason(shape.components.position, k)
         if reason is not None:
@@ -107,18 +108,18 @@ def extrapolate(run_dir: str | Path, factors=FACTORS, cache_dir: str | None = No
         model = model_at_context(shape, state["model"], k * t, cfg.model)
         windows = torch.from_numpy(corpus.val_windows(k * t, cfg.data.val_windows))
         per_position = position_losses(model, windows, cfg.eval.batch_size)
-        out["factors"][str(k)] = {
-            "context": k * t, "loss": float(per_position.mean()), "windows": len(windows),
-            "buckets": [{"start": s, "end": min(s + bucket, k * t), "loss": float(per_position[s:s + bucket].mean())}
-                        for s in range(0, k * t, bucket)],
-        }
+        buckets = [{"start": s, "end": min(s + bucket, k * t), "loss": float(per_position[s:s + bucket].mean())}
+                   for s in range(0, k * t, bucket)]
+        out["factors"][str(k)] = {"context": k * t, "loss": float(per_position.mean()), "windows": len(windows),
+                                  "buckets": buckets}
     return out
 
 
 def render(result: dict) -> str:
     parts = []
     for k, r in result["factors"].items():
-        parts.append(f"{k}x ({r['context']}): " + (f"unsupported ({r['unsupported']})" if "unsupported" in r else f"{r['loss']:.4f}"))
+        loss = f"unsupported ({r['unsupported']})" if "unsupported" in r else f"{r['loss']:.4f}"
+        parts.append(f"{k}x ({r['context']}): {loss}")
     return f"{result['run']} [{result['position']}]: " + "; ".join(parts)
 
 

@@ -194,6 +194,7 @@ def lr_stability(lr_runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"norm_position": position, "warmup": bool(warmup), "lr_scales": sorted(g["optim.lr_scale"]),
                      "first_diverged_scale": diverged.min() if len(diverged) else math.nan,
                      "first_diverged_lr": g.loc[diverged.idxmin(), "optim.lr"] if len(diverged) else math.nan,
+                     "diverged_at_step": g.loc[diverged.idxmin(), "steps"] if len(diverged) else math.nan,
                      "best_scale": best["optim.lr_scale"] if best is not None else math.nan,
                      "best_loss": best[LOSS] if best is not None else math.nan})
     return pd.DataFrame(rows)
@@ -287,14 +288,15 @@ def markdown(a: Ablation) -> str:
     if a.lr is not None:
         out += ["", "## Post-norm stability: LR sweep", "", "LR multiples of the size rule's peak LR; a run is "
                 "diverged when its train loss passes divergence_factor x its first loss or goes non-finite.", "",
-                "| norm position | warmup | multiples tried | first diverged | its LR | best multiple | best loss |",
-                "|---|---|---|---|---|---|---|"]
+                "| norm position | warmup | multiples tried | first diverged | its LR | at step | best multiple | "
+                "best loss |", "|---|---|---|---|---|---|---|---|"]
         for _, r in a.lr.iterrows():
             first = "none" if math.isnan(r["first_diverged_scale"]) else f"{r['first_diverged_scale']:g}"
             lr = "" if math.isnan(r["first_diverged_lr"]) else f"{r['first_diverged_lr']:.3g}"
+            step = "" if math.isnan(r["diverged_at_step"]) else f"{r['diverged_at_step']:.0f}"
             out.append(f"| {r['norm_position']} | {'yes' if r['warmup'] else 'no'} | "
-                       f"{', '.join(f'{s:g}' for s in r['lr_scales'])} | {first} | {lr} | {r['best_scale']:g} | "
-                       f"{r['best_loss']:.4f} |")
+                       f"{', '.join(f'{s:g}' for s in r['lr_scales'])} | {first} | {lr} | {step} | "
+                       f"{r['best_scale']:g} | {r['best_loss']:.4f} |")
     if a.extrapolation is not None:
         factors = sorted(a.extrapolation["factor"].unique())
         out += ["", "## Length extrapolation", "", "Validation loss at k x the training context (the same "

@@ -94,10 +94,12 @@ def test_lr_stability_reports_the_first_diverged_multiple(tmp_path):
                 write_run(tmp_path / f"{position}-{warmup}-{scale}", {
                     "status": "diverged" if diverged else "completed", "final_val_loss": 2.0 + scale / 100,
                     "model": {"components": {"norm_position": position}},
+                    "steps": 7 if diverged else 100,
                     "optim": {"lr": 0.01 * scale, "lr_scale": scale, "warmup_steps": warmup}}, [])
     table = lr_stability(load_runs(tmp_path)).set_index(["norm_position", "warmup"])
     assert table.loc[("post", False), "first_diverged_scale"] == 4
     assert table.loc[("post", True), "first_diverged_scale"] == 16
     assert table.loc[("post", True), "first_diverged_lr"] == pytest.approx(0.16)
+    assert table.loc[("post", True), "diverged_at_step"] == 7
     assert math.isnan(table.loc[("pre", False), "first_diverged_scale"])
     assert table.loc[("pre", True), "best_scale"] == 1
