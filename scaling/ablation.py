@@ -292,7 +292,7 @@ def markdown(a: Ablation) -> str:
                 "best loss |", "|---|---|---|---|---|---|---|---|"]
         for _, r in a.lr.iterrows():
             first = "none" if math.isnan(r["first_diverged_scale"]) else f"{r['first_diverged_scale']:g}"
-            lr = "" if math.isnan(r["first_diverged_lr"]) else f"{r['first_diverged_lr']:.3g}"
+            lr = "" if math.isnan(r["first_diverged_lr"]) else f"{r['first_diverged_lr']:.3f}"
             step = "" if math.isnan(r["diverged_at_step"]) else f"{r['diverged_at_step']:.0f}"
             out.append(f"| {r['norm_position']} | {'yes' if r['warmup'] else 'no'} | "
                        f"{', '.join(f'{s:g}' for s in r['lr_scales'])} | {first} | {lr} | {step} | "
@@ -379,16 +379,17 @@ def lr_figure(lr_runs: pd.DataFrame):
         fig, ax = plt.subplots(figsize=(plots.PANEL * 1.8, plots.PANEL + 0.6))
         done = runs[runs["status"] == "completed"]
         top = done[LOSS].max() * 1.05 if len(done) else 1.0
-        for (position, warmup), g in runs.groupby(["model.components.norm_position", "warmup"]):
+        for i, ((position, warmup), g) in enumerate(runs.groupby(["model.components.norm_position", "warmup"])):
             color = "tab:blue" if position == "pre" else "tab:red"
             ls = "-" if warmup else "--"
             ok = g[g["status"] == "completed"].sort_values("optim.lr")
             ax.plot(ok["optim.lr"], ok[LOSS], marker="o", ls=ls, color=color,
                     label=f"{position}-norm, {'5% warmup' if warmup else 'no warmup'}")
-            bad = g[g["status"] == "diverged"]
-            ax.plot(bad["optim.lr"], np.full(len(bad), top), "x", color=color, ms=7)
+            bad = g[g["status"] == "diverged"]  # one row of crosses per line, so that none hides another
+            ax.plot(bad["optim.lr"], np.full(len(bad), top * (1 + 0.02 * i)), "x" if warmup else "+", color=color,
+                    ms=7)
         plots._style(ax, "peak learning rate", plots.LABELS["final_loss"],
-                     "loss vs LR per norm position (x: diverged)", xlog=True, legend=True, ncol=2)
+                     "loss vs LR per norm position (x, +: diverged with, without warmup)", xlog=True, legend=True, ncol=2)
     return fig
 
 
