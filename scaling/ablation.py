@@ -389,7 +389,8 @@ def lr_figure(lr_runs: pd.DataFrame):
             ax.plot(bad["optim.lr"], np.full(len(bad), top * (1 + 0.02 * i)), "x" if warmup else "+", color=color,
                     ms=7)
         plots._style(ax, "peak learning rate", plots.LABELS["final_loss"],
-                     "loss vs LR per norm position (x, +: diverged with, without warmup)", xlog=True, legend=True, ncol=2)
+                     "loss vs LR per norm position (x, +: diverged with, without warmup)", xlog=True, legend=True,
+                     ncol=2)
     return fig
 
 
