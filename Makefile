@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 TORCH_CPU       ?= torch==2.13.0
 TORCH_CPU_INDEX ?=
 
-.PHONY: install demo reference test test-slow lint bench notebooks clean
+.PHONY: install demo reference architecture test test-slow lint bench notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,20 @@ reference: install
 	$(REF) budget.flops="'3e10'" allocation.size_factor=1,2 seed=1
 	$(REF) allocation=gpt3,llama budget.flops="'3e12','4.7e11','7.5e10'" allocation.size_factor=1
 	$(VENV)/bin/scaling report results/reference
+
+# The architecture ablation (results/architecture, results/architecture_lr; docs/architecture_ablation.md): one line
+# per budget (each with its shape), the post-norm LR sweep, the length extrapolation and the analysis.
+ARCH := $(VENV)/bin/scaling-train -m experiment=arch_ablation_cpu
+EXTRAPOLATED := llama llama_learned llama_nopos gpt3 gpt3_rope
+architecture: install
+	$(PY) -m experiments.data gutenberg
+	$(ARCH) budget.flops="'1e11'" model.d_model=24
+	$(ARCH) budget.flops="'3e11'" model.d_model=32
+	$(VENV)/bin/scaling-train -m experiment=arch_postnorm_lr_cpu
+	$(PY) -m experiments.extrapolate $(foreach a,$(EXTRAPOLATED),results/architecture/+arch=$(a),*) \
+	    --out results/architecture/extrapolation.json
+	$(VENV)/bin/scaling ablation results/architecture --lr-sweep results/architecture_lr \
+	    --extrapolation results/architecture/extrapolation.json
 
 lint: install
 	$(VENV)/bin/ruff check scaling experiments tests bench
