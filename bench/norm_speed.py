@@ -98,13 +98,18 @@ def step_share(budgets: list[str], archs: list[str], repeats: int) -> list[dict]
     from experiments.model import Transformer
     from experiments.sizing import resolve
     from experiments.trainer import param_groups
+    from scaling.planning import plan_point
 
     rows = []
     for budget in budgets:
+        # the ablation's width at this budget: the model ladder's rung nearest the Chinchilla-rule N
+        # (conf/experiment/arch_ablation_cpu.yaml)
+        width = plan_point(float(budget), "chinchilla", "chinchilla", vocab_size=256, seq_len=128,
+                           shape_rule="ladder").shape.d_model
         for arch in archs:
             with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
                 cfg = compose(config_name="config", overrides=["experiment=arch_ablation_cpu", f"+arch={arch}",
-                                                               f"budget.flops={budget}"])
+                                                               f"budget.flops={budget}", f"model.d_model={width}"])
             plan = resolve(cfg, 256)  # byte-level Gutenberg's vocabulary
             shape, batch, t = plan.shape, plan.batch_size, plan.seq_len
             torch.manual_seed(0)
