@@ -361,7 +361,7 @@ def shape_ladder(up_to: float, style: str = "llama", *, vocab_size: int = 32000,
     """A model ladder, grown the way model families are (Pythia, OLMo's ladder, Chinchilla's Table A9): from
     d 8 and two layers, each rung adds one width step (`WIDTHS`) or one layer, whichever leaves d/L nearer
     `target_aspect_ratio` of the new count; the FFN keeps its style's rule. Width and depth never shrink from
-    one rung to the next, and each rung is at most ~2.3x the last. Rungs up to the first past `up_to` parameters.
+    one rung to the next, and each rung is at most ~2.6x the last. Rungs up to the first past `up_to` parameters.
     The ladder starts at `LADDER_MIN_LAYERS` layers: a one-layer transformer cannot compose attention heads (no
     induction heads, Olsson et al. 2022), a different model rather than a smaller one, and on the reference sweep
     its final loss varied 0.05-0.14 nats between seeds where two layers and more varied by 0.02 at most."""
@@ -391,7 +391,7 @@ def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int =
                 rule: str = "exact") -> ModelShape:
     """A sensible shape whose exact parameter count (embeddings included) is close to `target_params`.
 
-    With `rule="ladder"`: the rung of `shape_ladder` nearest the target in log (up to ~1.5x off at tiny sizes,
+    With `rule="ladder"`: the rung of `shape_ladder` nearest the target in log (up to ~1.6x off at tiny sizes,
     where rungs are coarse). With `rule="exact"`, as follows.
 
     The rule, deterministic: widths come from `WIDTHS` (see `width_quantum`), the FFN from the style's rule.
