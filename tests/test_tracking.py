@@ -7,6 +7,7 @@ import json
 import math
 import struct
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -250,6 +251,7 @@ def test_wandb_offline_run_reads_back_and_resume_keeps_the_id(tmp_path, wandb_of
         {"train_loss": 5.0, "val_loss": 5.5, "lr": 3e-4, "status": "completed"}
     assert exit_code == 0
 
+    time.sleep(1.1)  # offline run folders are named by their start second: the resumed one must sort after
     log_all(open_tracker(cfg, run_dir, "run", run_config(tmp_path), resume_step=2), RESUMED, status="diverged")
     latest = Path(sorted(glob.glob(str(wandb_offline / f"offline-run-*-{run_key(run_dir)}")))[-1])  # by start time
     run, history, summary, exit_code = read_wandb_run(latest / f"run-{run_key(run_dir)}.wandb")
