@@ -218,6 +218,17 @@ def read_wandb_run(path: Path) -> tuple[dict, dict[int, dict], dict, int]:
     return run, history, summary, exit_code
 
 
+def read_finished_wandb_run(path: Path, wait: float = 30.0) -> tuple[dict, dict[int, dict], dict, int]:
+    """`read_wandb_run` once the file holds the run record and the exit record: W&B's service process writes
+    the offline file on its own schedule, and may still be writing it when `finish` has returned."""
+    deadline = time.monotonic() + wait
+    while True:
+        read = read_wandb_run(path) if path.exists() else ({}, {}, {}, None)
+        if ("id" in read[0] and read[3] is not None) or time.monotonic() > deadline:
+            return read
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def wandb_offline(tmp_path, monkeypatch):
     """W&B with no network and no account: offline mode, every directory under tmp_path."""
@@ -241,7 +252,7 @@ def test_wandb_offline_run_reads_back_and_resume_keeps_the_id(tmp_path, wandb_of
     log_all(open_tracker(cfg, run_dir, "run", run_config(tmp_path)), RECORDS)
 
     (first,) = (Path(p) for p in glob.glob(str(wandb_offline / f"offline-run-*-{run_key(run_dir)}")))
-    run, history, summary, exit_code = read_wandb_run(first / f"run-{run_key(run_dir)}.wandb")
+    run, history, summary, exit_code = read_finished_wandb_run(first / f"run-{run_key(run_dir)}.wandb")
     assert run["id"] == run_key(run_dir) and run["project"] == "chinchilla-scaling" and run["group"] == "exp"
     assert run["name"] == "run" and run["config"]["model"]["d_model"] == 32
     assert history == {r["step"]: {k: v for k, v in r.items() if k in ("tokens", "lr", "train_loss", "elapsed_s",
@@ -254,7 +265,7 @@ def test_wandb_offline_run_reads_back_and_resume_keeps_the_id(tmp_path, wandb_of
     time.sleep(1.1)  # offline run folders are named by their start second: the resumed one must sort after
     log_all(open_tracker(cfg, run_dir, "run", run_config(tmp_path), resume_step=2), RESUMED, status="diverged")
     latest = Path(sorted(glob.glob(str(wandb_offline / f"offline-run-*-{run_key(run_dir)}")))[-1])  # by start time
-    run, history, summary, exit_code = read_wandb_run(latest / f"run-{run_key(run_dir)}.wandb")
+    run, history, summary, exit_code = read_finished_wandb_run(latest / f"run-{run_key(run_dir)}.wandb")
     assert run["id"] == run_key(run_dir)
     assert summary["train_loss"] == 4.5 and summary["status"] == "diverged" and exit_code == 1
 
