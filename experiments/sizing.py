@@ -190,7 +190,7 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     off = shape.params / target
     # ladder rungs are up to ~2.6x apart, so its nearest rung may be ~1.6x off by design; "exact" aims within 2%
     if max(off, 1 / off) > (1.05 if shape_rule == "exact" else 1.65):
-        warnings.warn(f"the nearest shape has {shape.params:,} parameters, {shape.params / target - 1:+.0%} off the "
+        warnings.warn(f"the nearest shape has {shape.params:,} parameters, {off - 1:+.0%} off the "
                       f"rule's {target:,.0f}: the budget sits at the edge of what the vocabulary allows",
                       stacklevel=2)
 

@@ -31,6 +31,8 @@ from scipy import stats
 
 from scaling.architecture import STYLES, SWITCHES
 from scaling.errors import ScalingError
+from scaling.fitting.bootstrap import percentile_interval
+from scaling.fitting.power_law import fit_power_law
 from scaling.results import load_runs
 
 # (switch, the claimed better value, the old value it replaces, the claim); the styles hold the values.
@@ -127,10 +129,9 @@ def claims(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def power_law(compute: np.ndarray, loss: np.ndarray, irreducible: float = 0.0) -> tuple[float, float]:
-    """(log k, g) of L = E + k C^-g by least squares in log(L - E) vs log C, E fixed."""
-    y = np.log(np.asarray(loss, float) - irreducible)
-    slope, intercept = np.polyfit(np.log(np.asarray(compute, float)), y, 1)
-    return intercept, -slope
+    """(log k, g) of L = E + k C^-g by least squares in log(L - E) vs log C, E fixed (`fit_power_law`)."""
+    law = fit_power_law(compute, np.asarray(loss, float) - irreducible)
+    return math.log(law.coefficient), -law.exponent
 
 
 def compute_multiplier(new: tuple[float, float], old: tuple[float, float], compute: float,
@@ -172,7 +173,7 @@ def multipliers(runs: pd.DataFrame, irreducible: float = 0.0, bootstrap: int = 1
             row[f"multiplier_{name}"] = m = compute_multiplier(*point, c, irreducible)
             # the old architecture's fit read at m C: outside the budgets run, the multiplier is an extrapolation
             row[f"multiplier_{name}_extrapolated"] = bool(np.isfinite(m) and not lo_c <= m * c <= hi_c)
-            row[f"multiplier_{name}_ci"] = (tuple(np.percentile(finite, [2.5, 97.5])) if len(finite)
+            row[f"multiplier_{name}_ci"] = (tuple(percentile_interval(finite, CONFIDENCE)) if len(finite)
                                             else (math.nan, math.nan))
         low, high = row["multiplier_low"], row["multiplier_high"]
         row["trend"] = ("undefined: a loss that does not fall with compute" if not np.isfinite([low, high]).all()
