@@ -19,6 +19,7 @@ in report.md:
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -339,11 +340,23 @@ def _span(interval, fmt) -> str:
     return f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval and None not in interval else ""
 
 
+def _scatter_note(scatter: dict | None, who: str) -> str:
+    """One sentence on the budgets' scatter about Approach 2's laws, which its intervals hold (or '')."""
+    if not scatter:
+        return ""
+    n, loss = scatter["params"], scatter["loss"]
+    return (f"{who} hold the scatter of the budgets' optima about the laws beyond their own noise: "
+            f"tau = {n['tau']:.3f} in log N_opt (x{math.exp(n['tau']):.2f}; chi^2 {n['chi2']:.1f} on {n['dof']} "
+            f"degrees of freedom against the budgets' own intervals) and {loss['tau']:.4f} nats in the minimum "
+            f"loss (chi^2 {loss['chi2']:.1f} on {loss['dof']}).")
+
+
 def backtest_section(bt: dict) -> list[str]:
     """report.md's backtest: what was fitted and held out, the predictions against the observation, a verdict."""
     level = f"{bt['level'] * 100:g}%"
     fitted = ", ".join(f"{c:.3g}" for c in bt["fitted_budgets"])
     obs = bt["observed"]
+    note = _scatter_note(bt.get("scatter"), " Approach 2's intervals")
     out = ["## Backtest: the largest budget predicted from the smaller ones", "",
            f"Fitted on the budgets {fitted} FLOPs, then asked for {bt['holdout_flops']:.3g} FLOPs, as a lab checks "
            f"its law before a large run: {level} intervals from {bt['resamples']} bootstrap resamples. Observed "
@@ -351,7 +364,7 @@ def backtest_section(bt: dict) -> list[str]:
            f"run's loss (N = {_n(obs['params_best'])}, {obs['runs_best']} run(s)). Approach 2 predicts the minimum "
            f"loss by L_min = E' + k C^-g through the fitted budgets' parabola minima (the form Chinchilla's law "
            f"takes along its optimum; with 3 budgets it has no degree of freedom left, and its interval shows "
-           f"it); Approach 3 by its law at (N_opt, D_opt).", "",
+           f"it); Approach 3 by its law at (N_opt, D_opt).{note}", "",
            f"| | N_opt [{level} CI] | min loss [{level} CI] | N_opt error | loss error | agrees (N_opt, loss) |",
            "|---|---|---|---|---|---|",
            f"| observed at {bt['holdout_flops']:.3g} | {_n(obs['params_opt'])}{_span(obs.get('params_opt_ci'), _n)} "
@@ -476,11 +489,13 @@ def markdown(report: Report) -> str:
         section = report.fits["2"]
         ratios = [r["tokens_opt"] / r["params_opt"] for r in section["per_budget"] if r["params_opt"]]
         window = section.get("window", "all")
+        scatter = _scatter_note(section.get("scatter"), " The power laws' intervals")
         out += ["### isoFLOP optima (Approach 2)", "",
                 f"Each parabola is fitted on "
                 f"{'every size' if window == 'all' else f'the best size and {window} either side'}"
                 f" (the window); the intervals come from a residual bootstrap (noise sd "
-                f"{section.get('noise_sd') or float('nan'):.4f}, pooled over the windows) that keeps every size.", "",
+                f"{section.get('noise_sd') or float('nan'):.4f}, pooled over the windows) that keeps every size."
+                f"{scatter}", "",
                 _optimum_rows(section), "",
                 f"Tokens per parameter at the optimum: {min(ratios):.0f} to {max(ratios):.0f} "
                 f"(Chinchilla: ~{TOKENS_PER_PARAM['chinchilla']:g} at 1e19-1e24 FLOPs with a 32K-token vocabulary; "

@@ -39,6 +39,8 @@ and `scaling plan --law FIT.json` read it as they read any law:
                                    "in_window", "steps_from_best", "params_opt_ci", "tokens_opt_ci",
                                    "loss_opt_ci"}],
                    "budgets": [...], "ci": {...},
+                   "scatter": {"params" | "loss": {"tau", "chi2", "dof"}},   the optima's scatter about the
+                                              laws beyond their own noise (tau in log N, nats), in the intervals
                    "draws": {"a": [...], "params_coefficient": [...], "b": [...], "tokens_coefficient": [...]}},
      "approach1": {"a", "b", "params_coefficient", "tokens_coefficient", "n_runs", "envelope_points",
                    "flops_range", "budgets": [...], "ci": {...}, "draws": {...as approach2's}},
@@ -49,6 +51,7 @@ and `scaling plan --law FIT.json` read it as they read any law:
                                                             "tokens_opt_ci", "loss", "loss_ci"}},
                    "within": {"approach2" | "approach3": {"params_opt": bool, "loss": bool} | null},
                    "within_interval": bool | null, "loss_error_pct": {...}, "params_error_pct": {...},
+                   "scatter": {...as approach2's, of the fitted budgets} | null,
                    "fitted": [{"flops", "compute", "params_opt", "tokens_opt", "loss_opt", "loss_best"}],
                    "curves": {"flops": [...], "approach2" | "approach3": {"params_opt", "params_opt_ci": [lo, hi],
                                                                           "loss", "loss_ci"}},
@@ -260,6 +263,8 @@ def _power_law_section(label: str, result, draw, opts: FitOptions, budgets) -> d
         raise ScalingError(f"{label}: the power-law fit has a non-finite exponent or coefficient (a={out['a']:.3g}, "
                            f"b={out['b']:.3g}): the optima do not identify how N_opt and D_opt grow with C")
     samples = draw() if opts.bootstrap else None
+    if samples is not None and "scatter" in samples:  # Approach 2: the budgets' scatter about the law
+        out["scatter"] = samples.pop("scatter")
     if samples is not None:
         ok = np.all([np.isfinite(samples[name]) for name in PARAMS_12], axis=0)
         samples = {name: np.where(ok.reshape((-1,) + (1,) * (np.ndim(v) - 1)), v, np.nan)

@@ -6,7 +6,8 @@ there falls inside the predictions' intervals.
   (with the residual bootstrap's interval, the noise pooled over every budget), and the loss of its best run
   (the mean over that size's seeds).
 - Predicted from the other budgets: Approach 2 (N_opt = k C^a; the minimum loss by L_min = E' + k C^-g through
-  the fitted budgets' parabola minima, the form Chinchilla's law takes along its optimum: see `power_law`), and
+  the fitted budgets' parabola minima, the form Chinchilla's law takes along its optimum: see `power_law`; its
+  intervals hold the fitted budgets' scatter about those laws, `scatter`, once more for the new budget), and
   Approach 3 fitted on every run not at the held-out budget (N_opt by its closed form under the conventions,
   the loss its L(N_opt, D_opt)); each with its bootstrap interval, at the held-out budget's C.
 - Agreement (`within`): the observation and the prediction are both uncertain and independent (disjoint data),
@@ -109,12 +110,16 @@ def _observe(iso: FitData, opts: FitOptions, labels, held: int, c_held: float):
     return used[column], column, full, draws
 
 
-def _predict2(train, opts: FitOptions, at):
-    """Approach 2's N_opt, D_opt and minimum loss at `at` from the fit on the other budgets, and their draws."""
+def _predict2(train, opts: FitOptions, at, notes: dict):
+    """Approach 2's N_opt, D_opt and minimum loss at `at` from the fit on the other budgets, and their draws
+    (which hold a new budget's scatter about the law: `isoflop.bootstrap_isoflop`); the fitted budgets' scatter
+    goes into `notes`."""
     from scaling.fitting import isoflop
 
     draws = isoflop.bootstrap_isoflop(train, np.random.default_rng([opts.seed, 2]), opts.bootstrap, at) \
         if opts.bootstrap else None
+    if draws is not None:
+        notes["scatter"] = draws["scatter"]
     values = {"params_opt": train.params_law(at), "tokens_opt": train.tokens_law(at),
               "loss": train.loss_law(at)}
     return values, None if draws is None else {"params_opt": draws["params"], "tokens_opt": draws["tokens"],
@@ -160,7 +165,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         observed["params_opt_ci"] = _interval(observed_draws["params_opt"][:, column], level)
         loss_draws = row["loss_best"] + full.noise_sd / math.sqrt(runs_best) * \
             np.random.default_rng([opts.seed, 6]).standard_normal(k)
-    predicted, curves, draws, fitted = {}, {}, {}, []
+    predicted, curves, draws, fitted, notes = {}, {}, {}, [], {}
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         from scaling.fitting import isoflop
@@ -178,7 +183,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         curves["flops"] = grid.tolist()
         for name in approaches:
             try:
-                values, d = _predict2(train, opts, at) if name == "2" else _predict3(law_data, opts, c_held, at)
+                values, d = _predict2(train, opts, at, notes) if name == "2" else _predict3(law_data, opts, c_held, at)
             except ScalingError as err:
                 said.append(f"approach {name} not backtested: {err}")
                 continue
@@ -202,7 +207,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
             "level": level, "resamples": k, "observed": observed, "predicted": predicted, "within": within,
             "within_interval": None if not verdicts or None in verdicts else all(verdicts),
             "loss_error_pct": loss_error, "params_error_pct": params_error, "fitted": fitted, "curves": curves,
-            "warnings": said}
+            "scatter": notes.get("scatter"), "warnings": said}
 
 
 def _prediction(values: dict, draws: dict | None, level: float) -> tuple[dict, dict | None]:

@@ -44,6 +44,22 @@ spread alone would understate it. A resample's optimum is its parabola's minimum
 vertex, else the better end of the window): a parabola says nothing beyond its data, and an unbounded vertex of
 a nearly flat resample would make the interval's ends (not the data) decide it. Each resample also gives every
 budget's N_opt, D_opt and minimum loss, whence the per-budget intervals.
+
+Scatter between budgets (`between_budget_scatter`): the residuals redraw each budget's noise, but the budgets'
+optima may scatter about the power law by more than that noise explains: each budget has its own sizes on a
+discrete ladder, batch and steps, so its vertex carries an error that no rerun at that budget redraws. On the
+reference sweep the 6 vertices lay about N_opt ~ C^a with chi^2 = 24 on 4 degrees of freedom against their own
+intervals (p < 1e-4), so an interval from the residuals alone (a half-width 0.045) claimed a precision the
+budgets do not share. The excess variance tau^2 is estimated by the method of moments (the random-effects
+meta-regression of DerSimonian & Laird 1986, for the least-squares line): E[RSS] = sum_j (1 - h_j)(v_j + tau^2),
+v_j the bootstrap variance of budget j's log N_opt, h_j its leverage; likewise for the minimum losses about
+their saturating law (leverage taken as 3/m: that law has 3 parameters). Each resample then moves every budget's
+optimum by its own draw N(0, tau^2) along its isoFLOP line (log N up, log D down by as much) and its minimum
+loss by N(0, tau_L^2), before the power laws are refitted: a and b get intervals that hold the budgets' own
+scatter. At C not swept (`flops_at`) the draws add one more such budget effect: an interval for the optimum
+that a new budget's sweep would find, which is what a backtest compares with. The per-budget intervals stay the
+residuals' alone (what that budget's runs say). tau = 0 where the optima lie on the law within their noise, and
+with m budgets it has m - 2 (m - 3 for the loss) degrees of freedom: with 3 budgets none, and it is 0.
 """
 
 from __future__ import annotations
@@ -276,10 +292,50 @@ def residual_pool(fit: IsoflopFit) -> np.ndarray:
     return pool - pool.mean() if len(pool) else pool
 
 
+def between_budget_scatter(residuals, within_var, leverage) -> float:
+    """tau^2, the variance of the budgets' optima about their law beyond each one's own noise: the method of
+    moments, E[sum r_j^2] = sum_j (1 - h_j)(v_j + tau^2) (DerSimonian & Laird 1986), held at 0 from below.
+    NaN where the law leaves no degree of freedom (sum (1 - h_j) ~ 0)."""
+    r, v, h = (np.asarray(a, dtype=float) for a in (residuals, within_var, leverage))
+    free = float(np.sum(1.0 - h))
+    if free < 1e-9:
+        return float("nan")
+    return max(0.0, (float(np.sum(r * r)) - float(np.sum((1.0 - h) * v))) / free)
+
+
+def _line_leverage(x) -> np.ndarray:
+    """Leverages of a least-squares line in log C through the points at `x` (C)."""
+    z = np.log(np.asarray(x, dtype=float))
+    design = np.stack([np.ones_like(z), z], axis=1)
+    return np.diag(design @ np.linalg.pinv(design))
+
+
+def budget_scatter(fit: IsoflopFit, log_n_draws, loss_draws) -> dict:
+    """tau (log N_opt, natural log) and tau_L (nats) of `fit`'s optima about its laws (`between_budget_scatter`),
+    given each budget's bootstrap draws of log N_opt and of its minimum loss (K x budgets), and what backs them:
+    chi^2 of the optima against their own variances, and the degrees of freedom."""
+    m = len(fit.budgets)
+    out = {}
+    for key, y, law, draws, p, lev in (
+            ("params", np.log([r["params_opt"] for r in fit.per_budget if r["params_opt"] is not None]),
+             lambda c: np.log(np.ravel(fit.params_law(c))), log_n_draws, 2, _line_leverage(fit.budgets)),
+            ("loss", np.array([r["loss_opt"] for r in fit.per_budget if r["params_opt"] is not None]),
+             lambda c: np.ravel(fit.loss_law(c)), loss_draws, 3, np.full(m, 3.0 / m))):
+        v = np.nanvar(np.asarray(draws, dtype=float), axis=0, ddof=1)
+        r = y - law(fit.budgets)
+        tau2 = between_budget_scatter(r, v, lev) if m > p else float("nan")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi2 = float(np.sum(r * r / v))
+        out[key] = {"tau": math.sqrt(tau2) if math.isfinite(tau2) else 0.0, "chi2": chi2, "dof": m - p}
+    return out
+
+
 def bootstrap_isoflop(fit: IsoflopFit, rng: np.random.Generator, resamples: int, flops_at=()) -> dict | None:
-    """Residual bootstrap (see the module docstring). Per resample: a, b, the coefficients, N_opt and D_opt at
-    `flops_at`, and each used budget's N_opt, D_opt, minimum loss and C (K x budgets). None, with a warning,
-    where no window has a residual degree of freedom (each holds 3 runs of 3 sizes)."""
+    """Residual bootstrap with the budgets' scatter (see the module docstring). Per resample: a, b, the
+    coefficients, N_opt, D_opt and the minimum loss at `flops_at` (with a new budget's effect), and each used
+    budget's N_opt, D_opt, minimum loss (its runs' noise alone) and C (K x budgets); and `scatter`
+    (`budget_scatter`). None, with a warning, where no window has a residual degree of freedom (each holds 3 runs
+    of 3 sizes)."""
     pool = residual_pool(fit)
     if not len(pool):
         warnings.warn("approach 2: no intervals: every window holds exactly 3 runs of 3 sizes, which leaves no "
@@ -291,8 +347,16 @@ def bootstrap_isoflop(fit: IsoflopFit, rng: np.random.Generator, resamples: int,
         ys = p.fitted + rng.choice(pool, size=(resamples, len(p.members)))
         xn, l_opt[:, j] = window_minima(p.log_n, ys)
         n_opt[:, j], d_opt[:, j], x[:, j] = np.exp(xn), np.exp(window_minima(p.log_d, ys)[0]), p.compute_at(xn)
-    p_law, t_law, l_law = fit_power_law(x, n_opt), fit_power_law(x, d_opt), fit_saturating(x, l_opt)
+    scatter = budget_scatter(fit, np.log(n_opt), l_opt)
+    tau, tau_loss = scatter["params"]["tau"], scatter["loss"]["tau"]
+    shift = tau * rng.standard_normal(shape)  # each budget's own effect: along its isoFLOP line
+    n_law, d_law = n_opt * np.exp(shift), d_opt * np.exp(-shift)
+    l_law_opt = l_opt + tau_loss * rng.standard_normal(shape)
+    p_law, t_law, l_law = fit_power_law(x, n_law), fit_power_law(x, d_law), fit_saturating(x, l_law_opt)
+    new = np.atleast_1d(np.asarray(flops_at, dtype=float))
+    at_shift = tau * rng.standard_normal((resamples, len(new)))  # the effect of a budget not swept
     return {"a": p_law.exponent, "b": t_law.exponent, "params_coefficient": p_law.coefficient,
-            "tokens_coefficient": t_law.coefficient, "params": p_law(flops_at), "tokens": t_law(flops_at),
-            "loss_min": l_law(flops_at), "params_opt": n_opt, "tokens_opt": d_opt, "loss_opt": l_opt,
-            "compute": x}
+            "tokens_coefficient": t_law.coefficient, "params": p_law(new) * np.exp(at_shift),
+            "tokens": t_law(new) * np.exp(-at_shift),
+            "loss_min": l_law(new) + tau_loss * rng.standard_normal((resamples, len(new))),
+            "params_opt": n_opt, "tokens_opt": d_opt, "loss_opt": l_opt, "compute": x, "scatter": scatter}
