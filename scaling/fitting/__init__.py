@@ -12,9 +12,9 @@ Everything goes through `fit()`; the modules behind it, one concept each:
 | `api.py` | `fit()`, `FitResult`, the fit JSON and `write_fit` |
 | `options.py` | `FitOptions` and the lists of choices (approaches, losses, engines, conventions) |
 | `data.py` | `FitData`: final losses and curves from a CSV, a DataFrame or a results dir, checked; conventions |
-| `parametric.py` | Approach 3: L = E + A/N^alpha + B/D^beta by Huber on log losses (variable projection) |
+| `parametric.py` | Approach 3: L = E + A/N^alpha + B/D^beta by Huber on log losses; lack of fit against seeds |
 | `newton.py` | the batched damped Newton that Approach 3 and its bootstrap run on |
-| `isoflop.py` | Approach 2: isoFLOP parabolas on a window per budget, their vertices, the residual bootstrap, the budgets' scatter |
+| `isoflop.py` | Approach 2: isoFLOP parabolas on a window per budget, their vertices, bootstrap, budgets' scatter |
 | `backtest.py` | one budget held out, predicted by Approaches 2 and 3 from the others, compared with its runs |
 | `envelope.py` | Approach 1: the lower envelope of training curves |
 | `power_law.py` | N_opt ~ C^a, D_opt ~ C^b by least squares in log space (Approaches 1 and 2); L_min = E' + k C^-g |

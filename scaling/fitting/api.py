@@ -26,6 +26,7 @@ and `scaling plan --law FIT.json` read it as they read any law:
      ["flops_per_token": {"coefficient": c, "exponent": p}],   C = c N^p D, where C is not 6ND: a and b follow it
      "objective", "loss", "delta", ["asymmetry"], ["tie_exponents": true],   the minimised sum and its settings
      "starts": {"grid", "run", "reached_best", "engine"},
+     ["lack_of_fit": {"residual_sd", "replicate_sd", "F", "dof": [misfit, pure error], "p"}],   with seeds
      "budgets": [{"flops", "params", "tokens", "loss", "ci": {"params": [lo, hi], "tokens": [..], "loss": [..]}}],
      "ci": {"level": 0.95, "resamples": K, "seed": 0, "failed": 0, "E": [lo, hi], "A", "B", "alpha", "beta",
             "a", "b"},
@@ -226,6 +227,16 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
         warnings.warn(f"approach 3: the best fit has alpha={best.theta[3]:.3g}, beta={best.theta[4]:.3g}; a law "
                       f"needs both > 0, so `scaling plan` cannot use it: the data do not follow "
                       f"E + A/N^alpha + B/D^beta", stacklevel=2)
+    misfit = parametric.lack_of_fit(data.params, data.tokens, data.loss, best.law, n_params)
+    if misfit is not None:
+        out["lack_of_fit"] = misfit
+        if misfit["p"] < parametric.LACK_OF_FIT_P:
+            warnings.warn(f"approach 3: the law misses these runs by more than their seeds scatter (residual sd "
+                          f"{misfit['residual_sd']:.3f} in log loss, seeds {misfit['replicate_sd']:.3f}; lack-of-fit "
+                          f"F = {misfit['F']:.1f} on {misfit['dof'][0]} and {misfit['dof'][1]} degrees of freedom, "
+                          f"p = {misfit['p']:.2g}): E + A/N^alpha + B/D^beta does not hold over the range of these "
+                          f"runs, so its a and b describe the form as much as the data; compare Approach 2",
+                          stacklevel=2)
     point = _law_samples(best.theta[None, :], budgets, per_token)
     out["a"], out["b"] = float(point["a"][0]), float(point["b"][0])
     estimates = {k: point[k][0] for k in ("params", "tokens", "loss")}

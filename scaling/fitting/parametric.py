@@ -267,6 +267,37 @@ def underdetermined(params, tokens, n_params: int = 5) -> list[str]:
     return said
 
 
+LACK_OF_FIT_P = 0.01  # below this p-value the law's misfit is more than the replicates' noise: a warning
+
+
+def lack_of_fit(params, tokens, loss, law: ParametricLaw, n_params: int = 5) -> dict | None:
+    """The lack-of-fit F test against replicates (Draper & Smith 1998, Sec. 2.1), on log losses as the fit reads
+    them: runs at the same (N, D) (seeds) give the pure error SS_pe on n - g degrees of freedom (g distinct
+    points); the rest of the residual sum of squares, SS_lof on g - n_params, is the law's misfit.
+    F = (SS_lof / (g - n_params)) / (SS_pe / (n - g)). A law whose form holds leaves residuals the size of the
+    seed noise; one that does not leaves structure (by budget, by tokens per parameter) that its exponents then
+    absorb. Approximate for a Huber fit (it is exact for least squares). None without replicates or with no
+    degree of freedom for the misfit. Returns residual and replicate sd (log loss), F, its dof and p."""
+    from scipy import stats
+
+    params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    log_loss = np.log(np.asarray(loss, dtype=float))
+    residual = log_loss - np.log(law.loss(params, tokens))
+    groups = np.unique(np.stack([params, tokens], axis=1), axis=0, return_inverse=True)[1].ravel()
+    n, g = len(log_loss), int(groups.max()) + 1
+    if n - g < 1 or g - n_params < 1:
+        return None
+    means = np.bincount(groups, log_loss) / np.bincount(groups)
+    ss_pe = float(np.sum((log_loss - means[groups]) ** 2))
+    ss_lof = max(0.0, float(np.sum(residual**2)) - ss_pe)
+    if ss_pe <= 0:
+        return None
+    f = (ss_lof / (g - n_params)) / (ss_pe / (n - g))
+    return {"residual_sd": math.sqrt(float(np.sum(residual**2)) / max(n - n_params, 1)),
+            "replicate_sd": math.sqrt(ss_pe / (n - g)), "F": f, "dof": [g - n_params, n - g],
+            "p": float(stats.f.sf(f, g - n_params, n - g))}
+
+
 def per_token_compute(params, tokens, compute) -> tuple[float, float]:
     """(c, p) of C = c N^p D: (6, 1) for 6ND (compute None), else log(C/D) on log N by least squares."""
     if compute is None:
