@@ -178,14 +178,14 @@ def _one_blas_thread() -> None:
             os.environ.setdefault(var, "1")
 
 
-def _window(value: str) -> int | None:
-    """--window K (neighbours each side of the best size) or 'all' (None: every size)."""
+def _window(value: str, flag: str = "--window") -> int | None:
+    """--window / --law-window K (neighbours each side of the best size) or 'all' (None: every size)."""
     if value == "all":
         return None
     try:
         return int(value)
     except ValueError:
-        raise ScalingError(f"--window takes a whole number of neighbours >= 1, or 'all', got {value!r}") from None
+        raise ScalingError(f"{flag} takes a whole number of neighbours >= 1, or 'all', got {value!r}") from None
 
 
 def backtest_lines(bt: dict) -> str:
@@ -224,7 +224,8 @@ def cmd_fit(args) -> int:
                  delta=args.delta, asymmetry=args.asymmetry, engine=args.engine, level=args.level,
                  budgets=_flops_list(args.budgets, "--budgets") if args.budgets else (),
                  drop_highest_loss=args.drop_highest_loss, budget_tol=args.budget_tol, min_runs=args.min_runs,
-                 window=_window(args.window), tie_exponents=args.tie_exponents, compute=args.compute,
+                 window=_window(args.window), law_window=_window(args.law_window, "--law-window"),
+                 tie_exponents=args.tie_exponents, compute=args.compute,
                  params=args.params, holdout_budget=holdout, progress=True, **columns)
     payload = result.to_dict()
     if args.out:
@@ -383,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backtest: fit without budget C (alone: the largest), predict its N_opt and minimum loss by "
                         "Approaches 2 and 3 with intervals, and compare with what its runs show")
     p.add_argument("--tie-exponents", action="store_true", help="Approach 3 with alpha = beta (4 parameters)")
+    p.add_argument("--law-window", default="all", metavar="K|all",
+                   help="Approach 3 on the runs of Approach 2's windows only (each isoFLOP budget's best size and K "
+                        "either side), or on every run (default %(default)s, Chinchilla's practice)")
     p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
                    help="C = 6ND, or exact (Chinchilla App. F; results dirs' flops_exact); default %(default)s")
     p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,

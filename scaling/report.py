@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from scaling.results import RunSelection, load_curves, select_runs
 # Hoffmann et al. 2022, Table 2: the exponents (a, b) of N_opt ~ C^a and D_opt ~ C^b to compare with.
 PUBLISHED = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
 APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoFLOP parabolas)",
-                  "3": "Approach 3 (parametric L(N, D))"}
+                  "3": "Approach 3 (parametric L(N, D))", "3w": "Approach 3 on Approach 2's windows"}
 CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
 CONVENTIONS = [(params, compute) for params in ("total", "non-embedding") for compute in ("6nd", "exact")]
 PLANNER_CONVENTION = ("total", "6nd")  # what `scaling plan` counts: N with embeddings, C = 6ND
@@ -143,7 +143,13 @@ def _ci(section: dict, key: str) -> str:
 def exponent_table(fits: dict, skipped: dict) -> str:
     lines = ["| approach | a (N_opt ~ C^a) [95% CI] | b (D_opt ~ C^b) [95% CI] | Chinchilla's a, b |",
              "|---|---|---|---|"]
-    for name in ("1", "2", "3"):
+    for name in ("1", "2", "3", "3w"):
+        if name == "3w":  # a variant of Approach 3, shown where it was fitted
+            if name in fits:
+                s = fits[name]
+                lines.append(f"| {APPROACH_NAMES[name]} ({s['law_window']['points']} runs) | {s['a']:.3f}"
+                             f"{_ci(s, 'a')} | {s['b']:.3f}{_ci(s, 'b')} | |")
+            continue
         pub = f"{PUBLISHED[name][0]:.2f}, {PUBLISHED[name][1]:.2f}"
         if name in fits:
             s = fits[name]
@@ -263,6 +269,13 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits[name] = section
         except ScalingError as err:
             report.skipped[name] = str(err)
+    if "2" in report.fits and "3" in report.fits:  # Approach 3 where Approach 2 reads: the law's form near C's optimum
+        try:
+            payload, said = _quiet_fit(_frame(runs), "3", options=replace(opts, law_window=opts.window or 2),
+                                       budgets=band)
+            report.fits["3w"] = {**payload, "warnings": said}
+        except ScalingError as err:
+            report.skipped["3w"] = str(err)
     try:
         if iso.empty:
             raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
@@ -338,6 +351,26 @@ def _n(value) -> str:
 
 def _span(interval, fmt) -> str:
     return f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval and None not in interval else ""
+
+
+def _misfit(section: dict) -> str:
+    m = section.get("lack_of_fit")
+    if not m:
+        return "no seeds to test its fit against"
+    verdict = "misses them" if m["p"] < 0.01 else "fits them"
+    return (f"residual sd {m['residual_sd']:.3f} in log loss against the seeds' {m['replicate_sd']:.3f}: it "
+            f"{verdict} (lack-of-fit F {m['F']:.1f}, p = {m['p']:.2g})")
+
+
+def _window_note(full: dict, window: dict, iso: dict | None) -> str:
+    """Approach 3 on every run beside Approach 3 on Approach 2's windows, with each one's lack of fit."""
+    a2 = f"; Approach 2 gives {iso['a']:.3f}" if iso else ""
+    return (f"Approach 3 is fitted on every run, as Chinchilla fits it (a = {full['a']:.3f}; "
+            f"{_misfit(full)}), and again on the runs of Approach 2's windows only ({window['law_window']['points']}"
+            f" runs near each budget's optimum: a = {window['a']:.3f}; {_misfit(window)}){a2}. Where the two "
+            f"Approach 3 fits differ, the form E + A/N^alpha + B/D^beta does not hold across the sweep's tokens "
+            f"per parameter, and the fit on every run trades its exponents against the far ends; law.json is the "
+            f"fit on every run.")
 
 
 def _scatter_note(scatter: dict | None, who: str) -> str:
@@ -500,6 +533,8 @@ def markdown(report: Report) -> str:
                 f"Tokens per parameter at the optimum: {min(ratios):.0f} to {max(ratios):.0f} "
                 f"(Chinchilla: ~{TOKENS_PER_PARAM['chinchilla']:g} at 1e19-1e24 FLOPs with a 32K-token vocabulary; "
                 f"these are bytes).", ""]
+    if "3w" in report.fits:
+        out += [_window_note(report.fits["3"], report.fits["3w"], report.fits.get("2")), ""]
     if "3" in report.fits:
         s = report.fits["3"]
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"

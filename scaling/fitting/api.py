@@ -27,6 +27,7 @@ and `scaling plan --law FIT.json` read it as they read any law:
      "objective", "loss", "delta", ["asymmetry"], ["tie_exponents": true],   the minimised sum and its settings
      "starts": {"grid", "run", "reached_best", "engine"},
      ["lack_of_fit": {"residual_sd", "replicate_sd", "F", "dof": [misfit, pure error], "p"}],   with seeds
+     ["law_window": {"k", "points"}],           fitted on Approach 2's windows only (`law_window`)
      "budgets": [{"flops", "params", "tokens", "loss", "ci": {"params": [lo, hi], "tokens": [..], "loss": [..]}}],
      "ci": {"level": 0.95, "resamples": K, "seed": 0, "failed": 0, "E": [lo, hi], "A", "B", "alpha", "beta",
             "a", "b"},
@@ -202,10 +203,33 @@ def _law_samples(theta: np.ndarray, flops, per_token: tuple[float, float] = (6.0
             "params": n_opt, "tokens": d_opt, "loss": loss}
 
 
+def frontier_runs(data: FitData, opts: FitOptions) -> FitData:
+    """The runs of Approach 2's windows (`isoflop.window_runs` with k = `opts.law_window`): at each isoFLOP
+    budget (3 or more sizes), the best size and its k neighbours each side; runs elsewhere are left out.
+    Approach 3 fitted on them models the loss where the compute-optimal choice is made, not across tokens per
+    parameter that span 4 decades, where a form that does not hold (see `parametric.lack_of_fit`) would trade
+    its exponents against the far ends."""
+    from scaling.fitting.isoflop import budget_groups, window_runs
+
+    labels, centres = budget_groups(data.flops, data.budget, opts.budget_tol)
+    keep = np.zeros(len(data), dtype=bool)
+    for g in range(len(centres)):
+        members = np.flatnonzero(labels == g)
+        if len(members) >= opts.min_runs and len(np.unique(data.params[members])) >= 3:
+            inside, _ = window_runs(np.log(data.params[members]), data.loss[members], opts.law_window)
+            keep[members[inside]] = True
+    if not keep.any():
+        raise ScalingError(f"approach 3 on the isoFLOP windows (--law-window {opts.law_window}) needs budgets with "
+                           f"3 or more sizes; these runs have none: fit every run (--law-window all)")
+    return data.subset(np.flatnonzero(keep))
+
+
 def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
     from scaling.fitting import parametric
     from scaling.fitting.bootstrap import progress, resample_counts
 
+    if opts.law_window is not None:
+        data = frontier_runs(data, opts)
     n_params = 4 if opts.tie_exponents else 5
     parametric.check_identifiable(data.params, data.tokens, duplicates=data.duplicates, n_params=n_params)
     for line in parametric.underdetermined(data.params, data.tokens, n_params):
@@ -213,6 +237,8 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     best = parametric.fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
                           asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine, tie=opts.tie_exponents)
     out = best.to_dict()
+    if opts.law_window is not None:
+        out["law_window"] = {"k": opts.law_window, "points": len(data)}
     per_token = parametric.per_token_compute(data.params, data.tokens, data.compute)
     if np.allclose(per_token, (6.0, 1.0), rtol=1e-9, atol=0):
         per_token = (6.0, 1.0)

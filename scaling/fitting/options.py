@@ -43,6 +43,7 @@ class FitOptions:
     min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
     window: int | None = 2  # Approach 2: each parabola on the best size +- this many sizes; None: every size
     tie_exponents: bool = False  # Approach 3: alpha = beta (4 parameters)
+    law_window: int | None = None  # Approach 3 on the runs of Approach 2's windows (best size +- K); None: all
     compute: str = "6nd"  # which C: 6ND, or "exact" (Appendix F; results dirs' flops_exact)
     params: str = "total"  # which N: "total" or "non-embedding" (Kaplan's; results dirs' non_embedding_params)
     progress: bool = False  # a progress bar for the bootstrap
@@ -65,6 +66,9 @@ class FitOptions:
         if self.window is not None and not _whole(self.window, 1):
             raise ScalingError(f"--window takes a whole number of neighbours >= 1 on each side of the best size "
                                f"(or 'all' for every size), got {self.window!r}")
+        if self.law_window is not None and not _whole(self.law_window, 1):
+            raise ScalingError(f"--law-window takes a whole number of neighbours >= 1 on each side of each budget's "
+                               f"best size (or 'all' for every run), got {self.law_window!r}")
         if not isinstance(self.tie_exponents, bool):
             raise ScalingError(f"tie_exponents takes True or False, got {self.tie_exponents!r}")
         if self.compute not in COMPUTES:
@@ -72,5 +76,6 @@ class FitOptions:
         if self.params not in PARAMS:
             raise ScalingError(f"unknown parameter convention {self.params!r}: choose one of {', '.join(PARAMS)}")
         object.__setattr__(self, "bootstrap", int(self.bootstrap))
-        if self.window is not None:
-            object.__setattr__(self, "window", int(self.window))
+        for name in ("window", "law_window"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
