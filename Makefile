@@ -46,6 +46,8 @@ reference: install
 	$(REF) allocation.size_factor=0.5,1 seed=1
 	$(REF) budget.flops="'3e10'" allocation.size_factor=1,2 seed=1
 	$(REF) allocation=gpt3,llama budget.flops="'3e12','4.7e11','7.5e10'" allocation.size_factor=1
+	$(REF) budget.flops="'7.5e12'" allocation.size_factor=0.125,0.25,0.35,0.5,0.75,1,2,4
+	$(REF) budget.flops="'7.5e12'" allocation.size_factor=0.5,0.75 seed=1
 	$(VENV)/bin/scaling report results/reference
 
 # The architecture ablation (results/architecture, results/architecture_lr; docs/architecture_ablation.md): one line
