@@ -401,7 +401,7 @@ def backtest_section(bt: dict) -> list[str]:
            f"| | N_opt [{level} CI] | min loss [{level} CI] | N_opt error | loss error | agrees (N_opt, loss) |",
            "|---|---|---|---|---|---|",
            f"| observed at {bt['holdout_flops']:.3g} | {_n(obs['params_opt'])}{_span(obs.get('params_opt_ci'), _n)} "
-           f"| {obs['loss_best']:.4f} (best run) | | | |"]
+           f"| {obs['loss_best']:.4f} (best run; the parabola's minimum {obs['loss_opt']:.4f}) | | | |"]
     for name in ("approach2", "approach3"):
         pred = bt["predicted"].get(name)
         if pred is None:
