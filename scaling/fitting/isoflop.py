@@ -50,16 +50,16 @@ optima may scatter about the power law by more than that noise explains: each bu
 ladder, batch and steps, so its vertex carries an error that no rerun at that budget redraws. On the reference sweep
 the 7 vertices lie about N_opt ~ C^a with chi^2 = 38 on 5 degrees of freedom against their own intervals (p < 1e-6;
 24 on 4 for its first six budgets, where an interval from the residuals alone had a half-width of 0.045, a precision
-the budgets do not share). The excess variance tau^2 is estimated by the method of moments (the random-effects meta-
-regression of DerSimonian & Laird 1986, for the least-squares line): E[RSS] = sum_j (1 - h_j)(v_j + tau^2), v_j the
-bootstrap variance of budget j's log N_opt, h_j its leverage; likewise for the minimum losses about their saturating
-law (leverage taken as 3/m: that law has 3 parameters). Each resample then moves every budget's optimum by its own
-draw N(0, tau^2) along its isoFLOP line (log N up, log D down by as much) and its minimum loss by N(0, tau_L^2),
-before the power laws are refitted: a and b get intervals that hold the budgets' own scatter. At C not swept
-(`flops_at`) the draws add one more such budget effect: an interval for the optimum that a new budget's sweep would
-find, which is what a backtest compares with. The per-budget intervals stay the residuals' alone (what that budget's
-runs say). tau = 0 where the optima lie on the law within their noise, and with m budgets it has m - 2 (m - 3 for
-the loss) degrees of freedom: with 3 budgets none, and it is 0.
+the budgets do not share). The excess variance tau^2 is estimated by the method of moments (the random-effects
+meta-regression of DerSimonian & Laird 1986, for the least-squares line): E[RSS] = sum_j (1 - h_j)(v_j + tau^2), v_j
+the bootstrap variance of budget j's log N_opt, h_j its leverage; likewise for the minimum losses about their
+saturating law (leverage taken as 3/m: that law has 3 parameters). Each resample then moves every budget's optimum
+by its own draw N(0, tau^2) along its isoFLOP line (log N up, log D down by as much) and its minimum loss by N(0,
+tau_L^2), before the power laws are refitted: a and b get intervals that hold the budgets' own scatter. At C not
+swept (`flops_at`) the draws add one more such budget effect: an interval for the optimum that a new budget's sweep
+would find, which is what a backtest compares with. The per-budget intervals stay the residuals' alone (what that
+budget's runs say). tau = 0 where the optima lie on the law within their noise, and with m budgets it has m - 2 (m -
+3 for the loss) degrees of freedom: with 3 budgets none, and it is 0.
 """
 
 from __future__ import annotations
