@@ -357,7 +357,9 @@ def _misfit(section: dict) -> str:
     m = section.get("lack_of_fit")
     if not m:
         return "no seeds to test its fit against"
-    verdict = "misses them" if m["p"] < 0.01 else "fits them"
+    from scaling.fitting.parametric import LACK_OF_FIT_P
+
+    verdict = "misses them" if m["p"] < LACK_OF_FIT_P else "fits them"
     return (f"residual sd {m['residual_sd']:.3f} in log loss against the seeds' {m['replicate_sd']:.3f}: it "
             f"{verdict} (lack-of-fit F {m['F']:.1f}, p = {m['p']:.2g})")
 

@@ -209,15 +209,15 @@ def frontier_runs(data: FitData, opts: FitOptions) -> FitData:
     Approach 3 fitted on them models the loss where the compute-optimal choice is made, not across tokens per
     parameter that span 4 decades, where a form that does not hold (see `parametric.lack_of_fit`) would trade
     its exponents against the far ends."""
-    from scaling.fitting.isoflop import budget_groups, window_runs
+    from scaling.fitting.backtest import isoflop_budgets
+    from scaling.fitting.isoflop import window_runs
 
-    labels, centres = budget_groups(data.flops, data.budget, opts.budget_tol)
+    labels, _, profiled = isoflop_budgets(data, opts)
     keep = np.zeros(len(data), dtype=bool)
-    for g in range(len(centres)):
+    for g in profiled:
         members = np.flatnonzero(labels == g)
-        if len(members) >= opts.min_runs and len(np.unique(data.params[members])) >= 3:
-            inside, _ = window_runs(np.log(data.params[members]), data.loss[members], opts.law_window)
-            keep[members[inside]] = True
+        inside, _ = window_runs(np.log(data.params[members]), data.loss[members], opts.law_window)
+        keep[members[inside]] = True
     if not keep.any():
         raise ScalingError(f"approach 3 on the isoFLOP windows (--law-window {opts.law_window}) needs budgets with "
                            f"3 or more sizes; these runs have none: fit every run (--law-window all)")

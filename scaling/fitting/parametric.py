@@ -289,11 +289,11 @@ def lack_of_fit(params, tokens, loss, law: ParametricLaw, n_params: int = 5) -> 
         return None
     means = np.bincount(groups, log_loss) / np.bincount(groups)
     ss_pe = float(np.sum((log_loss - means[groups]) ** 2))
-    ss_lof = max(0.0, float(np.sum(residual**2)) - ss_pe)
     if ss_pe <= 0:
         return None
-    f = (ss_lof / (g - n_params)) / (ss_pe / (n - g))
-    return {"residual_sd": math.sqrt(float(np.sum(residual**2)) / max(n - n_params, 1)),
+    sse = float(np.sum(residual**2))
+    f = (max(0.0, sse - ss_pe) / (g - n_params)) / (ss_pe / (n - g))
+    return {"residual_sd": math.sqrt(sse / max(n - n_params, 1)),
             "replicate_sd": math.sqrt(ss_pe / (n - g)), "F": f, "dof": [g - n_params, n - g],
             "p": float(stats.f.sf(f, g - n_params, n - g))}
 
