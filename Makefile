@@ -36,7 +36,7 @@ demo: install
 
 # The committed reference sweep (results/reference; conf/experiment/reference_cpu.yaml says what each line adds).
 # A rerun skips the runs already there.
-REF := $(VENV)/bin/scaling-train -m experiment=reference_cpu
+REF := $(VENV)/bin/scaling-train -m experiment=reference_cpu model.head_dim=8
 reference: install
 	$(PY) -m experiments.data gutenberg
 	$(REF)

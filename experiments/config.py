@@ -70,7 +70,9 @@ class ModelConfig:
     n_layers: int | None = None
     n_heads: int | None = None
     n_kv_heads: int | None = None
-    head_dim: int | None = None  # null: d_model / n_heads
+    # a fixed shape: null is d_model / n_heads; a planned shape: heads of this size at every width (null: the
+    # width's rule, scaling.architecture.width_quantum: one head below d 64, then heads of 32, 64, 128)
+    head_dim: int | None = None
     ffn_hidden: int | None = None
     # how the planner turns N into a shape (scaling.architecture.SHAPE_RULES): exact hits N within 2%; ladder
     # takes the nearest rung of a family whose width and depth grow together (smooth isoFLOP profiles)

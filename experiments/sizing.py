@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from experiments.config import model_components
 from scaling.allocation import TOKENS_PER_PARAM, allocate
@@ -143,6 +143,18 @@ def _rule_params_for_tokens(rule: str, tokens: float, law, size_factor: float, i
     return allocate(rule, math.exp(hi), law, size_factor=size_factor, inference_tokens=inference_tokens).params
 
 
+def _with_head_dim(shape: ModelShape, head_dim) -> ModelShape:
+    """The planned `shape` with heads of `head_dim` (d_model / head_dim of them, keys and values unshared) in place
+    of its width's rule (`width_quantum`). The parameter count does not depend on the head count, so N and the
+    6ND tokens stay as planned; of Appendix F's FLOPs only the softmax (3 H T^2 per layer) grows with the heads."""
+    if not isinstance(head_dim, int) or isinstance(head_dim, bool) or head_dim < 1:
+        raise ScalingError(f"model.head_dim must be a positive integer, got {head_dim!r}")
+    if shape.d_model % head_dim:
+        raise ScalingError(f"model.head_dim={head_dim} does not divide the planned width d_model={shape.d_model}: "
+                           f"choose a head size that divides every width the planner uses (8 divides them all)")
+    return replace(shape, n_heads=shape.d_model // head_dim, head_dim=head_dim, n_kv_heads=None)
+
+
 def resolve(cfg, vocab_size: int) -> RunPlan:
     """The run that `cfg` (a TrainConfig) asks for on a corpus of `vocab_size`; ScalingError if impossible."""
     m, b, a, o, s = cfg.model, cfg.budget, cfg.allocation, cfg.optim, cfg.schedule
@@ -187,6 +199,10 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
             raise ScalingError(f"budget.tokens={tokens:g} under allocation {a.rule} asks for a {target:.3g}-parameter "
                                f"model: {err}") from None
         rule = a.rule
+    if m.head_dim is not None and fixed[0] is None:
+        shape = _with_head_dim(shape, m.head_dim)
+        if flops is not None:  # the exact convention's tokens follow the softmax's share of the new heads
+            tokens = flops / flops_per_token(shape, method)
     off = shape.params / target
     # ladder rungs are up to ~2.6x apart, so its nearest rung may be ~1.6x off by design; "exact" aims within 2%
     if max(off, 1 / off) > (1.05 if shape_rule == "exact" else 1.65):

@@ -1,6 +1,6 @@
 """Approach 2's intervals hold the scatter of the budgets' optima about N_opt ~ C^a (each budget's own ladder of
 sizes, batch and steps moves its vertex by an amount no rerun at that budget redraws), estimated by the method
-of moments: checked against sweeps simulated with a known scatter, for the estimate and for the coverage of the
+of Paule & Mandel: checked against sweeps simulated with a known scatter, for the estimate and for the coverage of the
 intervals it gives."""
 
 import warnings
@@ -41,11 +41,22 @@ def approach2(frame, **options) -> dict:
         return fit(frame, approach="2", **options).to_dict()["approach2"]
 
 
-def test_the_moment_estimate_matches_its_closed_form_and_is_never_negative():
-    # E[RSS] = sum (1 - h)(v + tau^2): RSS 4, sum (1 - h) v = 1, sum (1 - h) = 2 -> tau^2 = 1.5
-    assert between_budget_scatter([1, -1, 1, -1], [0.5] * 4, [0.5] * 4) == pytest.approx(1.5)
-    assert between_budget_scatter([0.1, -0.1, 0.1], [1.0] * 3, [2 / 3] * 3) == 0.0  # less than the noise: 0
-    assert np.isnan(between_budget_scatter([0.0, 0.0], [1.0, 1.0], [1.0, 1.0]))  # a line through 2 points
+def test_the_estimate_brings_the_chi2_to_its_degrees_of_freedom_and_is_never_negative():
+    # equal variances: sum r^2 / (v + tau^2) = dof has the closed form tau^2 = sum r^2 / dof - v = 4 / 2 - 0.5
+    assert between_budget_scatter([1, -1, 1, -1], [0.5] * 4, 2) == pytest.approx(1.5)
+    assert between_budget_scatter([0.1, -0.1, 0.1], [1.0] * 3, 1) == 0.0  # chi^2 0.03 on 1: within the noise
+    assert np.isnan(between_budget_scatter([0.0, 0.0], [1.0, 1.0], 0))  # a line through 2 points
+
+
+def test_large_residuals_on_precise_budgets_give_scatter_where_the_unweighted_moments_give_none():
+    """Two budgets with tight optima 0.3 off the law, two vague ones on it: chi^2 18 on 2 degrees of freedom.
+    The unweighted moment estimate (RSS 0.18 against the 1.01 that the noise alone would give) is 0; this one
+    is the tau^2 at which the chi^2, recomputed here, equals 2."""
+    r, v = np.array([0.3, -0.3, 0.01, -0.01]), np.array([0.01, 0.01, 1.0, 1.0])
+    assert float(np.sum(r * r)) < float(np.sum(0.5 * v))  # DerSimonian-Laird, leverage 1/2: held at 0
+    tau2 = between_budget_scatter(r, v, 2)
+    assert tau2 > 0.05
+    assert float(np.sum(r * r / (v + tau2))) == pytest.approx(2.0, rel=1e-9)
 
 
 @pytest.mark.parametrize("tau", [0.0, 0.2])

@@ -101,3 +101,28 @@ def test_the_compute_convention_is_part_of_a_runs_identity(compose):
         fingerprint(compose("budget.flops=1e11"))
     with pytest.raises(ScalingError, match="budget.flops_method must be one of 6nd, exact"):
         resolve(compose("data=tiny", "budget.flops=1e11", "budget.flops_method=palm"), vocab_size=256)
+
+
+def test_head_dim_splits_every_planned_width_without_moving_n_or_c(compose):
+    """model.head_dim=8 replaces the width's head rule on planned shapes (the reference sweep's one-head tiny
+    widths) and leaves the parameters and tokens as planned; of Appendix F's FLOPs only the softmax moves, by its
+    3 H T per token per layer (forward) for the added heads, three times that in training."""
+    from scaling.flops import flops_per_token
+
+    for factor in (0.25, 1, 8):
+        overrides = ("experiment=reference_cpu", "budget.flops=1.2e12", f"allocation.size_factor={factor}")
+        base = resolve(compose(*overrides), 256)
+        split = resolve(compose(*overrides, "model.head_dim=8"), 256)
+        assert split.shape.d_model == base.shape.d_model and split.shape.n_layers == base.shape.n_layers
+        assert split.shape.n_heads == split.shape.n_kv_heads == base.shape.d_model // 8
+        assert split.shape.head_dim == 8
+        assert split.shape.params == base.shape.params and split.steps == base.steps
+        added_heads, t = split.shape.n_heads - base.shape.n_heads, split.shape.seq_len
+        assert flops_per_token(split.shape, "chinchilla") - flops_per_token(base.shape, "chinchilla") == \
+            3 * split.shape.n_layers * 3 * added_heads * t
+    exact = resolve(compose("experiment=reference_cpu", "budget.flops=1.2e12", "budget.flops_method=exact",
+                            "model.head_dim=8"), 256)
+    spent = exact.steps * exact.batch_size * exact.shape.seq_len * flops_per_token(exact.shape, "chinchilla")
+    assert spent <= 1.2e12 and spent == pytest.approx(1.2e12, rel=0.01)
+    with pytest.raises(ScalingError, match="does not divide the planned width"):
+        resolve(compose("data=tiny", "budget.flops=1.2e12", "model.head_dim=7"), 256)

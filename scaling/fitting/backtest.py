@@ -110,24 +110,24 @@ def _observe(iso: FitData, opts: FitOptions, labels, held: int, c_held: float):
     return used[column], column, full, draws
 
 
-def _predict2(train, opts: FitOptions, at, notes: dict):
-    """Approach 2's N_opt, D_opt and minimum loss at `at` from the fit on the other budgets, and their draws
-    (which hold a new budget's scatter about the law: `isoflop.bootstrap_isoflop`); the fitted budgets' scatter
-    goes into `notes`."""
+def _predict2(train, opts: FitOptions, at):
+    """Approach 2's N_opt, D_opt and minimum loss at `at` from the fit on the other budgets, their draws (which
+    hold a new budget's scatter about the law: `isoflop.bootstrap_isoflop`) and the fitted budgets' scatter."""
     from scaling.fitting import isoflop
 
     draws = isoflop.bootstrap_isoflop(train, np.random.default_rng([opts.seed, 2]), opts.bootstrap, at) \
         if opts.bootstrap else None
-    if draws is not None:
-        notes["scatter"] = draws["scatter"]
     values = {"params_opt": train.params_law(at), "tokens_opt": train.tokens_law(at),
               "loss": train.loss_law(at)}
-    return values, None if draws is None else {"params_opt": draws["params"], "tokens_opt": draws["tokens"],
-                                               "loss": draws["loss_min"]}
+    if draws is None:
+        return values, None, None
+    return values, {"params_opt": draws["params"], "tokens_opt": draws["tokens"], "loss": draws["loss_min"]}, \
+        draws["scatter"]
 
 
 def _predict3(law_data: FitData, opts: FitOptions, c_held: float, at):
-    """Approach 3 fitted on every run not at the held-out budget: N_opt, D_opt, L(N_opt, D_opt) at `at`."""
+    """Approach 3 fitted on every run not at the held-out budget: N_opt, D_opt, L(N_opt, D_opt) at `at`, their
+    draws, and no budget scatter (a law of every run has no per-budget optima)."""
     from scaling.fitting.api import _approach3
 
     labels, centres, _ = isoflop_budgets(law_data, opts)
@@ -139,7 +139,7 @@ def _predict3(law_data: FitData, opts: FitOptions, c_held: float, at):
     values = {"params_opt": np.array([r["params"] for r in rows]),
               "tokens_opt": np.array([r["tokens"] for r in rows]), "loss": np.array([r["loss"] for r in rows])}
     return values, None if samples is None else {"params_opt": samples["params"], "tokens_opt": samples["tokens"],
-                                                 "loss": samples["loss"]}
+                                                 "loss": samples["loss"]}, None
 
 
 def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, approaches=("2", "3")) -> dict:
@@ -165,7 +165,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         observed["params_opt_ci"] = _interval(observed_draws["params_opt"][:, column], level)
         loss_draws = row["loss_best"] + full.noise_sd / math.sqrt(runs_best) * \
             np.random.default_rng([opts.seed, 6]).standard_normal(k)
-    predicted, curves, draws, fitted, notes = {}, {}, {}, [], {}
+    predicted, curves, draws, fitted, scatter = {}, {}, {}, [], None
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         from scaling.fitting import isoflop
@@ -183,10 +183,12 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         curves["flops"] = grid.tolist()
         for name in approaches:
             try:
-                values, d = _predict2(train, opts, at, notes) if name == "2" else _predict3(law_data, opts, c_held, at)
+                values, d, spread = _predict2(train, opts, at) if name == "2" else \
+                    _predict3(law_data, opts, c_held, at)
             except ScalingError as err:
                 said.append(f"approach {name} not backtested: {err}")
                 continue
+            scatter = spread if spread is not None else scatter
             predicted[f"approach{name}"], draws[f"approach{name}"] = _prediction(values, d, level)
             curves[f"approach{name}"] = _curve({q: v[1:] for q, v in values.items() if q != "tokens_opt"},
                                                None if d is None else {q: np.asarray(v)[:, 1:] for q, v in d.items()
@@ -207,7 +209,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
             "level": level, "resamples": k, "observed": observed, "predicted": predicted, "within": within,
             "within_interval": None if not verdicts or None in verdicts else all(verdicts),
             "loss_error_pct": loss_error, "params_error_pct": params_error, "fitted": fitted, "curves": curves,
-            "scatter": notes.get("scatter"), "warnings": said}
+            "scatter": scatter, "warnings": said}
 
 
 def _prediction(values: dict, draws: dict | None, level: float) -> tuple[dict, dict | None]:

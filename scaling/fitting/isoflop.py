@@ -50,10 +50,14 @@ optima may scatter about the power law by more than that noise explains: each bu
 ladder, batch and steps, so its vertex carries an error that no rerun at that budget redraws. On the reference sweep
 the 7 vertices lie about N_opt ~ C^a with chi^2 = 38 on 5 degrees of freedom against their own intervals (p < 1e-6;
 24 on 4 for its first six budgets, where an interval from the residuals alone had a half-width of 0.045, a precision
-the budgets do not share). The excess variance tau^2 is estimated by the method of moments (the random-effects
-meta-regression of DerSimonian & Laird 1986, for the least-squares line): E[RSS] = sum_j (1 - h_j)(v_j + tau^2), v_j
-the bootstrap variance of budget j's log N_opt, h_j its leverage; likewise for the minimum losses about their
-saturating law (leverage taken as 3/m: that law has 3 parameters). Each resample then moves every budget's optimum
+the budgets do not share). The excess variance tau^2 is the one that brings that chi^2 down to its degrees of
+freedom, sum_j r_j^2 / (v_j + tau^2) = m - 2 (the random-effects estimator of Paule & Mandel 1982), r_j budget j's
+residual about the law, v_j the bootstrap variance of its log N_opt; likewise for the minimum losses about their
+saturating law (m - 3). The residuals are the least-squares law's, the law the report gives, not a refit weighted
+by 1 / (v_j + tau^2), which would lower the sum: so tau is, if anything, a little large. Unlike the unweighted
+method of moments (DerSimonian & Laird 1986, RSS against sum_j (1 - h_j)(v_j + tau^2)), it cannot return 0 while
+the chi^2 says the optima scatter, as that one does where the largest residuals sit on the budgets with the
+smallest variances. Each resample then moves every budget's optimum
 by its own draw N(0, tau^2) along its isoFLOP line (log N up, log D down by as much) and its minimum loss by N(0,
 tau_L^2), before the power laws are refitted: a and b get intervals that hold the budgets' own scatter. At C not
 swept (`flops_at`) the draws add one more such budget effect: an interval for the optimum that a new budget's sweep
@@ -292,22 +296,24 @@ def residual_pool(fit: IsoflopFit) -> np.ndarray:
     return pool - pool.mean() if len(pool) else pool
 
 
-def between_budget_scatter(residuals, within_var, leverage) -> float:
-    """tau^2, the variance of the budgets' optima about their law beyond each one's own noise: the method of
-    moments, E[sum r_j^2] = sum_j (1 - h_j)(v_j + tau^2) (DerSimonian & Laird 1986), held at 0 from below.
-    NaN where the law leaves no degree of freedom (sum (1 - h_j) ~ 0)."""
-    r, v, h = (np.asarray(a, dtype=float) for a in (residuals, within_var, leverage))
-    free = float(np.sum(1.0 - h))
-    if free < 1e-9:
+def between_budget_scatter(residuals, within_var, dof: int) -> float:
+    """tau^2, the variance of the budgets' optima about their law beyond each one's own noise: the root of
+    sum_j r_j^2 / (v_j + tau^2) = dof (Paule & Mandel 1982), 0 where the chi^2 sum_j r_j^2 / v_j is already at
+    most dof. NaN where the law leaves no degree of freedom."""
+    from scipy.optimize import brentq
+
+    r, v = np.asarray(residuals, dtype=float), np.asarray(within_var, dtype=float)
+    if dof < 1 or not (np.all(np.isfinite(r)) and np.all(np.isfinite(v))):
         return float("nan")
-    return max(0.0, (float(np.sum(r * r)) - float(np.sum((1.0 - h) * v))) / free)
 
+    def excess(tau2: float) -> float:
+        with np.errstate(divide="ignore"):  # a budget whose every resample agrees (v = 0): its term is infinite
+            return float(np.sum(r * r / (v + tau2))) - dof
 
-def _line_leverage(x) -> np.ndarray:
-    """Leverages of a least-squares line in log C through the points at `x` (C)."""
-    z = np.log(np.asarray(x, dtype=float))
-    design = np.stack([np.ones_like(z), z], axis=1)
-    return np.diag(design @ np.linalg.pinv(design))
+    if excess(0.0) <= 0:
+        return 0.0
+    # excess falls as tau^2 grows, and at sum r^2 / dof it is below 0 (every v_j > 0): the root lies between
+    return float(brentq(excess, 0.0, float(np.sum(r * r)) / dof, xtol=1e-14, rtol=1e-12))
 
 
 def budget_scatter(fit: IsoflopFit, log_n_draws, loss_draws) -> dict:
@@ -316,14 +322,14 @@ def budget_scatter(fit: IsoflopFit, log_n_draws, loss_draws) -> dict:
     chi^2 of the optima against their own variances, and the degrees of freedom."""
     m = len(fit.budgets)
     out = {}
-    for key, y, law, draws, p, lev in (
+    for key, y, law, draws, p in (
             ("params", np.log([r["params_opt"] for r in fit.per_budget if r["params_opt"] is not None]),
-             lambda c: np.log(np.ravel(fit.params_law(c))), log_n_draws, 2, _line_leverage(fit.budgets)),
+             lambda c: np.log(np.ravel(fit.params_law(c))), log_n_draws, 2),
             ("loss", np.array([r["loss_opt"] for r in fit.per_budget if r["params_opt"] is not None]),
-             lambda c: np.ravel(fit.loss_law(c)), loss_draws, 3, np.full(m, 3.0 / m))):
+             lambda c: np.ravel(fit.loss_law(c)), loss_draws, 3)):
         v = np.nanvar(np.asarray(draws, dtype=float), axis=0, ddof=1)
         r = y - law(fit.budgets)
-        tau2 = between_budget_scatter(r, v, lev) if m > p else float("nan")
+        tau2 = between_budget_scatter(r, v, m - p)
         with np.errstate(divide="ignore", invalid="ignore"):
             chi2 = float(np.sum(r * r / v))
         out[key] = {"tau": math.sqrt(tau2) if math.isfinite(tau2) else 0.0, "chi2": chi2, "dof": m - p}
