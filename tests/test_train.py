@@ -175,11 +175,14 @@ def test_a_completed_run_planned_by_an_older_rule_is_refused_not_reused(compose,
 def test_fingerprints_of_the_committed_reference_runs_still_match(compose):
     """Relaunching a sweep must recognise its completed runs: the fingerprint recomputed from a reference run's
     overrides equals the one its summary.json recorded when it was trained."""
-    root = Path(__file__).resolve().parent.parent / "results" / "reference"
+    results = Path(__file__).resolve().parent.parent / "results"
     from experiments.trainer import fingerprint
 
-    for name in ("allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10",
-                 "allocation.size_factor=0.5,allocation=chinchilla,budget.flops=1.2e12,seed=1",
-                 "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12"):
-        recorded = json.loads((root / name / "summary.json").read_text())["fingerprint"]
+    for sweep, name in (
+            ("reference", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10,model.head_dim=8"),
+            ("reference",
+             "allocation.size_factor=0.5,allocation=chinchilla,budget.flops=1.2e12,model.head_dim=8,seed=1"),
+            ("reference", "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12,model.head_dim=8"),
+            ("reference_onehead", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10")):
+        recorded = json.loads((results / sweep / name / "summary.json").read_text())["fingerprint"]
         assert fingerprint(compose("experiment=reference_cpu", *name.split(","))) == recorded, name
