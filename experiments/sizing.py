@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 
 from experiments.config import model_components
 from scaling.allocation import TOKENS_PER_PARAM, allocate
-from scaling.architecture import ModelShape, solve_shape, width_quantum
+from scaling.architecture import ModelShape, _positive_int, solve_shape, width_quantum
 from scaling.errors import ScalingError
 from scaling.flops import COMPUTE_CONVENTIONS, flops_per_token
 from scaling.laws import get_law
@@ -147,8 +147,7 @@ def _with_head_dim(shape: ModelShape, head_dim) -> ModelShape:
     """The planned `shape` with heads of `head_dim` (d_model / head_dim of them, keys and values unshared) in place
     of its width's rule (`width_quantum`). The parameter count does not depend on the head count, so N and the
     6ND tokens stay as planned; of Appendix F's FLOPs only the softmax (3 H T^2 per layer) grows with the heads."""
-    if not isinstance(head_dim, int) or isinstance(head_dim, bool) or head_dim < 1:
-        raise ScalingError(f"model.head_dim must be a positive integer, got {head_dim!r}")
+    head_dim = _positive_int("model.head_dim", head_dim)
     if shape.d_model % head_dim:
         raise ScalingError(f"model.head_dim={head_dim} does not divide the planned width d_model={shape.d_model}: "
                            f"choose a head size that divides every width the planner uses (8 divides them all)")

@@ -46,6 +46,9 @@ def test_the_estimate_brings_the_chi2_to_its_degrees_of_freedom_and_is_never_neg
     assert between_budget_scatter([1, -1, 1, -1], [0.5] * 4, 2) == pytest.approx(1.5)
     assert between_budget_scatter([0.1, -0.1, 0.1], [1.0] * 3, 1) == 0.0  # chi^2 0.03 on 1: within the noise
     assert np.isnan(between_budget_scatter([0.0, 0.0], [1.0, 1.0], 0))  # a line through 2 points
+    # a budget whose resamples all agree (v = 0) and that lies on the law adds nothing: the others' equal variances
+    # give the closed form tau^2 = (0.3^2 + 0.2^2) / 1 - 0.01
+    assert between_budget_scatter([0.0, 0.3, 0.2], [0.0, 0.01, 0.01], 1) == pytest.approx(0.12)
 
 
 def test_large_residuals_on_precise_budgets_give_scatter_where_the_unweighted_moments_give_none():

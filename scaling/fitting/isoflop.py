@@ -307,8 +307,9 @@ def between_budget_scatter(residuals, within_var, dof: int) -> float:
         return float("nan")
 
     def excess(tau2: float) -> float:
-        with np.errstate(divide="ignore"):  # a budget whose every resample agrees (v = 0): its term is infinite
-            return float(np.sum(r * r / (v + tau2))) - dof
+        # a budget whose every resample agrees (v = 0) adds an infinite term, unless it lies on the law (r = 0)
+        with np.errstate(divide="ignore"):
+            return float(np.sum(np.divide(r * r, v + tau2, out=np.zeros_like(r), where=r != 0))) - dof
 
     if excess(0.0) <= 0:
         return 0.0
