@@ -56,8 +56,14 @@ def setup(world: World, device: torch.device) -> None:
                                 device_id=device if device.type == "cuda" else None)
 
 
-def teardown(world: World) -> None:
+def teardown(world: World, together: bool) -> None:
+    """Leave the process group. `together`: every rank reached the same end (completed, or an agreed stop), so
+    they first meet at a barrier: a gloo rank that destroys the group while a peer still works in it (rank 0
+    writing the summary or the last checkpoint) can abort with "terminate called without an active exception",
+    and torchrun then kills rank 0 mid-write. After an error on one rank only, a barrier would wait forever."""
     if world.active and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

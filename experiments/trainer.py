@@ -669,15 +669,21 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if _completed(done, fp, run_dir, checked.plan, say=world.main):
         return done
     distributed.setup(world, pick_device(cfg.device, world))
-    lock = None
+    lock, together = None, False
     try:
         lock = _on_main(world, lambda: _lock(run_dir))
         with StopSignals() as stop:
-            return _train_locked(cfg, run_dir, checked, fp, lock, stop, world)
+            try:
+                summary = _train_locked(cfg, run_dir, checked, fp, lock, stop, world)
+            except RunInterrupted:
+                together = True  # every rank agreed on the stop at the same all-reduce
+                raise
+            together = True
+            return summary
     finally:
         if lock is not None:
             lock.release()
-        distributed.teardown(world)
+        distributed.teardown(world, together)
 
 
 def _lock(run_dir: Path) -> RunLock:
