@@ -253,7 +253,7 @@ def cmd_report(args) -> int:
         print(json.dumps({"report": str(report.directory / "report.md"), "fits": report.fits,
                           "skipped": report.skipped, "figures": [str(p) for p in report.figures],
                           "runs": report.selection.to_dict(), "backtest": report.backtest,
-                          "conventions": report.conventions,
+                          "rolling": report.rolling, "conventions": report.conventions,
                           "allocations": {f"{c:g}": row.dropna().to_dict()
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
@@ -262,6 +262,10 @@ def cmd_report(args) -> int:
                              report.figures))
     if report.backtest is not None:
         print(backtest_lines(report.backtest))
+    if report.rolling is not None:
+        err = report.rolling["loss_error_pct"]
+        print(f"Rolled forward over {len(report.rolling['rows'])} budget(s), each from the smaller ones: minimum loss "
+              f"error mean {err['mean']:+.2f}%, mean absolute {err['mean_abs']:.2f}%, largest {err['max_abs']:.2f}%")
     return 0
 
 

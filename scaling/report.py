@@ -11,7 +11,8 @@ in report.md:
 - seed spread: configurations run with more than one seed;
 - backtest (`scaling.fitting.backtest`), with isoFLOP profiles at 3 or more budgets: the largest held out,
   Approaches 2 (isoFLOP runs) and 3 (every run) fitted on the rest, their predictions of its N_opt and minimum
-  loss against what its runs show; `backtest.png`;
+  loss against what its runs show; `backtest.png`; and rolled forward (`backtest.rolling`): each budget with 4 or
+  more below it predicted by Approach 2 from those alone, the forecast error's typical size and lean;
 - conventions: a of Approaches 2 and 3 under each N (total, non-embedding) and C (6ND, exact) side by side
   (each fit with up to CONVENTION_RESAMPLES resamples, the main fits' convention with the main fits'), and
   which one law.json uses.
@@ -59,6 +60,8 @@ class Report:
     selection: RunSelection | None = None  # the runs used and those skipped, with why
     backtest: dict | None = None  # the backtest section (scaling.fitting.backtest)
     backtest_skipped: str | None = None  # why there is no backtest
+    rolling: dict | None = None  # each budget forecast from the smaller ones (scaling.fitting.backtest.rolling)
+    rolling_skipped: str | None = None  # why there is no rolling backtest
     conventions: list[dict] = field(default_factory=list)  # per (params, compute): a of Approaches 2 and 3
     convention: tuple[str, str] = PLANNER_CONVENTION  # (params, compute) of the main fits and law.json
 
@@ -239,7 +242,7 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     `bootstrap` and `seed` default to FitOptions'; `compute` and `params` are the main fits' conventions."""
     from scaling.fitting import FitOptions
     from scaling.fitting.api import prepare
-    from scaling.fitting.backtest import backtest
+    from scaling.fitting.backtest import backtest, rolling
 
     defaults = FitOptions()
     bootstrap = defaults.bootstrap if bootstrap is None else bootstrap
@@ -284,12 +287,19 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.backtest = json_ready(backtest(prepare(_frame(iso), opts), prepare(_frame(runs), opts), opts))
     except ScalingError as err:
         report.backtest_skipped = str(err)
+    if report.backtest is not None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report.rolling = json_ready(rolling(prepare(_frame(iso), opts), opts))
+        except ScalingError as err:
+            report.rolling_skipped = str(err)
     report.conventions = convention_table(report, inputs, bootstrap, seed, band)
     if not write:
         return report
     if figures:
         report.figures = _figures(report, directory, curves)
-    atomic_write_json(directory / "fits.json", {**report.fits, "backtest": report.backtest,
+    atomic_write_json(directory / "fits.json", {**report.fits, "backtest": report.backtest, "rolling": report.rolling,
                                                 "conventions": report.conventions})
     if "3" in report.fits:  # a law `scaling plan --law DIR/law.json` takes as it is
         atomic_write_json(directory / "law.json", report.fits["3"])
@@ -430,6 +440,33 @@ def backtest_section(bt: dict) -> list[str]:
     return out + [""]
 
 
+def rolling_section(rolled: dict) -> list[str]:
+    """report.md's rolling backtest: every budget forecast by Approach 2 from the budgets below it."""
+    rows = rolled["rows"]
+    out = ["### Rolled forward: each budget from the smaller ones", "",
+           f"The same backtest for every budget with {rolled['min_fitted']} or more isoFLOP budgets below it, fitted "
+           f"on those alone (Approach 2): one held-out budget is one draw of the forecast's error, several show "
+           f"its size and whether it leans one way.", "",
+           "| forecast budget | fitted on | N_opt observed | N_opt predicted | N_opt error | min loss observed (best "
+           "run) | min loss predicted | loss error | agrees (N_opt, loss) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        obs, pred, agree = r["observed"], r["predicted"], r["within"]
+        verdict = "-" if not agree else ", ".join("-" if agree[k] is None else "yes" if agree[k] else "NO"
+                                                  for k in ("params_opt", "loss"))
+        out.append(f"| {r['holdout_flops']:.3g} | {r['n_fitted']} budgets | {_n(obs['params_opt'])}"
+                   f"{_span(obs.get('params_opt_ci'), _n)} | {_n(pred['params_opt'])}"
+                   f"{_span(pred.get('params_opt_ci'), _n)} | {r['params_error_pct']:+.1f}% | {obs['loss_best']:.4f} "
+                   f"| {pred['loss']:.4f}{_span(pred.get('loss_ci'), lambda x: f'{x:.4f}')} "
+                   f"| {r['loss_error_pct']:+.2f}% | {verdict} |")
+    err = rolled["loss_error_pct"]
+    line = (f"Minimum loss forecast one budget ahead: mean error {err['mean']:+.2f}%, mean absolute "
+            f"{err['mean_abs']:.2f}%, largest {err['max_abs']:.2f}% over {len(rows)} budget(s).")
+    if rolled.get("agree"):
+        k_n, k_l = rolled["agree"]["params_opt"], rolled["agree"]["loss"]
+        line += f" N_opt agrees at {k_n[0]} of {k_n[1]}, the loss at {k_l[0]} of {k_l[1]}."
+    return out + ["", line, ""]
+
+
 def conventions_section(rows: list[dict], convention: tuple[str, str]) -> list[str]:
     """report.md's table of a under each (N, C) convention, which one law.json uses, and what the numbers say."""
     out = ["## Conventions: which N, which C", "",
@@ -547,6 +584,10 @@ def markdown(report: Report) -> str:
         out += ["Fit warnings:", ""] + [f"- {w}" for w in notes] + [""]
     if report.backtest is not None:
         out += backtest_section(report.backtest)
+        if report.rolling is not None:
+            out += rolling_section(report.rolling)
+        elif report.rolling_skipped:
+            out += ["### Rolled forward", "", f"Not run: {report.rolling_skipped}.", ""]
     elif report.backtest_skipped:
         out += ["## Backtest", "", f"Not run: {report.backtest_skipped}.", ""]
     if report.conventions:

@@ -109,3 +109,53 @@ def test_cli_backtest_prints_a_line_per_approach_and_writes_the_section(tmp_path
     bad = subprocess.run([sys.executable, "-m", "scaling.cli", "fit", str(csv), "--approach", "2", "--bootstrap",
                           "0", "--holdout-budget", "7e19"], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def rolled(frame, min_fitted: int = 4, **options) -> dict:
+    from scaling.fitting import FitOptions
+    from scaling.fitting.api import prepare
+    from scaling.fitting.backtest import rolling
+
+    opts = FitOptions(**{"bootstrap": 400, **options})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rolling(prepare(frame, opts), opts, min_fitted)
+
+
+def test_rolled_forward_each_budget_is_forecast_from_the_smaller_ones_and_covers_the_known_law():
+    """6 budgets from the replication's law: with 4 or more fitted, 1e20 is forecast from the 4 below it and 3e20
+    from the 5 below; each prediction's interval covers the law's closed-form N_opt and optimal loss there."""
+    out = rolled(isoflop_sweep(0))
+    assert [r["holdout_flops"] for r in out["rows"]] == [1e20, 3e20]
+    assert [r["n_fitted"] for r in out["rows"]] == [4, 5]
+    for row in out["rows"]:
+        c = row["holdout_flops"]
+        assert _covers(row["predicted"]["params_opt_ci"], LAW.compute_optimal(c)[0])
+        assert _covers(row["predicted"]["loss_ci"], LAW.optimal_loss(c))
+        assert abs(row["loss_error_pct"]) < 2
+    assert out["agree"] == {"params_opt": [2, 2], "loss": [2, 2]}
+    errors = [r["loss_error_pct"] for r in out["rows"]]
+    assert out["loss_error_pct"]["mean_abs"] == pytest.approx(np.mean(np.abs(errors)))
+
+
+def test_rolled_forward_a_forecast_never_reads_a_larger_budget():
+    """The largest budget's losses raised by 10% (another law up there): the forecast of 1e20 is unchanged to the
+    last digit, and that of 3e20 now misses by 1/1.1 - 1 = -9.1% and says so."""
+    sweep = isoflop_sweep(1)
+    base = rolled(sweep)
+    shifted = sweep.copy()
+    shifted.loc[shifted["budget"] == HELD, "loss"] *= 1.1
+    out = rolled(shifted)
+    assert out["rows"][0] == base["rows"][0]
+    top = out["rows"][1]
+    expected = 100 * ((1 + base["rows"][1]["loss_error_pct"] / 100) / 1.1 - 1)
+    assert top["loss_error_pct"] == pytest.approx(expected, rel=1e-9)
+    assert top["within"]["loss"] is False and out["agree"]["loss"] == [1, 2]
+
+
+def test_rolled_forward_needs_enough_budgets_below_a_forecast():
+    with pytest.raises(ScalingError, match="from 4 or more below it; these runs have isoFLOP profiles at 4 budgets"):
+        rolled(isoflop_sweep(2, budgets=BUDGETS[:4]), bootstrap=0)
+    out = rolled(isoflop_sweep(2, budgets=BUDGETS[:4]), 3, bootstrap=0)  # 3e19 from the 3 below it
+    assert [r["holdout_flops"] for r in out["rows"]] == [3e19] and out["rows"][0]["n_fitted"] == 3
+    assert out["agree"] is None and out["rows"][0]["within"] is None  # no bootstrap, no verdict

@@ -16,6 +16,8 @@ there falls inside the predictions' intervals.
   (the best run's loss + a noise draw N(0, sigma^2 / seeds), sigma the parabolas' pooled residual sd: one run's
   loss scatters about the law by that much). `within_interval`: every prediction agrees (null without a
   bootstrap). `loss_error_pct`, `params_error_pct`: 100 (predicted - observed) / observed.
+- Rolled forward (`rolling`): the same for every budget with enough budgets below it, each fitted on those
+  below alone, so that one forecast's error is not taken for the typical one.
 
 Warnings of the refits on the smaller data are kept in the section's `warnings`, not raised again.
 """
@@ -217,3 +219,44 @@ def _prediction(values: dict, draws: dict | None, level: float) -> tuple[dict, d
     at_held = {q: v[0] for q, v in values.items()}
     held_draws = None if draws is None else {q: np.asarray(v)[:, 0] for q, v in draws.items()}
     return _section(at_held, held_draws, level), held_draws
+
+
+ROLLING_MIN_FITTED = 4  # budgets below a forecast one: the saturating loss law then keeps a degree of freedom
+
+
+def rolling(iso: FitData, opts: FitOptions, min_fitted: int = ROLLING_MIN_FITTED) -> dict:
+    """Approach 2's backtest repeated forward in compute ("rolling origin", as forecasts are judged): each
+    isoFLOP budget with `min_fitted` or more profiled budgets below it is predicted from those below it alone
+    (never from larger budgets), and compared with what its runs show. One held-out budget is one draw of the
+    forecast error; several give its typical size and whether it leans one way.
+
+    Returns {"min_fitted", "rows": one per forecast budget (holdout_flops, n_fitted, observed, predicted,
+    params_error_pct, loss_error_pct, within), "agree": {"params_opt": [k, n], "loss": [k, n]} (None without a
+    bootstrap), "loss_error_pct": {"mean", "mean_abs", "max_abs"}}; ScalingError if no budget has enough below."""
+    if not (isinstance(min_fitted, int) and min_fitted >= 2):
+        raise ScalingError(f"a rolling backtest needs at least 2 fitted budgets per forecast, got {min_fitted!r}")
+    labels, centres, profiled = isoflop_budgets(iso, opts)
+    order = sorted(profiled, key=lambda g: centres[g])
+    targets = order[min_fitted:]
+    if not targets:
+        raise ScalingError(f"a rolling backtest forecasts each budget from {min_fitted} or more below it; these "
+                           f"runs have isoFLOP profiles at {len(order)} budgets: add budgets")
+    rows = []
+    for g in targets:
+        below = iso.subset(np.flatnonzero(centres[labels] <= centres[g]))
+        bt = backtest(below, below, opts, holdout=float(centres[g]), approaches=("2",))
+        if "approach2" not in bt["predicted"]:
+            continue
+        rows.append({"holdout_flops": bt["holdout_flops"], "n_fitted": len(bt["fitted_budgets"]),
+                     "observed": bt["observed"], "predicted": bt["predicted"]["approach2"],
+                     "params_error_pct": bt["params_error_pct"]["approach2"],
+                     "loss_error_pct": bt["loss_error_pct"]["approach2"], "within": bt["within"]["approach2"]})
+    if not rows:
+        raise ScalingError("a rolling backtest found no budget Approach 2 could forecast")
+    errors = np.array([r["loss_error_pct"] for r in rows])
+    agree = None  # counted only where every forecast has a verdict
+    if all(r["within"] and None not in r["within"].values() for r in rows):
+        agree = {q: [sum(bool(r["within"][q]) for r in rows), len(rows)] for q in ("params_opt", "loss")}
+    return {"min_fitted": min_fitted, "rows": rows, "agree": agree,
+            "loss_error_pct": {"mean": float(errors.mean()), "mean_abs": float(np.abs(errors).mean()),
+                               "max_abs": float(np.abs(errors).max())}}
