@@ -36,7 +36,7 @@ demo: install
 
 # The committed reference sweep (results/reference; conf/experiment/reference_cpu.yaml says what each line adds).
 # A rerun skips the runs already there.
-REF := $(VENV)/bin/scaling-train -m experiment=reference_cpu model.head_dim=8
+REF := $(VENV)/bin/scaling-train -m experiment=reference_cpu model.head_dim=8 schedule.warmup_fraction=0.4
 reference: install
 	$(PY) -m experiments.data gutenberg
 	$(REF)
@@ -44,10 +44,10 @@ reference: install
 	$(REF) budget.flops="'7.5e10'" allocation.size_factor=16
 	$(REF) budget.flops="'3e10'" allocation.size_factor=0.5,1,2,3,4,8,16
 	$(REF) allocation.size_factor=0.5,1 seed=1
-	$(REF) budget.flops="'3e10'" allocation.size_factor=1,2 seed=1
+	$(REF) budget.flops="'3e10'" allocation.size_factor=0.5,1,2 seed=1
 	$(REF) allocation=gpt3,llama budget.flops="'3e12','4.7e11','7.5e10'" allocation.size_factor=1
 	$(REF) budget.flops="'7.5e12'" allocation.size_factor=0.125,0.25,0.35,0.5,0.75,1,2,4
-	$(REF) budget.flops="'7.5e12'" allocation.size_factor=0.5,0.75 seed=1
+	$(REF) budget.flops="'7.5e12'" allocation.size_factor=0.5,0.75,1 seed=1
 	$(VENV)/bin/scaling report results/reference
 
 # The architecture ablation (results/architecture, results/architecture_lr; docs/architecture_ablation.md): one line

@@ -179,10 +179,13 @@ def test_fingerprints_of_the_committed_reference_runs_still_match(compose):
     from experiments.trainer import fingerprint
 
     for sweep, name in (
-            ("reference", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10,model.head_dim=8"),
-            ("reference",
-             "allocation.size_factor=0.5,allocation=chinchilla,budget.flops=1.2e12,model.head_dim=8,seed=1"),
-            ("reference", "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12,model.head_dim=8"),
+            ("reference", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10,model.head_dim=8,"
+                          "schedule.warmup_fraction=0.4"),
+            ("reference", "allocation.size_factor=0.5,allocation=chinchilla,budget.flops=1.2e12,model.head_dim=8,"
+                          "schedule.warmup_fraction=0.4,seed=1"),
+            ("reference", "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12,model.head_dim=8,"
+                          "schedule.warmup_fraction=0.4"),
+            ("reference_warmup5", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10,model.head_dim=8"),
             ("reference_onehead", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10")):
         recorded = json.loads((results / sweep / name / "summary.json").read_text())["fingerprint"]
         assert fingerprint(compose("experiment=reference_cpu", *name.split(","))) == recorded, name
