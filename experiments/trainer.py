@@ -669,21 +669,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     if _completed(done, fp, run_dir, checked.plan, say=world.main):
         return done
     distributed.setup(world, pick_device(cfg.device, world))
-    lock, together = None, False
+    lock = None
     try:
         lock = _on_main(world, lambda: _lock(run_dir))
         with StopSignals() as stop:
-            try:
-                summary = _train_locked(cfg, run_dir, checked, fp, lock, stop, world)
-            except RunInterrupted:
-                together = True  # every rank agreed on the stop at the same all-reduce
-                raise
-            together = True
-            return summary
+            return _train_locked(cfg, run_dir, checked, fp, lock, stop, world)
     finally:
         if lock is not None:
             lock.release()
-        distributed.teardown(world, together)
+        distributed.teardown(world)
 
 
 def _lock(run_dir: Path) -> RunLock:
@@ -780,16 +774,20 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, loc
         tracker.close("interrupted")
         # a rank the signal missed stops with the others: it reports SIGTERM
         raise RunInterrupted(stop.signum or signal.SIGTERM, run_dir, run.step, saved=run.step > run.start_step)
-    if run.status == "completed" and cfg.checkpoint.keep:
-        run.save_checkpoint()
-    summary = summarise(run)
-    if not world.main:
+
+    def finish() -> dict:
+        if run.status == "completed" and cfg.checkpoint.keep:
+            run.save_checkpoint()
+        summary = summarise(run)
+        write_summary(run_dir, summary)
+        if run.status == "completed" and not cfg.checkpoint.keep:
+            (run_dir / CHECKPOINT).unlink(missing_ok=True)  # only once the summary is safe on disk
+        tracker.close(run.status)
+        print(f"{run_dir.name}: {run.status}, val loss {run.last_val:.4f} nats/token "
+              f"({summary['val_bits_per_byte']:.3f} bits/byte), {summary['wall_seconds']:.1f} s, "
+              f"{summary['tokens_per_second'] or 0:,.0f} tokens/s", file=sys.stderr)
         return summary
-    write_summary(run_dir, summary)
-    if run.status == "completed" and not cfg.checkpoint.keep:
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)  # only once the summary is safe on disk
-    tracker.close(run.status)
-    print(f"{run_dir.name}: {run.status}, val loss {run.last_val:.4f} nats/token "
-          f"({summary['val_bits_per_byte']:.3f} bits/byte), {summary['wall_seconds']:.1f} s, "
-          f"{summary['tokens_per_second'] or 0:,.0f} tokens/s", file=sys.stderr)
-    return summary
+
+    # rank 0 writes the run's last files; through _on_main, so that if a write fails every rank stops with it
+    summary = _on_main(world, finish)
+    return summary if world.main else summarise(run)

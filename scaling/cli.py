@@ -265,7 +265,9 @@ def cmd_report(args) -> int:
     if report.rolling is not None:
         err = report.rolling["loss_error_pct"]
         print(f"Rolled forward over {len(report.rolling['rows'])} budget(s), each from the smaller ones: minimum loss "
-              f"error mean {err['mean']:+.2f}%, mean absolute {err['mean_abs']:.2f}%, largest {err['max_abs']:.2f}%")
+              f"error mean {err['mean']:+.2f}%, mean absolute {err['mean_abs']:.2f}%, largest {err['max_abs']:.2f}%"
+              + (f" ({len(report.rolling['skipped'])} budget(s) not forecast: report.md says why)"
+                 if report.rolling["skipped"] else ""))
     return 0
 
 

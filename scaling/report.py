@@ -287,13 +287,14 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.backtest = json_ready(backtest(prepare(_frame(iso), opts), prepare(_frame(runs), opts), opts))
     except ScalingError as err:
         report.backtest_skipped = str(err)
-    if report.backtest is not None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                report.rolling = json_ready(rolling(prepare(_frame(iso), opts), opts))
-        except ScalingError as err:
-            report.rolling_skipped = str(err)
+    try:
+        if iso.empty:
+            raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report.rolling = json_ready(rolling(prepare(_frame(iso), opts), opts))
+    except ScalingError as err:
+        report.rolling_skipped = str(err)
     report.conventions = convention_table(report, inputs, bootstrap, seed, band)
     if not write:
         return report
@@ -464,6 +465,9 @@ def rolling_section(rolled: dict) -> list[str]:
     if rolled.get("agree"):
         k_n, k_l = rolled["agree"]["params_opt"], rolled["agree"]["loss"]
         line += f" N_opt agrees at {k_n[0]} of {k_n[1]}, the loss at {k_l[0]} of {k_l[1]}."
+    skipped = [f"{s['holdout_flops']:.3g} ({s['reason']})" for s in rolled.get("skipped", [])]
+    if skipped:
+        line += " Not forecast: " + "; ".join(skipped) + "."
     return out + ["", line, ""]
 
 
@@ -584,12 +588,12 @@ def markdown(report: Report) -> str:
         out += ["Fit warnings:", ""] + [f"- {w}" for w in notes] + [""]
     if report.backtest is not None:
         out += backtest_section(report.backtest)
-        if report.rolling is not None:
-            out += rolling_section(report.rolling)
-        elif report.rolling_skipped:
-            out += ["### Rolled forward", "", f"Not run: {report.rolling_skipped}.", ""]
     elif report.backtest_skipped:
         out += ["## Backtest", "", f"Not run: {report.backtest_skipped}.", ""]
+    if report.rolling is not None:
+        out += rolling_section(report.rolling)
+    elif report.rolling_skipped and report.backtest is not None:  # without a backtest, its reason says enough
+        out += ["### Rolled forward", "", f"Not run: {report.rolling_skipped}.", ""]
     if report.conventions:
         out += conventions_section(report.conventions, report.convention)
     if report.seeds is not None:

@@ -159,3 +159,27 @@ def test_rolled_forward_needs_enough_budgets_below_a_forecast():
     out = rolled(isoflop_sweep(2, budgets=BUDGETS[:4]), 3, bootstrap=0)  # 3e19 from the 3 below it
     assert [r["holdout_flops"] for r in out["rows"]] == [3e19] and out["rows"][0]["n_fitted"] == 3
     assert out["agree"] is None and out["rows"][0]["within"] is None  # no bootstrap, no verdict
+
+
+def test_rolled_forward_skips_a_budget_it_cannot_forecast_and_goes_on():
+    """1e20 made concave in log N (a profile with no minimum to compare with) is skipped with the reason, and
+    3e20 is still forecast, from the 4 budgets below it that have a minimum; minima that rise with C over the
+    lowest 4 budgets leave the saturating loss law nothing with k > 0 to fit: that forecast is skipped, not
+    averaged in as NaN."""
+    sweep = isoflop_sweep(0)
+    at = sweep["budget"] == 1e20
+    log_n = np.log(sweep.loc[at, "params"])
+    sweep.loc[at, "loss"] = 3.0 - 0.1 * (log_n - log_n.min()) ** 2
+    out = rolled(sweep)
+    assert [r["holdout_flops"] for r in out["rows"]] == [3e20] and out["rows"][0]["n_fitted"] == 4
+    assert [s["holdout_flops"] for s in out["skipped"]] == [1e20]
+    assert out["skipped"][0]["reason"] == "its own profile has no parabola minimum"
+
+    rising = isoflop_sweep(0)
+    for c, scale in zip(BUDGETS, (1.0, 1.1, 1.2, 1.3, 0.9, 0.88), strict=True):
+        rising.loc[rising["budget"] == c, "loss"] *= scale
+    out = rolled(rising, bootstrap=0)
+    assert [s["holdout_flops"] for s in out["skipped"]] == [1e20]
+    assert "no finite prediction" in out["skipped"][0]["reason"]
+    assert [r["holdout_flops"] for r in out["rows"]] == [3e20]
+    assert all(np.isfinite(v) for v in out["loss_error_pct"].values())

@@ -146,11 +146,25 @@ def test_report_in_another_convention_says_law_json_is_not_for_planning(report, 
     assert "| non-embedding (Kaplan) (law.json) | 6ND |" in text
 
 
+def test_rolled_forward_forecasts_the_largest_budget_as_the_backtest_does(report, sweep_dir):
+    """With 5 budgets the rolled-forward backtest has one forecast, 1e20 from the 4 below: the same fit as the
+    backtest's Approach 2 reached by another path (the runs above cut away, not held out), so the same numbers."""
+    rows = report.rolling["rows"]
+    assert [r["holdout_flops"] for r in rows] == [1e20] and rows[0]["n_fitted"] == 4 and not report.rolling["skipped"]
+    for key in ("params_opt", "loss", "params_opt_ci", "loss_ci"):
+        assert rows[0]["predicted"][key] == pytest.approx(report.backtest["predicted"]["approach2"][key], rel=1e-12)
+    assert rows[0]["loss_error_pct"] == pytest.approx(report.backtest["loss_error_pct"]["approach2"], rel=1e-12)
+    text = (sweep_dir / "report.md").read_text()
+    assert "### Rolled forward: each budget from the smaller ones" in text and "over 1 budget(s)" in text
+    assert json.loads((sweep_dir / "fits.json").read_text())["rolling"]["rows"][0]["holdout_flops"] == 1e20
+
+
 def test_report_cli_prints_the_headline(sweep_dir):
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(sweep_dir), "--bootstrap", "200"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "| budget (FLOPs) |" in proc.stdout and "approach 2: a =" in proc.stdout
+    assert "Rolled forward over 1 budget(s), each from the smaller ones: minimum loss error mean" in proc.stdout
 
 
 @pytest.mark.parametrize("make", ["missing", "empty"])

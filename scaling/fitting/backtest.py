@@ -29,11 +29,15 @@ import warnings
 
 import numpy as np
 
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 from scaling.fitting.data import FitData
 from scaling.fitting.options import FitOptions
 
 CURVE_POINTS = 24  # C values of the predicted curves drawn in backtest.png
+
+
+class NoMinimum(ScalingError):
+    """The held-out budget's profile has no parabola minimum: nothing observed to compare a prediction with."""
 
 
 def isoflop_budgets(data: FitData, opts: FitOptions) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -105,7 +109,7 @@ def _observe(iso: FitData, opts: FitOptions, labels, held: int, c_held: float):
     used = [r for r in full.per_budget if r["params_opt"] is not None]
     column = next((j for j, r in enumerate(used) if math.isclose(r["flops"], c_held, rel_tol=1e-12)), None)
     if column is None:
-        raise ScalingError(f"the held-out budget {c_held:.3g} FLOPs has no parabola minimum to compare with: hold "
+        raise NoMinimum(f"the held-out budget {c_held:.3g} FLOPs has no parabola minimum to compare with: hold "
                            f"out another budget")
     draws = isoflop.bootstrap_isoflop(full, np.random.default_rng([opts.seed, 2]), opts.bootstrap) \
         if opts.bootstrap else None
@@ -221,42 +225,59 @@ def _prediction(values: dict, draws: dict | None, level: float) -> tuple[dict, d
     return _section(at_held, held_draws, level), held_draws
 
 
-ROLLING_MIN_FITTED = 4  # budgets below a forecast one: the saturating loss law then keeps a degree of freedom
+ROLLING_MIN_FITTED = 4  # budgets with a minimum below a forecast one: the saturating loss law keeps a degree of freedom
 
 
 def rolling(iso: FitData, opts: FitOptions, min_fitted: int = ROLLING_MIN_FITTED) -> dict:
     """Approach 2's backtest repeated forward in compute ("rolling origin", as forecasts are judged): each
-    isoFLOP budget with `min_fitted` or more profiled budgets below it is predicted from those below it alone
-    (never from larger budgets), and compared with what its runs show. One held-out budget is one draw of the
-    forecast error; several give its typical size and whether it leans one way.
+    isoFLOP budget with `min_fitted` or more budgets below it whose parabolas have a minimum is predicted from
+    those below it alone (never from larger budgets), and compared with what its runs show. One held-out budget
+    is one draw of the forecast error; several give its typical size and whether it leans one way. Every row
+    resamples with the same bootstrap stream (`backtest`'s), so the rows' intervals are not independent draws.
 
     Returns {"min_fitted", "rows": one per forecast budget (holdout_flops, n_fitted, observed, predicted,
-    params_error_pct, loss_error_pct, within), "agree": {"params_opt": [k, n], "loss": [k, n]} (None without a
-    bootstrap), "loss_error_pct": {"mean", "mean_abs", "max_abs"}}; ScalingError if no budget has enough below."""
-    if not (isinstance(min_fitted, int) and min_fitted >= 2):
-        raise ScalingError(f"a rolling backtest needs at least 2 fitted budgets per forecast, got {min_fitted!r}")
+    params_error_pct, loss_error_pct, within), "skipped": [{"holdout_flops", "reason"}] for budgets that could
+    not be forecast (no minimum of their own, too few below, no finite prediction), "agree": {"params_opt":
+    [k, n], "loss": [k, n]} (None unless every row has a verdict), "loss_error_pct": {"mean", "mean_abs",
+    "max_abs"}}; ScalingError where no budget can be forecast."""
+    if not (isinstance(min_fitted, int) and min_fitted >= 3):
+        raise ScalingError(f"a rolling backtest needs at least 3 fitted budgets per forecast, got {min_fitted!r}")
     labels, centres, profiled = isoflop_budgets(iso, opts)
     order = sorted(profiled, key=lambda g: centres[g])
-    targets = order[min_fitted:]
-    if not targets:
+    if len(order) <= min_fitted:
         raise ScalingError(f"a rolling backtest forecasts each budget from {min_fitted} or more below it; these "
                            f"runs have isoFLOP profiles at {len(order)} budgets: add budgets")
-    rows = []
-    for g in targets:
+    rows, skipped = [], []
+    for g in order[min_fitted:]:
+        c = float(centres[g])
         below = iso.subset(np.flatnonzero(centres[labels] <= centres[g]))
-        bt = backtest(below, below, opts, holdout=float(centres[g]), approaches=("2",))
-        if "approach2" not in bt["predicted"]:
+        try:
+            bt = backtest(below, below, opts, holdout=c, approaches=("2",))
+        except NoMinimum:
+            skipped.append({"holdout_flops": c, "reason": "its own profile has no parabola minimum"})
             continue
-        rows.append({"holdout_flops": bt["holdout_flops"], "n_fitted": len(bt["fitted_budgets"]),
-                     "observed": bt["observed"], "predicted": bt["predicted"]["approach2"],
-                     "params_error_pct": bt["params_error_pct"]["approach2"],
-                     "loss_error_pct": bt["loss_error_pct"]["approach2"], "within": bt["within"]["approach2"]})
+        except ScalingError as err:  # the budgets below cannot be fitted
+            skipped.append({"holdout_flops": c, "reason": first_line(err)})
+            continue
+        pred = bt["predicted"].get("approach2")
+        if len(bt["fitted_budgets"]) < min_fitted:
+            skipped.append({"holdout_flops": c, "reason": f"only {len(bt['fitted_budgets'])} budgets below it have "
+                                                          f"a parabola minimum"})
+        elif pred is None or not all(math.isfinite(pred[q]) for q in ("params_opt", "loss")):
+            skipped.append({"holdout_flops": c, "reason": "Approach 2 gave no finite prediction from the budgets "
+                                                          "below it"})
+        else:
+            rows.append({"holdout_flops": bt["holdout_flops"], "n_fitted": len(bt["fitted_budgets"]),
+                         "observed": bt["observed"], "predicted": pred,
+                         "params_error_pct": bt["params_error_pct"]["approach2"],
+                         "loss_error_pct": bt["loss_error_pct"]["approach2"], "within": bt["within"]["approach2"]})
     if not rows:
-        raise ScalingError("a rolling backtest found no budget Approach 2 could forecast")
+        reasons = "; ".join(f"{s['holdout_flops']:.3g}: {s['reason']}" for s in skipped)
+        raise ScalingError(f"a rolling backtest could forecast no budget ({reasons})")
     errors = np.array([r["loss_error_pct"] for r in rows])
     agree = None  # counted only where every forecast has a verdict
     if all(r["within"] and None not in r["within"].values() for r in rows):
         agree = {q: [sum(bool(r["within"][q]) for r in rows), len(rows)] for q in ("params_opt", "loss")}
-    return {"min_fitted": min_fitted, "rows": rows, "agree": agree,
+    return {"min_fitted": min_fitted, "rows": rows, "skipped": skipped, "agree": agree,
             "loss_error_pct": {"mean": float(errors.mean()), "mean_abs": float(np.abs(errors).mean()),
                                "max_abs": float(np.abs(errors).max())}}
