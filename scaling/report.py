@@ -279,22 +279,23 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits["3w"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3w"] = str(err)
-    try:
-        if iso.empty:
-            raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            report.backtest = json_ready(backtest(prepare(_frame(iso), opts), prepare(_frame(runs), opts), opts))
-    except ScalingError as err:
-        report.backtest_skipped = str(err)
-    try:
-        if iso.empty:
-            raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            report.rolling = json_ready(rolling(prepare(_frame(iso), opts), opts))
-    except ScalingError as err:
-        report.rolling_skipped = str(err)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            if iso.empty:
+                raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
+            iso_data = prepare(_frame(iso), opts)  # the isoFLOP runs, once for both backtests
+        except ScalingError as err:
+            iso_data, report.backtest_skipped = None, str(err)
+        if iso_data is not None:
+            try:
+                report.backtest = json_ready(backtest(iso_data, prepare(_frame(runs), opts), opts))
+            except ScalingError as err:
+                report.backtest_skipped = str(err)
+            try:
+                report.rolling = json_ready(rolling(iso_data, opts))
+            except ScalingError as err:
+                report.rolling_skipped = str(err)
     report.conventions = convention_table(report, inputs, bootstrap, seed, band)
     if not write:
         return report
@@ -397,6 +398,13 @@ def _scatter_note(scatter: dict | None, who: str) -> str:
             f"loss (chi^2 {loss['chi2']:.1f} on {loss['dof']}).")
 
 
+def _verdict(agree: dict | None) -> str:
+    """A backtest row's "agrees (N_opt, loss)" cell: yes / NO each, "-" where there is no verdict."""
+    if not agree:
+        return "-"
+    return ", ".join("-" if agree[k] is None else "yes" if agree[k] else "NO" for k in ("params_opt", "loss"))
+
+
 def backtest_section(bt: dict) -> list[str]:
     """report.md's backtest: what was fitted and held out, the predictions against the observation, a verdict."""
     level = f"{bt['level'] * 100:g}%"
@@ -419,8 +427,7 @@ def backtest_section(bt: dict) -> list[str]:
         pred = bt["predicted"].get(name)
         if pred is None:
             continue
-        agree = bt["within"].get(name)
-        verdict = "-" if not agree else ", ".join("yes" if agree[k] else "NO" for k in ("params_opt", "loss"))
+        verdict = _verdict(bt["within"].get(name))
         out.append(f"| {APPROACH_NAMES[name[-1]]} | {_n(pred['params_opt'])}{_span(pred.get('params_opt_ci'), _n)} "
                    f"| {pred['loss']:.4f}{_span(pred.get('loss_ci'), lambda x: f'{x:.4f}')} "
                    f"| {bt['params_error_pct'][name]:+.1f}% | {bt['loss_error_pct'][name]:+.2f}% | {verdict} |")
@@ -451,9 +458,7 @@ def rolling_section(rolled: dict) -> list[str]:
            "| forecast budget | fitted on | N_opt observed | N_opt predicted | N_opt error | min loss observed (best "
            "run) | min loss predicted | loss error | agrees (N_opt, loss) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        obs, pred, agree = r["observed"], r["predicted"], r["within"]
-        verdict = "-" if not agree else ", ".join("-" if agree[k] is None else "yes" if agree[k] else "NO"
-                                                  for k in ("params_opt", "loss"))
+        obs, pred, verdict = r["observed"], r["predicted"], _verdict(r["within"])
         out.append(f"| {r['holdout_flops']:.3g} | {r['n_fitted']} budgets | {_n(obs['params_opt'])}"
                    f"{_span(obs.get('params_opt_ci'), _n)} | {_n(pred['params_opt'])}"
                    f"{_span(pred.get('params_opt_ci'), _n)} | {r['params_error_pct']:+.1f}% | {obs['loss_best']:.4f} "
