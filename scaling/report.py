@@ -13,6 +13,8 @@ in report.md:
   Approaches 2 (isoFLOP runs) and 3 (every run) fitted on the rest, their predictions of its N_opt and minimum
   loss against what its runs show; `backtest.png`; and rolled forward (`backtest.rolling`): each budget with 4 or
   more below it predicted by Approach 2 from those alone, the forecast error's typical size and lean;
+- profiles (`scaling.fitting.profiles`), with Approaches 2 and 3: each budget's isoFLOP curvature against the
+  curvature Approach 3's law gives on the same runs, which says where the law's form parts from the profiles;
 - conventions: a of Approaches 2 and 3 under each N (total, non-embedding) and C (6ND, exact) side by side
   (each fit with up to CONVENTION_RESAMPLES resamples, the main fits' convention with the main fits'), and
   which one law.json uses.
@@ -62,6 +64,7 @@ class Report:
     backtest_skipped: str | None = None  # why there is no backtest
     rolling: dict | None = None  # each budget forecast from the smaller ones (scaling.fitting.backtest.rolling)
     rolling_skipped: str | None = None  # why there is no rolling backtest
+    profiles: dict | None = None  # Approach 3's law against the isoFLOP profiles (scaling.fitting.profiles)
     conventions: list[dict] = field(default_factory=list)  # per (params, compute): a of Approaches 2 and 3
     convention: tuple[str, str] = PLANNER_CONVENTION  # (params, compute) of the main fits and law.json
 
@@ -296,17 +299,32 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
                 report.rolling = json_ready(rolling(iso_data, opts))
             except ScalingError as err:
                 report.rolling_skipped = str(err)
+            if "3" in report.fits:
+                report.profiles = _profiles(iso_data, report.fits["3"], opts)
     report.conventions = convention_table(report, inputs, bootstrap, seed, band)
     if not write:
         return report
     if figures:
         report.figures = _figures(report, directory, curves)
     atomic_write_json(directory / "fits.json", {**report.fits, "backtest": report.backtest, "rolling": report.rolling,
-                                                "conventions": report.conventions})
+                                                "profiles": report.profiles, "conventions": report.conventions})
     if "3" in report.fits:  # a law `scaling plan --law DIR/law.json` takes as it is
         atomic_write_json(directory / "law.json", report.fits["3"])
     atomic_write_text(directory / "report.md", markdown(report))
     return report
+
+
+def _profiles(iso_data, section: dict, opts) -> dict | None:
+    """The profile check of Approach 3's law (`scaling.fitting.profiles`), or None where the law is not one
+    (an exponent <= 0) or the check cannot run."""
+    from scaling.fitting.profiles import profile_check
+    from scaling.laws import ParametricLaw
+
+    try:
+        law = ParametricLaw(**{k: section[k] for k in ("E", "A", "B", "alpha", "beta")}, name="approach 3")
+        return json_ready(profile_check(iso_data, law, opts))
+    except ScalingError:
+        return None
 
 
 def _band(section: dict) -> dict | None:
@@ -396,6 +414,43 @@ def _scatter_note(scatter: dict | None, who: str) -> str:
             f"tau = {n['tau']:.3f} in log N_opt (x{math.exp(n['tau']):.2f}; chi^2 {n['chi2']:.1f} on {n['dof']} "
             f"degrees of freedom against the budgets' own intervals) and {loss['tau']:.4f} nats in the minimum "
             f"loss (chi^2 {loss['chi2']:.1f} on {loss['dof']}).")
+
+
+def profiles_section(check: dict) -> list[str]:
+    """report.md's comparison of each isoFLOP profile's curvature with Approach 3's law's on the same runs."""
+    level = f"{check['level'] * 100:g}%"
+    rows = check["budgets"]
+    out = ["### Approach 3's law against the isoFLOP profiles", "",
+           "Each budget's parabola (Approach 2's window) bends by d^2L/d(ln N)^2, its curvature; the same parabola "
+           "fitted to Approach 3's losses at the same runs gives the law's. In E + A/N^alpha + B/D^beta the "
+           "curvature at the optimum is alpha beta (L_opt - E), so it falls with the reducible loss, by the same "
+           f"factor at every budget. Intervals: {level}, from Approach 2's residual bootstrap.", "",
+           "| budget (FLOPs) | runs | curvature [CI] | the law's | agrees | parabola's min loss | the law's there |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ci = f" [{r['curvature_ci'][0]:.3f}, {r['curvature_ci'][1]:.3f}]" if r["curvature_ci"] else ""
+        agrees = "-" if r["agrees"] is None else "yes" if r["agrees"] else "NO"
+        out.append(f"| {r['flops']:.3g} | {r['n_window']} | {r['curvature']:.3f}{ci} | {r['law_curvature']:.3f} | "
+                   f"{agrees} | {r['loss_opt']:.4f} | {r['law_loss_at_opt']:.4f} |")
+    out.append("")
+    said, trend = [], check["trend"]
+    if len(rows) >= 2 and trend["observed"] is not None and trend["law"] is not None:
+        first, last = rows[0], rows[-1]
+        ci = "" if trend["observed_ci"] is None else f" [{trend['observed_ci'][0]:.3f}, {trend['observed_ci'][1]:.3f}]"
+        said.append(f"From {first['flops']:.3g} to {last['flops']:.3g} FLOPs the profiles' curvature goes from "
+                    f"{first['curvature']:.3f} to {last['curvature']:.3f}, ~C^{trend['observed']:.3f}{ci} through "
+                    f"the budgets; the law's from {first['law_curvature']:.3f} to {last['law_curvature']:.3f}, "
+                    f"~C^{trend['law']:.3f}" + ("" if trend["agrees"] is None else
+                                               ", inside that interval." if trend["agrees"] else
+                                               ", outside it."))
+    if check["tested"]:
+        said.append(f"Budget by budget, the law's curvature lies inside the profile's interval at {check['agree']} "
+                    f"of {check['tested']}.")
+    if trend["agrees"] is False:
+        said.append("The form cannot take the profiles' shape across these budgets, so its exponents trade the "
+                    "profiles' widths against their depths: Approach 2, which reads each profile where it is, is "
+                    "the one to plan with.")
+    return out + ([" ".join(said), ""] if said else [])
 
 
 def _verdict(agree: dict | None) -> str:
@@ -588,6 +643,8 @@ def markdown(report: Report) -> str:
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"
                 f" (objective {s['objective']:.4g}), saved as `law.json`: `scaling plan --flops C --law "
                 f"{report.directory}/law.json` plans with it.", ""]
+    if report.profiles is not None:
+        out += profiles_section(report.profiles)
     notes = [w for name in ("2", "1", "3") for w in report.fits.get(name, {}).get("warnings", [])]
     if notes:
         out += ["Fit warnings:", ""] + [f"- {w}" for w in notes] + [""]

@@ -159,6 +159,16 @@ def test_rolled_forward_forecasts_the_largest_budget_as_the_backtest_does(report
     assert json.loads((sweep_dir / "fits.json").read_text())["rolling"]["rows"][0]["holdout_flops"] == 1e20
 
 
+def test_report_checks_the_laws_curvature_against_the_profiles(report, sweep_dir):
+    """A sweep from the law: the fitted law's curvature falls at the law's rate, alpha beta / (alpha + beta),
+    inside the profiles' interval, and fits.json and report.md carry the check."""
+    trend = report.profiles["trend"]
+    assert trend["law"] == pytest.approx(-LAW.alpha * LAW.beta / (LAW.alpha + LAW.beta), abs=0.02)
+    assert trend["agrees"] is True and report.profiles["tested"] == len(BUDGETS)
+    assert json.loads((sweep_dir / "fits.json").read_text())["profiles"] == report.profiles
+    assert "### Approach 3's law against the isoFLOP profiles" in (sweep_dir / "report.md").read_text()
+
+
 def test_report_cli_prints_the_headline(sweep_dir):
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(sweep_dir), "--bootstrap", "200"],
                           capture_output=True, text=True)

@@ -1,0 +1,102 @@
+"""Does Approach 3's law reproduce Approach 2's isoFLOP profiles? Where the two approaches' exponents differ,
+this says where the law's form parts from the data.
+
+Along an isoFLOP line (D = C / 6N, x = ln N) the law L = E + A/N^alpha + B/D^beta has the curvature
+L'' = alpha^2 A N^-alpha + beta^2 B D^-beta; at its optimum, where alpha A N^-alpha = beta B D^-beta (Hoffmann et
+al. 2022, Eq. 4), L'' = alpha beta (L_opt - E). So in that form a profile's sharpness falls in step with the
+reducible loss as C grows, by the same factor at every budget: a sweep whose profiles stay sharp while the loss
+falls (or flatten while it does not) is one the form cannot follow, and its a then trades the profiles' widths
+against their depths.
+
+Per budget, on the runs of Approach 2's window (`isoflop.window_runs`): the parabola's curvature d^2L/d(ln N)^2
+(twice its quadratic coefficient), with a `level` interval from Approach 2's residual bootstrap (the same pooled
+residuals as `isoflop.bootstrap_isoflop`); and the same parabola fitted to the law's losses at the same runs' (N,
+D), so that both are read alike, whatever the window's span and skew; and the law's loss at the parabola's vertex.
+Over the budgets, the rate curvature ~ C^k of each (least squares in logs, unweighted), the observed rate with an
+interval from the same draws (a draw in which a parabola opens downwards has no rate and is left out). The
+verdict is the rates': the law agrees where its rate lies inside the observed interval. On sweeps drawn from a
+known law (6 budgets x 7 sizes, 60 seeds at each of 0.5% and 0.2% noise) the 95% interval held the true rate 55
+and 53 times in 60, a little under 95%: the bootstrap keeps each window where the data put it, while noise also
+moves the window. (Weighting each budget by the precision of its draws held it 52 times in 60 at each noise, so
+it was not used.) The per-budget verdicts are descriptive, their intervals a little narrow for the same reason
+and because each window has 2 residual degrees of freedom: they held the true law's curvature at 54 of 60
+budgets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scaling.errors import ScalingError
+from scaling.fitting.data import FitData
+from scaling.fitting.options import FitOptions
+
+
+def parabola_curvature(x, ys) -> np.ndarray:
+    """d^2y/dx^2 of the least-squares parabola through (x, each row of `ys`): twice its quadratic coefficient."""
+    x = np.asarray(x, dtype=float)
+    centre, spread = x.mean(), x.std() or 1.0
+    z = (x - centre) / spread
+    coef = np.atleast_2d(np.asarray(ys, dtype=float)) @ np.linalg.pinv(np.stack([np.ones_like(z), z, z * z], 1)).T
+    return 2 * coef[:, 2] / spread**2
+
+
+def _slope(x, logs) -> np.ndarray:
+    """Least-squares slope of `logs` (budgets, or K x budgets: one slope per row) on x; NaN where a row holds NaN."""
+    xc = x - x.mean()
+    return (logs - logs.mean(axis=-1, keepdims=True)) @ xc / (xc @ xc)
+
+
+def _log(values) -> np.ndarray:
+    """ln of the positive values, NaN elsewhere (a parabola opening downwards has no rate)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
+
+
+def profile_check(iso: FitData, law, opts: FitOptions) -> dict:
+    """The check of the module docstring on the isoFLOP runs `iso` (under the same conventions as `law`, a
+    ParametricLaw): {"level", "resamples", "budgets": [{"flops", "n_window", "curvature", "curvature_ci",
+    "law_curvature", "agrees", "loss_opt", "law_loss_at_opt"}], "agree", "tested", "trend": {"observed",
+    "observed_ci", "law", "agrees"}}. Without a bootstrap, no intervals and no verdicts."""
+    from scaling.fitting import isoflop
+    from scaling.fitting.api import isoflop_compute
+    from scaling.fitting.bootstrap import percentile_interval
+
+    fit = isoflop.fit_isoflop(iso.params, iso.tokens, iso.flops, iso.loss, budget=iso.budget,
+                              budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
+                              compute=isoflop_compute(iso))
+    pool = isoflop.residual_pool(fit)
+    resamples = opts.bootstrap if len(pool) else 0
+    rng = np.random.default_rng([opts.seed, 4])
+    rows = [r for r in fit.per_budget if r["params_opt"] is not None]
+    out, draws = [], np.empty((resamples, len(rows)))
+    for j, (row, p) in enumerate(zip(rows, fit.profiles, strict=True)):
+        predicted = np.asarray(law.loss(np.exp(p.log_n), np.exp(p.log_d)), dtype=float)
+        if not np.all(np.isfinite(predicted)):
+            raise ScalingError(f"the law has no finite loss at the runs of budget {p.flops:.3g} FLOPs")
+        entry = {"flops": p.flops, "n_window": len(p.members),
+                 "curvature": float(parabola_curvature(p.log_n, p.loss)[0]),
+                 "law_curvature": float(parabola_curvature(p.log_n, predicted)[0]), "curvature_ci": None,
+                 "agrees": None, "loss_opt": row["loss_opt"],
+                 "law_loss_at_opt": float(law.loss(row["params_opt"], row["tokens_opt"]))}
+        if resamples:
+            draws[:, j] = parabola_curvature(p.log_n, p.fitted + rng.choice(pool, size=(resamples, len(p.members))))
+            lo, hi = (float(v) for v in percentile_interval(draws[:, j], opts.level))
+            entry.update(curvature_ci=[lo, hi], agrees=bool(lo <= entry["law_curvature"] <= hi))
+        out.append(entry)
+    x = np.log([e["flops"] for e in out])
+    observed, predicted = _log([e["curvature"] for e in out]), _log([e["law_curvature"] for e in out])
+    trend = {"observed": None, "law": None, "observed_ci": None, "agrees": None}
+    if len(out) >= 2:
+        if np.all(np.isfinite(observed)):
+            trend["observed"] = float(_slope(x, observed))
+        if np.all(np.isfinite(predicted)):
+            trend["law"] = float(_slope(x, predicted))
+        if resamples and trend["observed"] is not None:
+            lo, hi = (float(v) for v in percentile_interval(_slope(x, _log(draws)), opts.level))
+            trend["observed_ci"] = [lo, hi]
+            if trend["law"] is not None:
+                trend["agrees"] = bool(lo <= trend["law"] <= hi)
+    verdicts = [e["agrees"] for e in out if e["agrees"] is not None]
+    return {"level": opts.level, "resamples": resamples, "budgets": out, "trend": trend,
+            "agree": sum(verdicts) if verdicts else None, "tested": len(verdicts)}
