@@ -186,6 +186,8 @@ def test_fingerprints_of_the_committed_reference_runs_still_match(compose):
             ("reference", "allocation.size_factor=1,allocation=gpt3,budget.flops=3e12,model.head_dim=8,"
                           "schedule.warmup_fraction=0.4"),
             ("reference_warmup5", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10,model.head_dim=8"),
+            ("reference_prose", "allocation.size_factor=0.5,allocation=chinchilla,budget.flops=7.5e12,"
+                                "data=library_prose,model.head_dim=8,schedule.warmup_fraction=0.4,seed=1"),
             ("reference_onehead", "allocation.size_factor=1,allocation=chinchilla,budget.flops=3e10")):
         recorded = json.loads((results / sweep / name / "summary.json").read_text())["fingerprint"]
         assert fingerprint(compose("experiment=reference_cpu", *name.split(","))) == recorded, name
