@@ -268,11 +268,14 @@ def cmd_report(args) -> int:
               f"error mean {err['mean']:+.2f}%, mean absolute {err['mean_abs']:.2f}%, largest {err['max_abs']:.2f}%"
               + (f" ({len(report.rolling['skipped'])} budget(s) not forecast: report.md says why)"
                  if report.rolling["skipped"] else ""))
-    trend = report.profiles["trend"] if report.profiles else None
-    if trend and trend["observed_ci"] is not None and trend["law"] is not None:
-        print(f"isoFLOP profiles' curvature ~C^{trend['observed']:.3f} [{trend['observed_ci'][0]:.3f}, "
-              f"{trend['observed_ci'][1]:.3f}]; Approach 3's law ~C^{trend['law']:.3f}: "
-              + ("inside" if trend["agrees"] else "OUTSIDE: the law's form does not fit the profiles (report.md)"))
+    if report.profiles and report.profiles["trend"]["observed"] is not None:
+        trend, laws = report.profiles["trend"], report.profiles["laws"]
+        ci = trend["observed_ci"]
+        said = {True: "inside", False: "OUTSIDE", None: "no verdict"}
+        print(f"isoFLOP profiles' curvature ~C^{trend['observed']:.3f}"
+              + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f" ({report.profiles['note']})") + "; "
+              + "; ".join(f"approach {name} law ~C^{law['trend']:.3f}: {said[law['agrees']]}"
+                          for name, law in laws.items() if law["trend"] is not None))
     return 0
 
 

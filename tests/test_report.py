@@ -160,13 +160,25 @@ def test_rolled_forward_forecasts_the_largest_budget_as_the_backtest_does(report
 
 
 def test_report_checks_the_laws_curvature_against_the_profiles(report, sweep_dir):
-    """A sweep from the law: the fitted law's curvature falls at the law's rate, alpha beta / (alpha + beta),
+    """A sweep from the law: both Approach 3 fits' curvature falls at the law's rate, alpha beta / (alpha + beta),
     inside the profiles' interval, and fits.json and report.md carry the check."""
-    trend = report.profiles["trend"]
-    assert trend["law"] == pytest.approx(-LAW.alpha * LAW.beta / (LAW.alpha + LAW.beta), abs=0.02)
-    assert trend["agrees"] is True and report.profiles["tested"] == len(BUDGETS)
+    for name in ("3", "3w"):
+        law = report.profiles["laws"][name]
+        assert law["trend"] == pytest.approx(-LAW.alpha * LAW.beta / (LAW.alpha + LAW.beta), abs=0.02), name
+        assert law["agrees"] is True and law["tested"] == len(BUDGETS), name
     assert json.loads((sweep_dir / "fits.json").read_text())["profiles"] == report.profiles
-    assert "### Approach 3's law against the isoFLOP profiles" in (sweep_dir / "report.md").read_text()
+    text = (sweep_dir / "report.md").read_text()
+    assert "### Approach 3's laws against the isoFLOP profiles" in text
+    assert "The law fitted on every run follows the profiles' shape." in text
+
+
+def test_a_law_the_check_cannot_read_is_named_not_dropped():
+    """An Approach 3 fit with an exponent <= 0 is no law: the check says so instead of vanishing."""
+    from scaling.report import _profiles
+
+    fits = {"3": {"E": 1.0, "A": 10.0, "B": 10.0, "alpha": 0.0, "beta": 0.3}}
+    check, why = _profiles(None, fits, None)
+    assert check is None and "alpha must be finite and positive" in why
 
 
 def test_report_cli_prints_the_headline(sweep_dir):
@@ -175,6 +187,8 @@ def test_report_cli_prints_the_headline(sweep_dir):
     assert proc.returncode == 0, proc.stderr
     assert "| budget (FLOPs) |" in proc.stdout and "approach 2: a =" in proc.stdout
     assert "Rolled forward over 1 budget(s), each from the smaller ones: minimum loss error mean" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("isoFLOP profiles' curvature ~C^"))
+    assert "approach 3 law ~C^" in line and "approach 3w law ~C^" in line and line.count(": inside") == 2
 
 
 @pytest.mark.parametrize("make", ["missing", "empty"])
