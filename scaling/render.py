@@ -330,13 +330,14 @@ def fit_text(out: dict) -> str:
 
 def report_text(headline: str, fits: dict, skipped: dict, report_path, figures) -> str:
     lines = [headline]
-    for name in ("1", "2", "3"):
+    for name in ("1", "2", "3", "3k"):
         section = fits.get(name)
+        label = "approach 3 (Kaplan's form)" if name == "3k" else f"approach {name}"
         if section:
             ci = section.get("ci", {}).get("a")
             band = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
-            lines.append(f"approach {name}: a = {section['a']:.3f}{band}, b = {section['b']:.3f}")
-        else:
-            lines.append(f"approach {name}: not fitted ({skipped.get(name)})")
+            lines.append(f"{label}: a = {section['a']:.3f}{band}, b = {section['b']:.3f}")
+        elif name != "3k" or name in skipped:
+            lines.append(f"{label}: not fitted ({skipped.get(name)})")
     lines.append(f"report: {report_path}; figures: " + ", ".join(str(p) for p in figures))
     return "\n".join(lines)

@@ -39,7 +39,8 @@ from scaling.results import RunSelection, load_curves, select_runs
 # Hoffmann et al. 2022, Table 2: the exponents (a, b) of N_opt ~ C^a and D_opt ~ C^b to compare with.
 PUBLISHED = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
 APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoFLOP parabolas)",
-                  "3": "Approach 3 (parametric L(N, D))", "3w": "Approach 3 on Approach 2's windows"}
+                  "3": "Approach 3 (parametric L(N, D))", "3w": "Approach 3 on Approach 2's windows",
+                  "3k": "Approach 3 in Kaplan's form"}
 CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
 CONVENTIONS = [(params, compute) for params in ("total", "non-embedding") for compute in ("6nd", "exact")]
 PLANNER_CONVENTION = ("total", "6nd")  # what `scaling plan` counts: N with embeddings, C = 6ND
@@ -150,12 +151,13 @@ def _ci(section: dict, key: str) -> str:
 def exponent_table(fits: dict, skipped: dict) -> str:
     lines = ["| approach | a (N_opt ~ C^a) [95% CI] | b (D_opt ~ C^b) [95% CI] | Chinchilla's a, b |",
              "|---|---|---|---|"]
-    for name in ("1", "2", "3", "3w"):
-        if name == "3w":  # a variant of Approach 3, shown where it was fitted
+    for name in ("1", "2", "3", "3w", "3k"):
+        if name in ("3w", "3k"):  # variants of Approach 3, shown where they were fitted
             if name in fits:
                 s = fits[name]
-                lines.append(f"| {APPROACH_NAMES[name]} ({s['law_window']['points']} runs) | {s['a']:.3f}"
-                             f"{_ci(s, 'a')} | {s['b']:.3f}{_ci(s, 'b')} | |")
+                runs = f" ({s['law_window']['points']} runs)" if name == "3w" else ""
+                lines.append(f"| {APPROACH_NAMES[name]}{runs} | {s['a']:.3f}{_ci(s, 'a')} | {s['b']:.3f}"
+                             f"{_ci(s, 'b')} | |")
             continue
         pub = f"{PUBLISHED[name][0]:.2f}, {PUBLISHED[name][1]:.2f}"
         if name in fits:
@@ -283,6 +285,16 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits["3w"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3w"] = str(err)
+    if "3" in report.fits:  # the same runs in Kaplan et al.'s form, L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D
+        from scaling.fitting.api import prepare as prepare_runs
+        from scaling.fitting.kaplan import kaplan_section
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report.fits["3k"] = json_ready(kaplan_section(prepare_runs(_frame(runs), opts), opts))
+        except ScalingError as err:
+            report.skipped["3k"] = str(err)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -318,12 +330,15 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
 def _profiles(iso_data, fits: dict, opts) -> tuple[dict | None, str | None]:
     """Approach 3's laws (on every run, and on Approach 2's windows where fitted) against the isoFLOP profiles
     (`scaling.fitting.profiles`), or None and why not (a law with an exponent <= 0, no profiles...)."""
+    from scaling.fitting.kaplan import NAMES, KaplanLaw
     from scaling.fitting.profiles import profile_check
     from scaling.laws import ParametricLaw
 
     try:
         laws = {name: ParametricLaw(**{k: fits[name][k] for k in ("E", "A", "B", "alpha", "beta")},
                                     name=APPROACH_NAMES[name]) for name in ("3", "3w") if name in fits}
+        if "3k" in fits:
+            laws["3k"] = KaplanLaw(**{k: fits["3k"][k] for k in NAMES})
         return json_ready(profile_check(iso_data, laws, opts)), None
     except ScalingError as err:
         return None, str(err)
@@ -407,6 +422,18 @@ def _window_note(full: dict, window: dict, iso: dict | None) -> str:
             f"fit on every run.")
 
 
+def _kaplan_note(kaplan: dict, chinchilla: dict) -> str:
+    """Approach 3 in Kaplan et al.'s form beside Chinchilla's: a, the two objectives (5 parameters each), each
+    one's lack of fit."""
+    ci = _ci(kaplan, "a")
+    return (f"In Kaplan et al.'s form (2020, Eq. 1.5, with E), L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D, "
+            f"where a model stops gaining from data at a point set by its size, the same runs give a = "
+            f"{kaplan['a']:.3f}{ci} (alpha_N = {kaplan['alpha_N']:.3f}, alpha_D = {kaplan['alpha_D']:.3f}, E = "
+            f"{kaplan['E']:.3g}); objective {kaplan['objective']:.4g} against {chinchilla['objective']:.4g} for "
+            f"Chinchilla's form, both with 5 parameters; {_misfit(kaplan)}. law.json stays in Chinchilla's form, the "
+            f"one `scaling plan` reads.")
+
+
 def _scatter_note(scatter: dict | None, who: str) -> str:
     """One sentence on the budgets' scatter about Approach 2's laws, which its intervals hold (or '')."""
     if not scatter:
@@ -426,8 +453,8 @@ def profiles_section(check: dict) -> list[str]:
     """report.md's comparison of each isoFLOP profile's curvature with Approach 3's laws' on the same runs."""
     level = f"{check['level'] * 100:g}%"
     rows, laws = check["budgets"], check["laws"]
-    names = [n for n in ("3", "3w") if n in laws]
-    heads = {"3": "Approach 3, every run", "3w": "Approach 3, windows"}
+    names = [n for n in ("3", "3w", "3k") if n in laws]
+    heads = {"3": "Approach 3, every run", "3w": "Approach 3, windows", "3k": "Kaplan's form"}
     source = (f"{level} intervals from Approach 2's residual bootstrap (per budget descriptive: on sweeps from a "
               f"known law they held its curvature ~9 times in 10)" if check["resamples"]
               else f"no intervals: {check['note']}")
@@ -462,7 +489,13 @@ def profiles_section(check: dict) -> list[str]:
     if every is False and windows is True:
         said.append("The law fitted on every run flattens faster than the profiles; the same form fitted near the "
                     "optima flattens at their rate.")
-    missed = False
+    kaplan = laws.get("3k")
+    if kaplan and kaplan["agrees"] is True:
+        said.append(f"Kaplan's form flattens at the profiles' rate and lies inside {kaplan['agree']} of "
+                    f"{kaplan['tested']} budgets' intervals.")
+    if every is True:
+        said.append("The law fitted on every run follows the profiles' shape.")
+    missed = set()
     for n in names:
         law = laws[n]
         if not law["tested"]:
@@ -471,15 +504,13 @@ def profiles_section(check: dict) -> list[str]:
                       if b["agrees"] is False)
         sharper = law["tested"] - law["agree"] - flatter
         if law["agree"] < law["tested"] / 2:
-            missed = True
+            missed.add(n)
             side = (f"flatter at {flatter}" if flatter else "") + (" and " if flatter and sharper else "") + \
                 (f"sharper at {sharper}" if sharper else "")
             said.append(f"{heads[n]}: its profiles are {side} of the {law['tested']} budgets.")
-    if missed or every is False:
+    if "3" in missed or every is False:
         said.append("Where a law misses the profiles, its exponents come from a compromise, not from the profiles' "
                     "minima; Approach 2 reads each profile where it is.")
-    elif every is True:
-        said.append("The law fitted on every run follows the profiles' shape.")
     return out + [" ".join(said), ""]
 
 
@@ -668,6 +699,8 @@ def markdown(report: Report) -> str:
                 f"these are bytes).", ""]
     if "3w" in report.fits:
         out += [_window_note(report.fits["3"], report.fits["3w"], report.fits.get("2")), ""]
+    if "3k" in report.fits:
+        out += [_kaplan_note(report.fits["3k"], report.fits["3"]), ""]
     if "3" in report.fits:
         s = report.fits["3"]
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"

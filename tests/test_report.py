@@ -170,6 +170,9 @@ def test_report_checks_the_laws_curvature_against_the_profiles(report, sweep_dir
     text = (sweep_dir / "report.md").read_text()
     assert "### Approach 3's laws against the isoFLOP profiles" in text
     assert "The law fitted on every run follows the profiles' shape." in text
+    # Kaplan's form cannot take a Chinchilla-form sweep's profiles: too sharp, flattening too slowly
+    assert report.profiles["laws"]["3k"]["agrees"] is False and "Kaplan's form: its profiles are sharper" in text
+    assert report.fits["3k"]["objective"] > report.fits["3"]["objective"]
 
 
 def test_a_law_the_check_cannot_read_is_named_not_dropped():

@@ -1,0 +1,92 @@
+"""Approach 3 in Kaplan et al. 2020's form (`scaling.fitting.kaplan`): the gradient against finite differences,
+the compute-optimal N against a brute-force search along C = 6ND, recovery of a known law's a from a noisy isoFLOP
+sweep with an interval that holds it, and the lack-of-fit test telling the two forms apart on replicated runs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import approx_fprime
+
+from scaling.fitting import FitOptions
+from scaling.fitting.api import prepare
+from scaling.fitting.kaplan import KaplanLaw, _objective, fit_kaplan, kaplan_section
+from scaling.fitting.parametric import fit_parametric, lack_of_fit
+from tests.synthetic_runs import LAW as CHINCHILLA
+
+KAPLAN = KaplanLaw(E=1.2, N_c=5e5, D_c=2e8, alpha_N=0.20, alpha_D=0.15)  # a = 0.15 / 0.35 = 3/7
+BUDGETS = (3e10, 1e11, 3e11, 1e12, 3e12, 1e13)
+
+
+def _sweep(law, seed: int, noise: float = 0.005, seeds: int = 1) -> pd.DataFrame:
+    """7 sizes (1/8 to 8 x the law's N_opt) per budget, `seeds` noisy runs each."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in BUDGETS:
+        for n in law.compute_optimal(c)[0] * np.geomspace(1 / 8, 8, 7):
+            for _ in range(seeds):
+                d = c / (6 * n)
+                rows.append({"params": n, "tokens": d, "flops": c, "budget": c,
+                             "loss": float(law.loss(n, d)) * np.exp(noise * rng.standard_normal())})
+    return pd.DataFrame(rows)
+
+
+def test_the_gradient_is_the_objectives():
+    rng = np.random.default_rng(0)
+    log_n, log_d = np.log(rng.uniform(1e4, 1e7, 40)), np.log(rng.uniform(1e5, 1e9, 40))
+    log_loss, weights = np.log(rng.uniform(1.4, 3.0, 40)), rng.integers(0, 3, 40).astype(float)
+    for theta in ([0.1, 13, 18, 1.3, 0.12], [-5, 10, 13, 1, 0.4], [0.5, 5, 8, 2, 0.1]):
+        theta = np.array(theta, dtype=float)
+        analytic = _objective(theta, log_n, log_d, log_loss, weights, 1e-3)[1]
+        numeric = approx_fprime(theta, lambda t: _objective(t, log_n, log_d, log_loss, weights, 1e-3)[0], 1e-7)
+        assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+
+
+def test_the_compute_optimal_size_is_the_minimum_along_the_isoflop_line():
+    for c in (1e12, 1e18, 1e24):
+        n = np.geomspace(1e2, 1e14, 400001)
+        brute = n[np.argmin(KAPLAN.loss(n, c / (6 * n)))]
+        assert KAPLAN.compute_optimal(c)[0] == pytest.approx(brute, rel=1e-3)
+    n1, n2 = KAPLAN.compute_optimal(1e12)[0], KAPLAN.compute_optimal(1e18)[0]
+    assert np.log(n2 / n1) / np.log(1e6) == pytest.approx(3 / 7, rel=1e-9) == KAPLAN.a
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_known_laws_a_is_recovered_with_an_interval_that_holds_it(seed):
+    data = prepare(_sweep(KAPLAN, seed), FitOptions())
+    section = kaplan_section(data, FitOptions(bootstrap=400))
+    assert section["a"] == pytest.approx(3 / 7, abs=0.02)
+    lo, hi = section["ci"]["a"]
+    assert lo <= 3 / 7 <= hi and hi - lo < 0.1 and section["ci"]["failed"] == 0
+    assert section["b"] == pytest.approx(1 - section["a"])
+
+
+def test_the_lack_of_fit_test_tells_the_two_forms_apart():
+    """Two seeds per run, 0.3% noise: each form fits its own law's runs to the seeds' scatter and misses the
+    other's (lack-of-fit p < 0.01)."""
+    for truth in ("kaplan", "chinchilla"):
+        law = KAPLAN if truth == "kaplan" else CHINCHILLA
+        frame = _sweep(law if truth == "kaplan" else _ChinchillaAt(law), 3, noise=0.003, seeds=2)
+        n, d, loss = frame["params"].to_numpy(), frame["tokens"].to_numpy(), frame["loss"].to_numpy()
+        kaplan = fit_kaplan(n, d, loss)[0]
+        chinchilla = fit_parametric(n, d, loss).law
+        p_kaplan = lack_of_fit(n, d, loss, kaplan)["p"]
+        p_chinchilla = lack_of_fit(n, d, loss, chinchilla)["p"]
+        if truth == "kaplan":
+            assert p_kaplan > 0.01 > p_chinchilla
+        else:
+            assert p_chinchilla > 0.01 > p_kaplan
+
+
+class _ChinchillaAt:
+    """Chinchilla's law at the sweep's scale: the replication's law with N and D scaled down 1e4 times, so that
+    its optima fall among these budgets."""
+
+    def __init__(self, law):
+        self.law = law
+
+    def loss(self, n, d):
+        return self.law.loss(n * 1e4, d * 1e4)
+
+    def compute_optimal(self, c):
+        n, d = self.law.compute_optimal(c * 1e8)
+        return n / 1e4, d / 1e4
