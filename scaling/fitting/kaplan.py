@@ -13,6 +13,10 @@ bootstrap resamples of the points refitted from the best fit. Compute-optimal un
 smallest where r N_c^r N^-(r+1) = 6 D_c / C, so N_opt = (r N_c^r C / (6 D_c))^(1 / (1 + r)), and
 a = 1 / (1 + r) = alpha_D / (alpha_N + alpha_D), b = r / (1 + r); E does not move the optimum. (Kaplan et al.
 allocated compute by another route, L(N, S_min), which gave their a = 0.73.)
+
+On 30 sweeps drawn from a known law of this form (`tests/test_kaplan.py`'s, 6 budgets x 7 sizes, 0.5% noise) the
+fit's a had sd 0.0040 about the truth (mean error 2e-6) and the 95% interval (400 resamples) held it 27 times: a
+little narrow (mean half-width 0.0062 against 1.96 sd = 0.0078), as refits from the full-data optimum are.
 """
 
 from __future__ import annotations
