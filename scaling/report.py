@@ -305,7 +305,8 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             iso_data, report.backtest_skipped = None, str(err)
         if iso_data is not None:
             try:
-                report.backtest = json_ready(backtest(iso_data, prepare(_frame(runs), opts), opts))
+                report.backtest = json_ready(backtest(iso_data, prepare(_frame(runs), opts), opts,
+                                                      approaches=("2", "3", "3k")))
             except ScalingError as err:
                 report.backtest_skipped = str(err)
             try:
@@ -534,17 +535,18 @@ def backtest_section(bt: dict) -> list[str]:
            f"run's loss (N = {_n(obs['params_best'])}, {obs['runs_best']} run(s)). Approach 2 predicts the minimum "
            f"loss by L_min = E' + k C^-g through the fitted budgets' parabola minima (the form Chinchilla's law "
            f"takes along its optimum; with 3 budgets it has no degree of freedom left, and its interval shows "
-           f"it); Approach 3 by its law at (N_opt, D_opt).{note}", "",
+           f"it); Approach 3 by its law at (N_opt, D_opt), in Chinchilla's form and in Kaplan's.{note}", "",
            f"| | N_opt [{level} CI] | min loss [{level} CI] | N_opt error | loss error | agrees (N_opt, loss) |",
            "|---|---|---|---|---|---|",
            f"| observed at {bt['holdout_flops']:.3g} | {_n(obs['params_opt'])}{_span(obs.get('params_opt_ci'), _n)} "
            f"| {obs['loss_best']:.4f} (best run; the parabola's minimum {obs['loss_opt']:.4f}) | | | |"]
-    for name in ("approach2", "approach3"):
+    for name in ("approach2", "approach3", "approach3k"):
         pred = bt["predicted"].get(name)
         if pred is None:
             continue
         verdict = _verdict(bt["within"].get(name))
-        out.append(f"| {APPROACH_NAMES[name[-1]]} | {_n(pred['params_opt'])}{_span(pred.get('params_opt_ci'), _n)} "
+        label = APPROACH_NAMES[name.removeprefix("approach")]
+        out.append(f"| {label} | {_n(pred['params_opt'])}{_span(pred.get('params_opt_ci'), _n)} "
                    f"| {pred['loss']:.4f}{_span(pred.get('loss_ci'), lambda x: f'{x:.4f}')} "
                    f"| {bt['params_error_pct'][name]:+.1f}% | {bt['loss_error_pct'][name]:+.2f}% | {verdict} |")
     out.append("")

@@ -90,3 +90,19 @@ class _ChinchillaAt:
     def compute_optimal(self, c):
         n, d = self.law.compute_optimal(c * 1e8)
         return n / 1e4, d / 1e4
+
+
+def test_the_backtest_in_this_form_covers_the_known_laws_optimum_at_the_held_out_budget():
+    """6 budgets from the known law, the largest held out: the fit on the other five predicts its N_opt and the
+    loss there within their intervals, around the law's closed form."""
+    from scaling.fitting.backtest import backtest
+
+    opts = FitOptions(bootstrap=400)
+    data = prepare(_sweep(KAPLAN, 4), opts)
+    bt = backtest(data, data, opts, approaches=("3k",))
+    pred, held = bt["predicted"]["approach3k"], BUDGETS[-1]
+    n_true, d_true = KAPLAN.compute_optimal(held)
+    assert bt["holdout_flops"] == held and bt["fitted_budgets"] == list(BUDGETS[:-1])
+    assert pred["params_opt_ci"][0] <= n_true <= pred["params_opt_ci"][1]
+    assert pred["loss_ci"][0] <= float(KAPLAN.loss(n_true, d_true)) <= pred["loss_ci"][1]
+    assert pred["params_opt"] == pytest.approx(n_true, rel=0.1)

@@ -131,21 +131,35 @@ def _predict2(train, opts: FitOptions, at):
         draws["scatter"]
 
 
+def _without(law_data: FitData, opts: FitOptions, c_held: float) -> FitData:
+    """Every run but those at the held-out budget (all of them where no budget lies within budget_tol of it)."""
+    labels, centres, _ = isoflop_budgets(law_data, opts)
+    distance = np.abs(np.log10(centres / c_held))
+    keep = np.ones(len(law_data), dtype=bool) if distance.min() > max(opts.budget_tol, 1e-9) else \
+        labels != int(np.argmin(distance))
+    return law_data.subset(np.flatnonzero(keep))
+
+
 def _predict3(law_data: FitData, opts: FitOptions, c_held: float, at):
     """Approach 3 fitted on every run not at the held-out budget: N_opt, D_opt, L(N_opt, D_opt) at `at`, their
     draws, and no budget scatter (a law of every run has no per-budget optima)."""
     from scaling.fitting.api import _approach3
 
-    labels, centres, _ = isoflop_budgets(law_data, opts)
-    distance = np.abs(np.log10(centres / c_held))
-    keep = np.ones(len(law_data), dtype=bool) if distance.min() > max(opts.budget_tol, 1e-9) else \
-        labels != int(np.argmin(distance))
-    _, section, samples = _approach3(law_data.subset(np.flatnonzero(keep)), opts, at)
+    _, section, samples = _approach3(_without(law_data, opts, c_held), opts, at)
     rows = section["budgets"]
     values = {"params_opt": np.array([r["params"] for r in rows]),
               "tokens_opt": np.array([r["tokens"] for r in rows]), "loss": np.array([r["loss"] for r in rows])}
     return values, None if samples is None else {"params_opt": samples["params"], "tokens_opt": samples["tokens"],
                                                  "loss": samples["loss"]}, None
+
+
+def _predict3k(law_data: FitData, opts: FitOptions, c_held: float, at):
+    """Approach 3 in Kaplan et al.'s form (`kaplan`), fitted on every run not at the held-out budget, as
+    `_predict3`."""
+    from scaling.fitting import kaplan
+
+    values, draws = kaplan.predict(_without(law_data, opts, c_held), opts, at)
+    return values, draws, None
 
 
 def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, approaches=("2", "3")) -> dict:
@@ -190,7 +204,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         for name in approaches:
             try:
                 values, d, spread = _predict2(train, opts, at) if name == "2" else \
-                    _predict3(law_data, opts, c_held, at)
+                    _predict3(law_data, opts, c_held, at) if name == "3" else _predict3k(law_data, opts, c_held, at)
             except ScalingError as err:
                 said.append(f"approach {name} not backtested: {err}")
                 continue
