@@ -7,7 +7,8 @@ in report.md:
 - isoFLOP profiles: at a budget, the runs of one allocation rule at three or more `allocation.size_factor`s
   (isoflop_cpu: the chinchilla rule at 1/4..4) -> Approach 2, and their curves -> Approach 1;
 - allocation comparison: the runs at `size_factor` 1, one per rule and budget (mean over seeds);
-- Approach 3: every completed run's (N, D, final validation loss);
+- Approach 3: every completed run's (N, D, final validation loss), in Chinchilla's form (law.json) and in Kaplan
+  et al.'s (`scaling.fitting.kaplan`, fits.json "3k"), which the backtest and the profile check also read;
 - seed spread: configurations run with more than one seed;
 - backtest (`scaling.fitting.backtest`), with isoFLOP profiles at 3 or more budgets: the largest held out,
   Approaches 2 (isoFLOP runs) and 3 (every run) fitted on the rest, their predictions of its N_opt and minimum
