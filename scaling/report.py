@@ -286,14 +286,15 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits["3w"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3w"] = str(err)
+    law_data = None  # every run, as Approach 3 read them: for Kaplan's form and the backtest
     if "3" in report.fits:  # the same runs in Kaplan et al.'s form, L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D
-        from scaling.fitting.api import prepare as prepare_runs
         from scaling.fitting.kaplan import kaplan_section
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                report.fits["3k"] = json_ready(kaplan_section(prepare_runs(_frame(runs), opts), opts))
+                law_data = prepare(_frame(runs), opts)
+                report.fits["3k"] = json_ready(kaplan_section(law_data, opts))
         except ScalingError as err:
             report.skipped["3k"] = str(err)
     with warnings.catch_warnings():
@@ -306,8 +307,8 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             iso_data, report.backtest_skipped = None, str(err)
         if iso_data is not None:
             try:
-                report.backtest = json_ready(backtest(iso_data, prepare(_frame(runs), opts), opts,
-                                                      approaches=("2", "3", "3k")))
+                every = law_data if law_data is not None else prepare(_frame(runs), opts)
+                report.backtest = json_ready(backtest(iso_data, every, opts, approaches=("2", "3", "3k")))
             except ScalingError as err:
                 report.backtest_skipped = str(err)
             try:
@@ -448,6 +449,7 @@ def _scatter_note(scatter: dict | None, who: str) -> str:
 
 
 def _yes(value: bool | None) -> str:
+    """A verdict cell: yes, NO, or "-" where there is none."""
     return "-" if value is None else "yes" if value else "NO"
 
 
@@ -520,7 +522,7 @@ def _verdict(agree: dict | None) -> str:
     """A backtest row's "agrees (N_opt, loss)" cell: yes / NO each, "-" where there is no verdict."""
     if not agree:
         return "-"
-    return ", ".join("-" if agree[k] is None else "yes" if agree[k] else "NO" for k in ("params_opt", "loss"))
+    return ", ".join(_yes(agree[k]) for k in ("params_opt", "loss"))
 
 
 def backtest_section(bt: dict) -> list[str]:

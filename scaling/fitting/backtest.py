@@ -162,6 +162,9 @@ def _predict3k(law_data: FitData, opts: FitOptions, c_held: float, at):
     return values, draws, None
 
 
+PREDICT_LAW = {"3": _predict3, "3k": _predict3k}  # the laws of every run the backtest can predict by
+
+
 def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, approaches=("2", "3")) -> dict:
     """The backtest section of the fit JSON (see the module docstring): Approach 2 reads `iso` (the isoFLOP
     runs), Approach 3 `law_data` (every run); `holdout` a budget's FLOPs (None: the largest)."""
@@ -204,7 +207,7 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         for name in approaches:
             try:
                 values, d, spread = _predict2(train, opts, at) if name == "2" else \
-                    _predict3(law_data, opts, c_held, at) if name == "3" else _predict3k(law_data, opts, c_held, at)
+                    PREDICT_LAW[name](law_data, opts, c_held, at)
             except ScalingError as err:
                 said.append(f"approach {name} not backtested: {err}")
                 continue

@@ -119,16 +119,22 @@ def parabola_vertices(x, y, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return centre + spread * zv, c0 + c1 * zv + c2 * zv**2, c2 / spread**2
 
 
+def parabola_fit(x, ys) -> tuple[float, float, np.ndarray]:
+    """Least-squares parabolas y ~ c0 + c1 z + c2 z^2 through (x, each row of `ys`), in z = (x - centre) / spread
+    (for conditioning). Returns (centre, spread, the coefficients (K x 3))."""
+    x = np.asarray(x, dtype=float)
+    centre, spread = x.mean(), x.std() or 1.0
+    z = (x - centre) / spread
+    coef = np.atleast_2d(np.asarray(ys, dtype=float)) @ np.linalg.pinv(np.stack([np.ones_like(z), z, z * z], 1)).T
+    return centre, spread, coef
+
+
 def window_minima(x, ys) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares parabolas through (x, each row of `ys`) and the minimum of each within [min x, max x]: the
     vertex where it lies there and the parabola opens upwards, else the lower end. Returns (x, y) there."""
-    x = np.asarray(x, dtype=float)
-    ys = np.atleast_2d(np.asarray(ys, dtype=float))
-    centre, spread = x.mean(), x.std() or 1.0
-    z = (x - centre) / spread
-    coef = ys @ np.linalg.pinv(np.stack([np.ones_like(z), z, z * z], axis=1)).T
+    centre, spread, coef = parabola_fit(x, ys)
     c0, c1, c2 = coef.T
-    lo, hi = z.min(), z.max()
+    lo, hi = (np.min(x) - centre) / spread, (np.max(x) - centre) / spread
 
     def value(t):
         return c0 + c1 * t + c2 * t * t

@@ -40,10 +40,9 @@ from scaling.fitting.options import FitOptions
 
 def parabola_curvature(x, ys) -> np.ndarray:
     """d^2y/dx^2 of the least-squares parabola through (x, each row of `ys`): twice its quadratic coefficient."""
-    x = np.asarray(x, dtype=float)
-    centre, spread = x.mean(), x.std() or 1.0
-    z = (x - centre) / spread
-    coef = np.atleast_2d(np.asarray(ys, dtype=float)) @ np.linalg.pinv(np.stack([np.ones_like(z), z, z * z], 1)).T
+    from scaling.fitting.isoflop import parabola_fit
+
+    _, spread, coef = parabola_fit(x, ys)
     return 2 * coef[:, 2] / spread**2
 
 
