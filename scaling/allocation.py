@@ -22,7 +22,7 @@ import numpy as np
 
 from scaling.architecture import PRESETS
 from scaling.errors import ScalingError
-from scaling.laws import R_STAR_TOKENS, Law, ParametricLaw, effective_data
+from scaling.laws import R_STAR_TOKENS, KaplanLaw, Law, ParametricLaw, effective_data
 
 PF_DAY = 8.64e19  # FLOPs in one petaflop/s-day
 # Kaplan et al. 2020, Eq. 6.1 / Fig. 14: N_opt = 1.3e9 (C / PF-day)^0.73 (non-embedding N, their setting).
@@ -100,7 +100,7 @@ def check_budget(flops, what: str = "compute budget") -> float:
     return check_positive(flops, what, "FLOPs")
 
 
-def _needs_loss(law: Law, what: str) -> ParametricLaw:
+def _needs_loss(law: Law, what: str) -> ParametricLaw | KaplanLaw:
     if not law.has_loss:
         raise ScalingError(f"{what} needs a law with a loss (Approach 3 or a named law); {law.name} is an "
                            f"Approach {law.approach} allocation, N_opt ~ C^a with no L(N, D)")
@@ -112,7 +112,7 @@ def kaplan_params(flops: float) -> float:
     return KAPLAN_COEFFICIENT * (flops / PF_DAY) ** KAPLAN_EXPONENT
 
 
-def inference_aware(flops: float, law: ParametricLaw, inference_tokens: float) -> tuple[float, float]:
+def inference_aware(flops: float, law: ParametricLaw | KaplanLaw, inference_tokens: float) -> tuple[float, float]:
     """(N, D_train) minimising 6 N D_train + 2 N D_inf at the loss the compute-optimal model reaches with
     `flops` (Sardana & Frankle 2023, Eq. 1). With no inference tokens it is the compute-optimal point."""
     from scipy.optimize import minimize_scalar  # only this rule needs it: keeps `scaling plan` fast
@@ -121,7 +121,7 @@ def inference_aware(flops: float, law: ParametricLaw, inference_tokens: float) -
     if inference_tokens == 0:
         return n_opt, d_opt
     target = law.loss(n_opt, d_opt)
-    n_min = (law.A / (target - law.E)) ** (1.0 / law.alpha)  # below it, no D reaches the target
+    n_min = law.min_params_for_loss(target)  # below it, no D reaches the target
 
     def total_cost(log_n: float) -> float:
         n = math.exp(log_n)
@@ -134,7 +134,7 @@ def inference_aware(flops: float, law: ParametricLaw, inference_tokens: float) -
     return n, law.tokens_for_loss(n, target)
 
 
-def data_constrained(flops: float, law: ParametricLaw, unique_tokens: float) -> float:
+def data_constrained(flops: float, law: ParametricLaw | KaplanLaw, unique_tokens: float) -> float:
     """N minimising L(N', D') at C = 6ND with `unique_tokens` U (Muennighoff et al. 2023, Sec. 3 and their
     compute-optimal allocation under repetition): a scan over log N, then Brent's method between neighbours."""
     from scipy.optimize import minimize_scalar  # only this rule needs it: keeps `scaling plan` fast

@@ -225,7 +225,7 @@ def cmd_fit(args) -> int:
                  budgets=_flops_list(args.budgets, "--budgets") if args.budgets else (),
                  drop_highest_loss=args.drop_highest_loss, budget_tol=args.budget_tol, min_runs=args.min_runs,
                  window=_window(args.window), law_window=_window(args.law_window, "--law-window"),
-                 tie_exponents=args.tie_exponents, compute=args.compute,
+                 tie_exponents=args.tie_exponents, form=args.form, compute=args.compute,
                  params=args.params, holdout_budget=holdout, progress=True, **columns)
     payload = result.to_dict()
     if args.out:
@@ -258,8 +258,11 @@ def cmd_report(args) -> int:
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
     print(report.selection.line(args.path))  # which runs (the same as `scaling fit DIR`)
+    from scaling.report import LAW_FILES
+
+    laws = [report.directory / file for name, file in LAW_FILES.items() if name in report.fits]
     print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
-                             report.figures))
+                             report.figures, laws))
     if report.backtest is not None:
         print(backtest_lines(report.backtest))
     if report.rolling is not None:
@@ -389,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "share a budget (default %(default)s)")
     p.add_argument("--min-runs", type=int, default=fit_defaults.min_runs, metavar="K",
                    help="Approach 2 leaves out budgets with fewer runs than this (default %(default)s)")
-    from scaling.fitting.options import COMPUTES, PARAMS
+    from scaling.fitting.options import COMPUTES, FORMS, PARAMS
 
     p.add_argument("--window", default=str(fit_defaults.window), metavar="K|all",
                    help="Approach 2: fit each parabola on the best size and K sizes either side, or all sizes "
@@ -398,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backtest: fit without budget C (alone: the largest), predict its N_opt and minimum loss by "
                         "Approaches 2 and 3 with intervals, and compare with what its runs show")
     p.add_argument("--tie-exponents", action="store_true", help="Approach 3 with alpha = beta (4 parameters)")
+    p.add_argument("--form", default=fit_defaults.form, choices=FORMS,
+                   help="Approach 3's law: chinchilla, E + A/N^alpha + B/D^beta, or kaplan, "
+                        "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020, Eq. 1.5, plus E); "
+                        "scaling plan --law FIT.json plans with either (default %(default)s)")
     p.add_argument("--law-window", default="all", metavar="K|all",
                    help="Approach 3 on the runs of Approach 2's windows only (each isoFLOP budget's best size and K "
                         "either side), or on every run (default %(default)s, Chinchilla's practice)")

@@ -10,10 +10,18 @@
   the effective parameters N' = U_N + U_N R*_N (1 - exp(-R_N / R*_N)), U_N the compute-optimal N for U tokens,
   R_N = N/U_N - 1 (each term only where it is > 0: D' = D for D <= U, N' = N for N <= U_N, so U -> inf is the
   plain law). R*_D and R*_N are their fitted values (`R_STAR_TOKENS`, `R_STAR_PARAMS`).
+- `KaplanLaw`: L(N, D) = E + [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D (Kaplan et al. 2020, Eq. 1.5, with
+  an irreducible E). Under C = 6ND the bracket is smallest where r N_c^r N^-(r+1) = 6 D_c / C (r = alpha_N /
+  alpha_D), so N_opt = (r N_c^r C / (6 D_c))^(1/(1+r)): a = 1/(1+r) = alpha_D / (alpha_N + alpha_D); there the
+  bracket is (1 + r) (N_c / N_opt)^r, so L_opt(C) = E + K (C/6)^-gamma with gamma = alpha_N alpha_D /
+  (alpha_N + alpha_D) again, and it too inverts in closed form. Repeated data enters it as it enters the
+  parametric law (N', D' in place of N, D, U_N the N its optimal split pairs with U tokens): Muennighoff et al.'s
+  R* were fitted in Chinchilla's form, so in this form they are an assumption.
 - `PowerLawAllocation`: N_opt = k C^a, D_opt = k' C^b (Hoffmann et al. 2022, Approaches 1 and 2; Llama 3 planned
   this way): an allocation without a loss.
 - `FittedLaw`: a law with what its fit file adds: the approach chosen, bootstrap draws, the data range.
-  `load_law("FIT.json")` takes Approach 3 where the file has it, else 2, else 1; `FIT.json:2` picks one.
+  `load_law("FIT.json")` takes Approach 3 where the file has it, else 2, else 1; `FIT.json:2` picks one. A fit
+  file's Approach 3 law is in Chinchilla's form unless its "form" says "kaplan" (`LAW_FORMS`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ R_STAR_TOKENS = 15.387756
 R_STAR_PARAMS = 5.309743
 
 LAW_KEYS = ("E", "A", "B", "alpha", "beta")
+KAPLAN_KEYS = ("E", "N_c", "D_c", "alpha_N", "alpha_D")
 POWER_LAW_KEYS = ("a", "params_coefficient", "b", "tokens_coefficient")
 APPROACH_ORDER = ("3", "2", "1")  # `--law FIT.json` takes the first the file holds
 DEFAULT_LEVEL = 0.95  # intervals from draws, where the fit file states no level of its own
@@ -78,9 +87,39 @@ def _loss(E, A, B, alpha, beta, params, tokens, unique_tokens=None):
     if unique_tokens is not None:
         u = np.asarray(unique_tokens, dtype=float)
         g = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-        unique_params = g * (g * u) ** (beta / alpha)  # U_N: the N the optimal split pairs with U tokens
-        n, d = effective_data(n, unique_params, R_STAR_PARAMS), effective_data(d, u, R_STAR_TOKENS)
+        n, d = _repeated(n, d, u, g * (g * u) ** (beta / alpha))  # U_N = G (G U)^(beta/alpha)
     return E + A / np.asarray(n) ** alpha + B / np.asarray(d) ** beta
+
+
+def _repeated(params, tokens, unique_tokens, unique_params):
+    """(N', D'): Muennighoff et al.'s effective parameters and data, U_N = `unique_params` the N the law's optimal
+    split pairs with the U = `unique_tokens`."""
+    return (effective_data(params, unique_params, R_STAR_PARAMS),
+            effective_data(tokens, unique_tokens, R_STAR_TOKENS))
+
+
+def kaplan_log_loss(e, n_c, d_c, r, alpha_d, log_n, log_d):
+    """ln L of Kaplan's form from logs (e = ln E, -inf for E = 0; n_c = ln N_c, d_c = ln D_c; r = alpha_N /
+    alpha_D): ln(E + [(N_c/N)^r + D_c/D]^alpha_D) by log-sum-exps, exact where its terms span many decades."""
+    inner = np.logaddexp(r * (n_c - log_n), d_c - log_d)
+    return np.logaddexp(e, alpha_d * inner)
+
+
+def kaplan_log_params_opt(n_c, d_c, r, log_flops):
+    """ln N_opt of Kaplan's form at C = 6ND: ((ln r + r n_c + ln(C/6) - d_c) / (1 + r)) (module docstring)."""
+    return (np.log(r) + r * n_c + log_flops - math.log(6.0) - d_c) / (1.0 + r)
+
+
+def _kaplan_loss(E, N_c, D_c, alpha_N, alpha_D, params, tokens, unique_tokens=None):
+    """Kaplan's form at (N, D), at (N', D') with `unique_tokens`; arrays broadcast (one row per draw)."""
+    n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    r = np.asarray(alpha_N, dtype=float) / alpha_D
+    if unique_tokens is not None:
+        u = np.asarray(unique_tokens, dtype=float)
+        n, d = _repeated(n, d, u, N_c * (r * u / D_c) ** (1.0 / r))  # U_N = N_c (r U / D_c)^(1/r)
+    with np.errstate(divide="ignore"):
+        e = np.log(E)
+    return np.exp(kaplan_log_loss(e, np.log(N_c), np.log(D_c), r, alpha_D, np.log(n), np.log(d)))
 
 
 @dataclass(frozen=True)
@@ -94,14 +133,11 @@ class ParametricLaw:
     beta: float
     name: str = "custom"
     has_loss: ClassVar[bool] = True
+    form: ClassVar[str] = "chinchilla"
+    KEYS: ClassVar[tuple[str, ...]] = LAW_KEYS
 
     def __post_init__(self) -> None:
-        for key in LAW_KEYS:
-            value = getattr(self, key)
-            if not _number(value):
-                raise ScalingError(f"law {self.name!r}: {key} must be a number, got {value!r}")
-            if not math.isfinite(value) or (value <= 0 if key != "E" else value < 0):
-                raise ScalingError(f"law {self.name!r}: {key} must be finite and positive, got {value!r}")
+        _check_terms(self)
 
     def loss(self, params, tokens, unique_tokens=None):
         """Predicted loss (nats/token) for N = `params` and D = `tokens` (scalars or arrays); with
@@ -160,8 +196,137 @@ class ParametricLaw:
         gap = target_loss - self.E - self.A / params**self.alpha
         return (self.B / gap) ** (1.0 / self.beta) if gap > 0 else math.inf
 
+    def min_params_for_loss(self, target_loss: float) -> float:
+        """The N below which no D reaches `target_loss`: A / N^alpha = target - E."""
+        return (self.A / (target_loss - self.E)) ** (1.0 / self.alpha)
+
+    @staticmethod
+    def draw_optimal(draws: dict, flops: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """N_opt, D_opt and L_opt at `flops`, one per draw (arrays of LAW_KEYS)."""
+        n, t, _, _ = optimal_allocation(draws["alpha"], draws["beta"], draws["A"], draws["B"], [flops])
+        n, t = n[:, 0], t[:, 0]
+        return n, t, _loss(draws["E"], draws["A"], draws["B"], draws["alpha"], draws["beta"], n, t)
+
+    @staticmethod
+    def draw_loss(draws: dict, params, tokens, unique_tokens=None) -> np.ndarray:
+        """L(N, D) (at N', D' with `unique_tokens`), one per draw."""
+        return _loss(draws["E"], draws["A"], draws["B"], draws["alpha"], draws["beta"], params, tokens,
+                     unique_tokens)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "a": self.a, "b": self.b, "G": self.G}
+
+
+def _check_terms(law) -> None:
+    """Every term of `law.KEYS` a finite number, E >= 0 and the rest > 0; else one ScalingError line."""
+    for key in law.KEYS:
+        value = getattr(law, key)
+        if not _number(value):
+            raise ScalingError(f"law {law.name!r}: {key} must be a number, got {value!r}")
+        if not math.isfinite(value) or (value <= 0 if key != "E" else value < 0):
+            raise ScalingError(f"law {law.name!r}: {key} must be finite and positive, got {value!r}")
+
+
+@dataclass(frozen=True)
+class KaplanLaw:
+    """L(N, D) = E + [(N_c / N)^(alpha_N / alpha_D) + D_c / D]^alpha_D (Kaplan et al. 2020, Eq. 1.5, plus E),
+    N parameters and D training tokens; the planner's interface of `ParametricLaw` (module docstring)."""
+
+    E: float
+    N_c: float
+    D_c: float
+    alpha_N: float
+    alpha_D: float
+    name: str = "custom"
+    has_loss: ClassVar[bool] = True
+    form: ClassVar[str] = "kaplan"
+    KEYS: ClassVar[tuple[str, ...]] = KAPLAN_KEYS
+
+    def __post_init__(self) -> None:
+        _check_terms(self)
+
+    @property
+    def r(self) -> float:
+        """alpha_N / alpha_D: the power of N_c / N inside the bracket."""
+        return self.alpha_N / self.alpha_D
+
+    def loss(self, params, tokens, unique_tokens=None):
+        """Predicted loss (nats/token) for N = `params` and D = `tokens`; with `unique_tokens`, at N', D'."""
+        out = _kaplan_loss(self.E, self.N_c, self.D_c, self.alpha_N, self.alpha_D, params, tokens, unique_tokens)
+        return float(out) if np.ndim(out) == 0 else out
+
+    @property
+    def a(self) -> float:
+        """Exponent of N_opt ~ C^a: alpha_D / (alpha_N + alpha_D)."""
+        return self.alpha_D / (self.alpha_N + self.alpha_D)
+
+    @property
+    def b(self) -> float:
+        """Exponent of D_opt ~ C^b: alpha_N / (alpha_N + alpha_D)."""
+        return self.alpha_N / (self.alpha_N + self.alpha_D)
+
+    @property
+    def gamma(self) -> float:
+        """Exponent of the optimal loss: L_opt(C) - E ~ C^-gamma, gamma = alpha_N alpha_D / (alpha_N + alpha_D)."""
+        return self.alpha_N * self.alpha_D / (self.alpha_N + self.alpha_D)
+
+    def optimal_params(self, flops):
+        """N_opt(C) = (r N_c^r C / (6 D_c))^(1/(1+r))."""
+        log_c = np.log(np.asarray(flops, dtype=float))
+        return np.exp(kaplan_log_params_opt(math.log(self.N_c), math.log(self.D_c), self.r, log_c))
+
+    def optimal_tokens(self, flops):
+        """D_opt(C) = C / (6 N_opt(C))."""
+        return np.asarray(flops, dtype=float) / (6.0 * self.optimal_params(flops))
+
+    def compute_optimal(self, flops: float) -> tuple[float, float]:
+        """(N_opt, D_opt) for a budget of `flops` = 6 N D."""
+        return float(self.optimal_params(flops)), float(self.optimal_tokens(flops))
+
+    def optimal_loss(self, flops: float) -> float:
+        return self.loss(*self.compute_optimal(flops))
+
+    def compute_for_loss(self, loss: float) -> float:
+        """The compute at which the optimal split reaches `loss`: L_opt(C) = E + K (C/6)^-gamma solved for C, with
+        K = [(1 + r) N_c^r (r N_c^r / D_c)^(-r/(1+r))]^alpha_D; inf where `loss` <= E."""
+        gap = loss - self.E
+        if not gap > 0:
+            return math.inf
+        r, n_c, d_c = self.r, math.log(self.N_c), math.log(self.D_c)
+        log_k = self.alpha_D * (math.log1p(r) + r * n_c - r / (1.0 + r) * (math.log(r) + r * n_c - d_c))
+        log_c = math.log(6.0) + (log_k - math.log(gap)) / self.gamma
+        return math.exp(log_c) if log_c < 709.0 else math.inf
+
+    def params_for_tokens(self, tokens):
+        """The N the compute-optimal split pairs with D tokens: N_c (r D / D_c)^(1/r)."""
+        return self.N_c * (self.r * np.asarray(tokens, dtype=float) / self.D_c) ** (1.0 / self.r)
+
+    def tokens_for_loss(self, params: float, target_loss: float) -> float:
+        """D such that L(params, D) = target_loss: D_c / ((target - E)^(1/alpha_D) - (N_c/N)^r); inf where the
+        model cannot reach it at any D."""
+        gap = target_loss - self.E
+        room = gap ** (1.0 / self.alpha_D) - (self.N_c / params) ** self.r if gap > 0 else 0.0
+        return self.D_c / room if room > 0 else math.inf
+
+    def min_params_for_loss(self, target_loss: float) -> float:
+        """The N below which no D reaches `target_loss`: (N_c / N)^r = (target - E)^(1/alpha_D)."""
+        return self.N_c * (target_loss - self.E) ** (-1.0 / self.alpha_N)
+
+    @staticmethod
+    def draw_optimal(draws: dict, flops: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """N_opt, D_opt and L_opt at `flops`, one per draw (arrays of KAPLAN_KEYS)."""
+        r = draws["alpha_N"] / draws["alpha_D"]
+        n = np.exp(kaplan_log_params_opt(np.log(draws["N_c"]), np.log(draws["D_c"]), r, math.log(flops)))
+        t = flops / (6.0 * n)
+        return n, t, KaplanLaw.draw_loss(draws, n, t)
+
+    @staticmethod
+    def draw_loss(draws: dict, params, tokens, unique_tokens=None) -> np.ndarray:
+        """L(N, D) (at N', D' with `unique_tokens`), one per draw."""
+        return _kaplan_loss(*(draws[k] for k in KAPLAN_KEYS), params, tokens, unique_tokens)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "form": self.form, "a": self.a, "b": self.b}
 
 
 @dataclass(frozen=True)
@@ -212,7 +377,9 @@ class PowerLawAllocation:
         return asdict(self)
 
 
-Law = ParametricLaw | PowerLawAllocation
+Law = ParametricLaw | KaplanLaw | PowerLawAllocation
+# A fit file's Approach 3 law by its "form" (absent: Chinchilla's).
+LAW_FORMS: dict[str, type] = {"chinchilla": ParametricLaw, "kaplan": KaplanLaw}
 
 
 NAMED_LAWS: dict[str, ParametricLaw] = {
@@ -261,9 +428,7 @@ class FittedLaw:
             return None
         d, c = self.draws, float(flops)
         if self.law.has_loss:
-            n, t, _, _ = optimal_allocation(d["alpha"], d["beta"], d["A"], d["B"], [c])
-            n, t = n[:, 0], t[:, 0]
-            loss = _loss(d["E"], d["A"], d["B"], d["alpha"], d["beta"], n, t)
+            n, t, loss = self.law.draw_optimal(d, c)
             return {"params": self._interval(n), "tokens": self._interval(t), "loss": self._interval(loss)}
         n = d["params_coefficient"] * c ** d["a"]
         t = d["tokens_coefficient"] * c ** d["b"]
@@ -273,8 +438,7 @@ class FittedLaw:
         """[lo, hi] of L(N, D) (at N', D' with `unique_tokens`) over the draws; None without loss draws."""
         if self.n_draws < 2 or not self.law.has_loss:
             return None
-        d = self.draws
-        return self._interval(_loss(d["E"], d["A"], d["B"], d["alpha"], d["beta"], params, tokens, unique_tokens))
+        return self._interval(self.law.draw_loss(self.draws, params, tokens, unique_tokens))
 
     def beyond(self, **values: float) -> list[tuple[str, float, float, float, float]]:
         """(name, value, lo, hi, decades outside) for each of params/tokens/flops outside the fit's data range."""
@@ -361,7 +525,7 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     if not isinstance(data, dict):
         raise ScalingError(f"fit file {str(path)!r} must hold a JSON object with E, A, B, alpha, beta (or an "
                            f"approach2/approach1 section)")
-    held = [x for x in APPROACH_ORDER if (x == "3" and any(k in data for k in LAW_KEYS))
+    held = [x for x in APPROACH_ORDER if (x == "3" and any(k in data for k in (*LAW_KEYS, *KAPLAN_KEYS)))
             or (x != "3" and isinstance(data.get(f"approach{x}"), dict))]
     if approach is None:
         if not held:
@@ -374,12 +538,17 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     name = str(data.get("name", path.name)) + ("" if approach == "3" else f":{approach}")
     where = f"fit file {str(path)!r}: "
     if approach == "3":
-        missing = [key for key in LAW_KEYS if key not in data]
+        form = data.get("form", "chinchilla")
+        if form not in LAW_FORMS:
+            raise ScalingError(f"fit file {str(path)!r}: unknown law form {form!r}: choose one of "
+                               f"{', '.join(LAW_FORMS)}")
+        kind = LAW_FORMS[form]
+        missing = [key for key in kind.KEYS if key not in data]
         if missing:
-            raise ScalingError(f"fit file {str(path)!r} lacks {', '.join(missing)}: a law needs E, A, B, alpha, "
-                               f"beta")
-        law = ParametricLaw(**{k: data[k] for k in LAW_KEYS}, name=name)
-        draws = _read_draws(data.get("draws"), LAW_KEYS, where + "draws")
+            raise ScalingError(f"fit file {str(path)!r} lacks {', '.join(missing)}: a {form}-form law needs "
+                               f"{', '.join(kind.KEYS)}")
+        law = kind(**{k: data[k] for k in kind.KEYS}, name=name)
+        draws = _read_draws(data.get("draws"), kind.KEYS, where + "draws")
         ci = data.get("ci")
     else:
         section = data[f"approach{approach}"]
@@ -405,7 +574,7 @@ def load_law(spec: str | Path | Law | FittedLaw) -> FittedLaw:
     else 1) or `FIT.json:N` (Approach N), with the file's draws and data range."""
     if isinstance(spec, FittedLaw):
         return spec
-    if isinstance(spec, (ParametricLaw, PowerLawAllocation)):
+    if isinstance(spec, (ParametricLaw, KaplanLaw, PowerLawAllocation)):
         return FittedLaw(spec)
     text = str(spec)
     if text in NAMED_LAWS:

@@ -75,6 +75,10 @@ def _span(ci, fmt) -> str:
 
 def law_head(law: dict) -> str:
     """The law in one line: its constants and exponents, or its power laws (Approaches 1 and 2, no loss)."""
+    if law.get("form") == "kaplan":
+        return (f"law {law['name']}: L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D with E={law['E']:g} "
+                f"N_c={law['N_c']:g} D_c={law['D_c']:g} alpha_N={law['alpha_N']:g} alpha_D={law['alpha_D']:g}; "
+                f"N_opt ~ C^{law['a']:.3f}, D_opt ~ C^{law['b']:.3f}")
     if "E" in law:
         return (f"law {law['name']}: E={law['E']:g} A={law['A']:g} B={law['B']:g} alpha={law['alpha']:g} "
                 f"beta={law['beta']:g}; N_opt ~ C^{law['a']:.3f}, D_opt ~ C^{law['b']:.3f}")
@@ -271,6 +275,8 @@ def _interval(ci: dict | None, key: str, fmt) -> str:
 
 def fit_text(out: dict) -> str:
     """The fit as tables: Approach 3's parameters, Approaches 2 and 1, then the budgets asked for."""
+    from scaling.laws import KAPLAN_KEYS, LAW_KEYS
+
     lines = [f"{out['source']}: {out['n_points']} runs"
              + (f" ({out['dropped_highest_loss']} highest-loss dropped)" if out["dropped_highest_loss"] else "")]
     level = next((s["ci"]["level"] for s in (out, out.get("approach2", {}), out.get("approach1", {})) if "ci" in s),
@@ -279,12 +285,16 @@ def fit_text(out: dict) -> str:
     if "E" in out:
         starts = out["starts"]
         loss = out["loss"] + (f" (x{out['asymmetry']:g} over-predictions)" if "asymmetry" in out else "")
-        lines += ["", f"Approach 3: L = E + A/N^alpha + B/D^beta, {loss} delta {out['delta']:g} on log losses; "
-                      f"{starts['grid']} starts ({starts['run']} run, {starts['reached_best']} reach the best); "
+        kaplan = out.get("form") == "kaplan"
+        form = "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D" if kaplan else "E + A/N^alpha + B/D^beta"
+        tried = (f"{starts['grid']} starts" if kaplan else
+                 f"{starts['grid']} starts ({starts['run']} run, {starts['reached_best']} reach the best)")
+        lines += ["", f"Approach 3: L = {form}, {loss} delta {out['delta']:g} on log losses; {tried}; "
                       f"objective {out['objective']:.10f}"]
         ci = out.get("ci")
+        terms = KAPLAN_KEYS if kaplan else LAW_KEYS
         rows = [{"q": q, "v": f"{out[q]:.5g}", "ci": _interval(ci, q, lambda x: f"{x:.5g}")}
-                for q in ("E", "A", "B", "alpha", "beta", "a", "b")]
+                for q in (*terms, "a", "b")]
         lines.append(table(rows, [("q", "quantity"), ("v", "estimate"), ("ci", ci_head)]))
         if ci:
             lines.append(f"({ci['resamples']} bootstrap resamples, seed {ci['seed']}"
@@ -328,7 +338,7 @@ def fit_text(out: dict) -> str:
 
 # --- report ------------------------------------------------------------------------------------------------------
 
-def report_text(headline: str, fits: dict, skipped: dict, report_path, figures) -> str:
+def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, laws=()) -> str:
     lines = [headline]
     for name in ("1", "2", "3", "3k"):
         section = fits.get(name)
@@ -340,4 +350,6 @@ def report_text(headline: str, fits: dict, skipped: dict, report_path, figures) 
         elif name != "3k" or name in skipped:
             lines.append(f"{label}: not fitted ({skipped.get(name)})")
     lines.append(f"report: {report_path}; figures: " + ", ".join(str(p) for p in figures))
+    if laws:
+        lines.append("laws for `scaling plan --law`: " + ", ".join(str(p) for p in laws))
     return "\n".join(lines)

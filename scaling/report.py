@@ -7,8 +7,9 @@ in report.md:
 - isoFLOP profiles: at a budget, the runs of one allocation rule at three or more `allocation.size_factor`s
   (isoflop_cpu: the chinchilla rule at 1/4..4) -> Approach 2, and their curves -> Approach 1;
 - allocation comparison: the runs at `size_factor` 1, one per rule and budget (mean over seeds);
-- Approach 3: every completed run's (N, D, final validation loss), in Chinchilla's form (law.json) and in Kaplan
-  et al.'s (`scaling.fitting.kaplan`, fits.json "3k"), which the backtest and the profile check also read;
+- Approach 3: every completed run's (N, D, final validation loss), in Chinchilla's form (law.json) and, under
+  C = 6ND, in Kaplan et al.'s (`scaling.fitting.kaplan`, fits.json "3k", law_kaplan.json), which the backtest
+  and the profile check also read; `scaling plan --law` takes either file;
 - seed spread: configurations run with more than one seed;
 - backtest (`scaling.fitting.backtest`), with isoFLOP profiles at 3 or more budgets: the largest held out,
   Approaches 2 (isoFLOP runs) and 3 (every run) fitted on the rest, their predictions of its N_opt and minimum
@@ -44,6 +45,7 @@ APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoF
                   "3k": "Approach 3 in Kaplan's form"}
 CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
 CONVENTIONS = [(params, compute) for params in ("total", "non-embedding") for compute in ("6nd", "exact")]
+LAW_FILES = {"3": "law.json", "3k": "law_kaplan.json"}  # Approach 3's laws in Chinchilla's and Kaplan's form
 PLANNER_CONVENTION = ("total", "6nd")  # what `scaling plan` counts: N with embeddings, C = 6ND
 CONVENTION_NAMES = {"total": "total (with embeddings)", "non-embedding": "non-embedding (Kaplan)",
                     "6nd": "6ND", "exact": "exact (Appendix F)"}
@@ -286,15 +288,10 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits["3w"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3w"] = str(err)
-    law_data = None  # every run, as Approach 3 read them: for Kaplan's form and the backtest
-    if "3" in report.fits:  # the same runs in Kaplan et al.'s form, L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D
-        from scaling.fitting.kaplan import kaplan_section
-
+    if "3" in report.fits and compute == "6nd":  # the same runs in Kaplan et al.'s form (derived under C = 6ND)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                law_data = prepare(_frame(runs), opts)
-                report.fits["3k"] = json_ready(kaplan_section(law_data, opts))
+            payload, said = _quiet_fit(_frame(runs), "3", options=replace(opts, form="kaplan"), budgets=band)
+            report.fits["3k"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3k"] = str(err)
     with warnings.catch_warnings():
@@ -307,8 +304,9 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             iso_data, report.backtest_skipped = None, str(err)
         if iso_data is not None:
             try:
-                every = law_data if law_data is not None else prepare(_frame(runs), opts)
-                report.backtest = json_ready(backtest(iso_data, every, opts, approaches=("2", "3", "3k")))
+                every = prepare(_frame(runs), opts)  # every run, as Approach 3 reads them
+                approaches = ("2", "3", "3k") if "3k" in report.fits else ("2", "3")
+                report.backtest = json_ready(backtest(iso_data, every, opts, approaches=approaches))
             except ScalingError as err:
                 report.backtest_skipped = str(err)
             try:
@@ -324,8 +322,9 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
         report.figures = _figures(report, directory, curves)
     atomic_write_json(directory / "fits.json", {**report.fits, "backtest": report.backtest, "rolling": report.rolling,
                                                 "profiles": report.profiles, "conventions": report.conventions})
-    if "3" in report.fits:  # a law `scaling plan --law DIR/law.json` takes as it is
-        atomic_write_json(directory / "law.json", report.fits["3"])
+    for name, file in LAW_FILES.items():  # laws `scaling plan --law DIR/FILE` takes as they are
+        if name in report.fits:
+            atomic_write_json(directory / file, report.fits[name])
     atomic_write_text(directory / "report.md", markdown(report))
     return report
 
@@ -333,15 +332,15 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
 def _profiles(iso_data, fits: dict, opts) -> tuple[dict | None, str | None]:
     """Approach 3's laws (on every run, and on Approach 2's windows where fitted) against the isoFLOP profiles
     (`scaling.fitting.profiles`), or None and why not (a law with an exponent <= 0, no profiles...)."""
-    from scaling.fitting.kaplan import NAMES, KaplanLaw
     from scaling.fitting.profiles import profile_check
-    from scaling.laws import ParametricLaw
+    from scaling.laws import LAW_FORMS
 
     try:
-        laws = {name: ParametricLaw(**{k: fits[name][k] for k in ("E", "A", "B", "alpha", "beta")},
-                                    name=APPROACH_NAMES[name]) for name in ("3", "3w") if name in fits}
-        if "3k" in fits:
-            laws["3k"] = KaplanLaw(**{k: fits["3k"][k] for k in NAMES})
+        laws = {}
+        for name in ("3", "3w", "3k"):
+            if name in fits:
+                kind = LAW_FORMS[fits[name].get("form", "chinchilla")]
+                laws[name] = kind(**{k: fits[name][k] for k in kind.KEYS}, name=APPROACH_NAMES[name])
         return json_ready(profile_check(iso_data, laws, opts)), None
     except ScalingError as err:
         return None, str(err)
@@ -425,16 +424,27 @@ def _window_note(full: dict, window: dict, iso: dict | None) -> str:
             f"fit on every run.")
 
 
-def _kaplan_note(kaplan: dict, chinchilla: dict) -> str:
+def _kaplan_note(kaplan: dict, chinchilla: dict, directory) -> str:
     """Approach 3 in Kaplan et al.'s form beside Chinchilla's: a, the two objectives (5 parameters each), each
-    one's lack of fit."""
+    one's lack of fit, and which form the runs favour where both measures agree."""
     ci = _ci(kaplan, "a")
-    return (f"In Kaplan et al.'s form (2020, Eq. 1.5, with E), L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D, "
+    # E below a billionth of a nat changes no loss: the fit found no floor (the form's E is free to reach 0)
+    floor = f"E = {kaplan['E']:.3g}" if kaplan["E"] > 1e-9 else "E ~ 0: no floor within these runs"
+    text = (f"In Kaplan et al.'s form (2020, Eq. 1.5, with E), L = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D, "
             f"where a model stops gaining from data at a point set by its size, the same runs give a = "
-            f"{kaplan['a']:.3f}{ci} (alpha_N = {kaplan['alpha_N']:.3f}, alpha_D = {kaplan['alpha_D']:.3f}, E = "
-            f"{kaplan['E']:.3g}); objective {kaplan['objective']:.4g} against {chinchilla['objective']:.4g} for "
-            f"Chinchilla's form, both with 5 parameters; {_misfit(kaplan)}. law.json stays in Chinchilla's form, the "
-            f"one `scaling plan` reads.")
+            f"{kaplan['a']:.3f}{ci} (alpha_N = {kaplan['alpha_N']:.3f}, alpha_D = {kaplan['alpha_D']:.3f}, "
+            f"{floor}); objective {kaplan['objective']:.4g} against {chinchilla['objective']:.4g} for "
+            f"Chinchilla's form, both with 5 parameters; {_misfit(kaplan)}. It is saved as `{LAW_FILES['3k']}`: "
+            f"`scaling plan --flops C --law {directory}/{LAW_FILES['3k']}` plans with it.")
+    f_k, f_c = (s.get("lack_of_fit", {}).get("F") for s in (kaplan, chinchilla))
+    if f_k is None or f_c is None:
+        return text
+    better = [kaplan["objective"] < chinchilla["objective"], f_k < f_c]
+    if all(better) or not any(better):
+        name, file = ("Kaplan et al.'s", LAW_FILES["3k"]) if all(better) else ("Chinchilla's", LAW_FILES["3"])
+        text += (f" Both measures favour {name} form on these runs (lower objective, smaller lack of fit): plan "
+                 f"with `{file}`.")
+    return text
 
 
 def _scatter_note(scatter: dict | None, who: str) -> str:
@@ -705,7 +715,7 @@ def markdown(report: Report) -> str:
     if "3w" in report.fits:
         out += [_window_note(report.fits["3"], report.fits["3w"], report.fits.get("2")), ""]
     if "3k" in report.fits:
-        out += [_kaplan_note(report.fits["3k"], report.fits["3"]), ""]
+        out += [_kaplan_note(report.fits["3k"], report.fits["3"], report.directory), ""]
     if "3" in report.fits:
         s = report.fits["3"]
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"

@@ -9,8 +9,9 @@ from scipy.optimize import approx_fprime
 
 from scaling.fitting import FitOptions
 from scaling.fitting.api import prepare
-from scaling.fitting.kaplan import KaplanLaw, _objective, fit_kaplan, kaplan_section
+from scaling.fitting.kaplan import _objective, fit_kaplan
 from scaling.fitting.parametric import fit_parametric, lack_of_fit
+from scaling.laws import KaplanLaw
 from tests.synthetic_runs import LAW as CHINCHILLA
 
 KAPLAN = KaplanLaw(E=1.2, N_c=5e5, D_c=2e8, alpha_N=0.20, alpha_D=0.15)  # a = 0.15 / 0.35 = 3/7
@@ -52,12 +53,14 @@ def test_the_compute_optimal_size_is_the_minimum_along_the_isoflop_line():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_known_laws_a_is_recovered_with_an_interval_that_holds_it(seed):
-    data = prepare(_sweep(KAPLAN, seed), FitOptions())
-    section = kaplan_section(data, FitOptions(bootstrap=400))
-    assert section["a"] == pytest.approx(3 / 7, abs=0.02)
+    from scaling.fitting import fit
+
+    section = fit(_sweep(KAPLAN, seed), approach="3", form="kaplan", bootstrap=400).to_dict()
+    assert section["form"] == "kaplan" and section["a"] == pytest.approx(3 / 7, abs=0.02)
     lo, hi = section["ci"]["a"]
     assert lo <= 3 / 7 <= hi and hi - lo < 0.1 and section["ci"]["failed"] == 0
     assert section["b"] == pytest.approx(1 - section["a"])
+    assert len(section["draws"]["alpha_N"]) == 400
 
 
 def test_the_lack_of_fit_test_tells_the_two_forms_apart():

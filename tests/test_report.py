@@ -176,6 +176,20 @@ def test_report_checks_the_laws_curvature_against_the_profiles(report, sweep_dir
     assert report.fits["3k"]["objective"] > report.fits["3"]["objective"]
 
 
+def test_report_writes_both_forms_laws_for_the_planner_and_names_the_one_the_runs_favour(report, sweep_dir):
+    """law.json (Chinchilla's form) and law_kaplan.json are the planner's laws as fitted; on a sweep drawn from a
+    Chinchilla-form law the report sends the planner to law.json."""
+    from scaling.laws import KaplanLaw, ParametricLaw, load_law
+
+    chinchilla, kaplan = load_law(str(sweep_dir / "law.json")), load_law(str(sweep_dir / "law_kaplan.json"))
+    assert isinstance(chinchilla.law, ParametricLaw) and isinstance(kaplan.law, KaplanLaw)
+    assert kaplan.law.alpha_N == report.fits["3k"]["alpha_N"] and kaplan.n_draws == 200
+    assert kaplan.law.a == pytest.approx(report.fits["3k"]["a"], rel=1e-12)
+    text = (sweep_dir / "report.md").read_text()
+    assert f"--law {sweep_dir}/law_kaplan.json` plans with it" in text
+    assert "Both measures favour Chinchilla's form on these runs" in text and "plan with `law.json`" in text
+
+
 def test_a_law_the_check_cannot_read_is_named_not_dropped():
     """An Approach 3 fit with an exponent <= 0 is no law: the check says so instead of vanishing."""
     from scaling.report import _profiles

@@ -1,10 +1,12 @@
 """`fit()`: runs the approaches asked for on one data set and assembles the fit JSON (its schema is below).
 
 - Approach 3 (`parametric`): L = E + A/N^alpha + B/D^beta by Huber on log losses, from Hoffmann's 4,500-start
-  grid (`tie_exponents`: alpha = beta, 4 parameters). Approach 2 (`isoflop`): isoFLOP parabolas on a window
-  around each budget's best run (`window`, default 2 sizes either side), then N_opt ~ C^a. Approach 1
-  (`envelope`): the envelope of training curves, then N_opt ~ C^a. Inputs: `data`, under the conventions
-  `compute` (6nd | exact) and `params` (total | non-embedding) (`data.apply_conventions`).
+  grid (`tie_exponents`: alpha = beta, 4 parameters); with `form="kaplan"`, Kaplan et al.'s form
+  E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (`kaplan`) in its place, a law `scaling plan` reads too.
+  Approach 2 (`isoflop`): isoFLOP parabolas on a window around each budget's best run (`window`, default 2
+  sizes either side), then N_opt ~ C^a. Approach 1 (`envelope`): the envelope of training curves, then
+  N_opt ~ C^a. Inputs: `data`, under the conventions `compute` (6nd | exact) and `params` (total |
+  non-embedding) (`data.apply_conventions`).
 - Bootstrap (`bootstrap`): K resamples (default 1,000, seed 0), percentile intervals at `level` (0.95).
   Approach 3 resamples the final-loss points and refits each resample from the full-data optimum (the
   replication's practice; the batched Newton takes every resample at once). Approach 2 resamples the windows'
@@ -22,6 +24,7 @@ and `scaling plan --law FIT.json` read it as they read any law:
      "conventions": {"compute": "6nd" | "exact", "params": "total" | "non-embedding"},   which N and C
      ["runs": {"used", "total", "loss_column", "skipped": [{"run", "reason"}]}],   results dirs only
      "E", "A", "B", "alpha", "beta",            Approach 3's law (absent when Approach 3 did not run)
+     ["form": "kaplan", "E", "N_c", "D_c", "alpha_N", "alpha_D"],   in its place with form="kaplan"
      "a", "b", ["G"],                           N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b (G with C = 6ND only)
      ["flops_per_token": {"coefficient": c, "exponent": p}],   C = c N^p D, where C is not 6ND: a and b follow it
      "objective", "loss", "delta", ["asymmetry"], ["tie_exponents": true],   the minimised sum and its settings
@@ -108,7 +111,7 @@ from scaling.atomic import atomic_write_json, json_ready
 from scaling.errors import ScalingError
 from scaling.fitting.data import FitData, drop_duplicates, drop_highest_losses, read_fit_data, warn_isolated
 from scaling.fitting.options import APPROACHES, FitOptions
-from scaling.laws import ParametricLaw
+from scaling.laws import KaplanLaw, ParametricLaw
 
 CHUNK = 500  # bootstrap resamples per batched refit: a progress tick, and arrays that stay in cache
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
@@ -125,10 +128,10 @@ class FitResult:
 
     data: FitData
     payload: dict
-    parametric: object | None = None  # parametric.ParametricFit
+    parametric: object | None = None  # parametric.ParametricFit or kaplan.KaplanFit
 
     @property
-    def law(self) -> ParametricLaw:
+    def law(self) -> ParametricLaw | KaplanLaw:
         if self.parametric is None:
             raise ScalingError("no law: Approach 3 did not run (ask for approach='3' or 'all')")
         return self.parametric.law
@@ -230,6 +233,8 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
 
     if opts.law_window is not None:
         data = frontier_runs(data, opts)
+    if opts.form == "kaplan":
+        return _approach3_kaplan(data, opts, budgets)
     n_params = 4 if opts.tie_exponents else 5
     parametric.check_identifiable(data.params, data.tokens, duplicates=data.duplicates, n_params=n_params)
     for line in parametric.underdetermined(data.params, data.tokens, n_params):
@@ -253,16 +258,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
         warnings.warn(f"approach 3: the best fit has alpha={best.theta[3]:.3g}, beta={best.theta[4]:.3g}; a law "
                       f"needs both > 0, so `scaling plan` cannot use it: the data do not follow "
                       f"E + A/N^alpha + B/D^beta", stacklevel=2)
-    misfit = parametric.lack_of_fit(data.params, data.tokens, data.loss, best.law, n_params)
-    if misfit is not None:
-        out["lack_of_fit"] = misfit
-        if misfit["p"] < parametric.LACK_OF_FIT_P:
-            warnings.warn(f"approach 3: the law misses these runs by more than their seeds scatter (residual sd "
-                          f"{misfit['residual_sd']:.3f} in log loss, seeds {misfit['replicate_sd']:.3f}; lack-of-fit "
-                          f"F = {misfit['F']:.1f} on {misfit['dof'][0]} and {misfit['dof'][1]} degrees of freedom, "
-                          f"p = {misfit['p']:.2g}): E + A/N^alpha + B/D^beta does not hold over the range of these "
-                          f"runs, so its a and b describe the form as much as the data; compare Approach 2",
-                          stacklevel=2)
+    _misfit(out, data, best.law, n_params, "E + A/N^alpha + B/D^beta")
     point = _law_samples(best.theta[None, :], budgets, per_token)
     out["a"], out["b"] = float(point["a"][0]), float(point["b"][0])
     estimates = {k: point[k][0] for k in ("params", "tokens", "loss")}
@@ -290,6 +286,70 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     out["draws"] = {name: samples[name][ok].tolist() for name in PARAMS_3}
     _warn_outside("approach 3", {name: out[name] for name in scalars}, out["ci"], out["budgets"], opts.level)
     return best, out, samples
+
+
+def _misfit(out: dict, data: FitData, law, n_params: int, form: str) -> None:
+    """The lack-of-fit test against the seeds (`parametric.lack_of_fit`) into `out`, and a warning when it fails."""
+    from scaling.fitting import parametric
+
+    misfit = parametric.lack_of_fit(data.params, data.tokens, data.loss, law, n_params)
+    if misfit is None:
+        return
+    out["lack_of_fit"] = misfit
+    if misfit["p"] < parametric.LACK_OF_FIT_P:
+        warnings.warn(f"approach 3: the law misses these runs by more than their seeds scatter (residual sd "
+                      f"{misfit['residual_sd']:.3f} in log loss, seeds {misfit['replicate_sd']:.3f}; lack-of-fit "
+                      f"F = {misfit['F']:.1f} on {misfit['dof'][0]} and {misfit['dof'][1]} degrees of freedom, "
+                      f"p = {misfit['p']:.2g}): {form} does not hold over the range of these runs, so its a and b "
+                      f"describe the form as much as the data; compare Approach 2", stacklevel=4)
+
+
+def _approach3_kaplan(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
+    """Approach 3 in Kaplan et al.'s form (`kaplan`; `opts.form` = "kaplan"): the law, a and b, the rows at
+    `budgets` and, with a bootstrap, intervals and draws, in the keys of Chinchilla's form's section."""
+    from scaling.fitting import kaplan, parametric
+    from scaling.fitting.bootstrap import progress, resample_counts
+    from scaling.laws import KAPLAN_KEYS
+
+    kaplan.require_6nd(data)
+    parametric.check_identifiable(data.params, data.tokens, duplicates=data.duplicates, n_params=5)
+    for line in parametric.underdetermined(data.params, data.tokens, 5):
+        warnings.warn(line, stacklevel=3)
+    law, objective = kaplan.fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
+    out = {"form": "kaplan", **{k: getattr(law, k) for k in KAPLAN_KEYS}, "a": law.a, "b": law.b,
+           "objective": objective, "loss": "huber", "delta": opts.delta, "starts": {"grid": len(kaplan.GRID)}}
+    if opts.law_window is not None:
+        out["law_window"] = {"k": opts.law_window, "points": len(data)}
+    _misfit(out, data, law, 5, "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D")
+    theta = kaplan.theta_of(law)[None, :]
+    rows = kaplan.optimum_draws(theta, budgets)
+    estimates = {"params": rows["params_opt"][0], "tokens": rows["tokens_opt"][0], "loss": rows["loss"][0]}
+    k = opts.bootstrap
+    if not k:
+        out["budgets"] = _budget_rows(budgets, estimates, None, opts.level)
+        return kaplan.KaplanFit(law, objective), out, None
+    counts = resample_counts(len(data), k, np.random.default_rng([opts.seed, 5]))
+    bar = progress(k, "approach 3 (Kaplan's form) bootstrap", opts.progress)
+    thetas = kaplan.bootstrap_kaplan(law, data.params, data.tokens, data.loss, counts, opts.delta, bar)
+    bar.close()
+    ok = np.all(np.isfinite(thetas), axis=1)
+    e, n_c, d_c, r, alpha_d = thetas.T
+    with np.errstate(over="ignore"):
+        samples = {"E": np.exp(e), "N_c": np.exp(n_c), "D_c": np.exp(d_c), "alpha_N": r * alpha_d, "alpha_D": alpha_d,
+                   "a": 1 / (1 + r), "b": r / (1 + r)}
+    ok &= np.all([np.isfinite(v) for v in samples.values()], axis=0)
+    _warn_few("approach 3 (Kaplan's form)", int(ok.sum()), k, opts.level)
+    samples = {name: np.where(ok, v, np.nan) for name, v in samples.items()}
+    drawn = kaplan.optimum_draws(thetas, budgets)
+    per_budget = {"params": drawn["params_opt"], "tokens": drawn["tokens_opt"], "loss": drawn["loss"]}
+    per_budget = {name: np.where(ok[:, None], v, np.nan) for name, v in per_budget.items()}
+    out["budgets"] = _budget_rows(budgets, estimates, per_budget, opts.level)
+    out["ci"] = {"level": opts.level, "resamples": k, "seed": opts.seed, "failed": int((~ok).sum()),
+                 **_intervals(samples, opts.level)}
+    out["draws"] = {name: samples[name][ok].tolist() for name in KAPLAN_KEYS}
+    _warn_outside("approach 3 (Kaplan's form)", {name: out[name] for name in samples}, out["ci"], out["budgets"],
+                  opts.level)
+    return kaplan.KaplanFit(law, objective), out, {**samples, **per_budget}
 
 
 def _power_law_section(label: str, result, draw, opts: FitOptions, budgets) -> dict:
@@ -445,7 +505,8 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
         from scaling.fitting.backtest import backtest
 
         payload["backtest"] = backtest(data, data, opts, None if holdout_budget == "largest" else holdout_budget,
-                                       approaches=[x for x in ("2", "3") if approach in (x, "all")])
+                                       approaches=[("3k" if x == "3" and opts.form == "kaplan" else x)
+                                                   for x in ("2", "3") if approach in (x, "all")])
     return FitResult(data, json_ready(payload), fits.get("3"))
 
 

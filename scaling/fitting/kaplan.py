@@ -7,12 +7,14 @@ once D_c / D falls below its own (N_c / N)^(alpha_N / alpha_D): small models sat
 Along an isoFLOP line the two forms bend differently: in Chinchilla's the curvature at the optimum is
 alpha beta (L_opt - E) and falls with the reducible loss (`scaling.fitting.profiles`), in Kaplan's it need not.
 
-Fitted as Approach 3 is (`parametric`): Huber (delta 1e-3) on log losses, theta = (e, n_c, d_c, r, alpha_D) with
-E = exp(e), N_c = exp(n_c), D_c = exp(d_c), r = alpha_N / alpha_D, from a grid of starts (GRID) by L-BFGS-B;
-bootstrap resamples of the points refitted from the best fit. Compute-optimal under C = 6ND: the bracket is
-smallest where r N_c^r N^-(r+1) = 6 D_c / C, so N_opt = (r N_c^r C / (6 D_c))^(1 / (1 + r)), and
-a = 1 / (1 + r) = alpha_D / (alpha_N + alpha_D), b = r / (1 + r); E does not move the optimum. (Kaplan et al.
-allocated compute by another route, L(N, S_min), which gave their a = 0.73.)
+The law itself, with what the planner asks of it, is `scaling.laws.KaplanLaw`; this module fits it
+(`scaling fit --form kaplan`, and every `scaling report`'s law_kaplan.json). Fitted as Approach 3 is
+(`parametric`): Huber (delta 1e-3) on log losses, theta = (e, n_c, d_c, r, alpha_D) with E = exp(e),
+N_c = exp(n_c), D_c = exp(d_c), r = alpha_N / alpha_D, from a grid of starts (GRID) by L-BFGS-B; bootstrap
+resamples of the points refitted from the best fit. Compute-optimal under C = 6ND: the bracket is smallest where
+r N_c^r N^-(r+1) = 6 D_c / C, so N_opt = (r N_c^r C / (6 D_c))^(1 / (1 + r)), and a = 1 / (1 + r) =
+alpha_D / (alpha_N + alpha_D), b = r / (1 + r); E does not move the optimum. (Kaplan et al. allocated compute
+by another route, L(N, S_min), which gave their a = 0.73.)
 
 On 30 sweeps drawn from a known law of this form (`tests/test_kaplan.py`'s, 6 budgets x 7 sizes, 0.5% noise) the
 fit's a had sd 0.0040 about the truth (mean error 2e-6) and the 95% interval (400 resamples) held it 30 times, a
@@ -30,57 +32,43 @@ from scipy.optimize import minimize
 from scipy.special import huber
 
 from scaling.errors import ScalingError
+from scaling.laws import KaplanLaw, kaplan_log_loss, kaplan_log_params_opt
 
 # starts: e, n_c, d_c (logs), r = alpha_N / alpha_D, alpha_D: 3^4 x 2 = 162
 GRID = np.array(list(itertools.product((-5.0, 0.0, 0.5), (5.0, 10.0, 15.0), (8.0, 13.0, 18.0), (0.5, 1.0, 2.0),
                                        (0.1, 0.4))))
-NAMES = ("E", "N_c", "D_c", "alpha_N", "alpha_D")
+# ln E at most this low: fits with no floor in their runs drive E towards 0 (e -> -inf), and below e^-50 (2e-22) it
+# changes no loss; held here so the law, its refits' starts and their draws report one E for "none"
+LOG_E_FLOOR = -50.0
 # The Huber sum is ~1e-3 and its gradient tiny: with scipy's default tolerances a bootstrap refit stops at its start
 # (its intervals came out 20% narrow and held a known law's a 27 times in 30); these are the polish's of `parametric`
 OPTIONS = {"maxiter": 15000, "ftol": 1e-15, "gtol": 1e-10}
 
 
 @dataclass(frozen=True)
-class KaplanLaw:
-    """L(N, D) = E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D."""
+class KaplanFit:
+    """The best law and its objective (the Huber sum): what `parametric.ParametricFit` is to Chinchilla's form."""
 
-    E: float
-    N_c: float
-    D_c: float
-    alpha_N: float
-    alpha_D: float
+    law: KaplanLaw
+    objective: float
 
-    @classmethod
-    def from_theta(cls, theta) -> KaplanLaw:
-        e, n_c, d_c, r, alpha_d = (float(v) for v in theta)
-        return cls(math.exp(e), math.exp(n_c), math.exp(d_c), r * alpha_d, alpha_d)
 
-    def loss(self, params, tokens):
-        return np.exp(_log_loss(self.theta, np.log(params), np.log(tokens)))
+def law_from_theta(theta, name: str = "custom") -> KaplanLaw:
+    """The law of theta = (e, n_c, d_c, r, alpha_D): E = exp(e), N_c = exp(n_c), D_c = exp(d_c),
+    alpha_N = r alpha_D."""
+    e, n_c, d_c, r, alpha_d = (float(v) for v in theta)
+    return KaplanLaw(math.exp(e), math.exp(n_c), math.exp(d_c), r * alpha_d, alpha_d, name=name)
 
-    @property
-    def theta(self) -> np.ndarray:
-        """(e, n_c, d_c, r, alpha_D); e = -inf where E underflowed to 0 (fits drive it there when the runs show no
-        floor)."""
-        with np.errstate(divide="ignore"):
-            return np.array([np.log(self.E), math.log(self.N_c), math.log(self.D_c), self.alpha_N / self.alpha_D,
-                             self.alpha_D])
 
-    @property
-    def a(self) -> float:
-        return self.alpha_D / (self.alpha_N + self.alpha_D)
-
-    def compute_optimal(self, flops):
-        """(N_opt, D_opt) at C = 6ND (module docstring)."""
-        r = self.alpha_N / self.alpha_D
-        n = (r * self.N_c**r * np.asarray(flops, dtype=float) / (6 * self.D_c)) ** (1 / (1 + r))
-        return n, np.asarray(flops, dtype=float) / (6 * n)
+def theta_of(law: KaplanLaw) -> np.ndarray:
+    """(e, n_c, d_c, r, alpha_D); e = -inf where E underflowed to 0 (fits drive it there when the runs show no
+    floor)."""
+    with np.errstate(divide="ignore"):
+        return np.array([np.log(law.E), math.log(law.N_c), math.log(law.D_c), law.r, law.alpha_D])
 
 
 def _log_loss(theta, log_n, log_d):
-    e, n_c, d_c, r, alpha_d = theta
-    inner = np.logaddexp(r * (n_c - log_n), d_c - log_d)
-    return np.logaddexp(e, alpha_d * inner)
+    return kaplan_log_loss(*theta, log_n, log_d)
 
 
 def _objective(theta, log_n, log_d, log_loss, weights, delta):
@@ -121,19 +109,24 @@ def fit_kaplan(params, tokens, loss, *, delta: float = 1e-3) -> tuple[KaplanLaw,
     if best.x[3] <= 0 or best.x[4] <= 0 or not np.all(np.isfinite(best.x)):
         raise ScalingError(f"approach 3 (Kaplan's form): the best fit has alpha_N / alpha_D = {best.x[3]:.3g}, "
                            f"alpha_D = {best.x[4]:.3g}; a law needs both > 0: the data do not follow it")
-    return KaplanLaw.from_theta(best.x), float(best.fun)
+    theta = best.x.copy()
+    theta[0] = max(theta[0], LOG_E_FLOOR)
+    return law_from_theta(theta), float(best.fun)
 
 
-def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, delta: float = 1e-3) -> np.ndarray:
+def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, delta: float = 1e-3,
+                     bar=None) -> np.ndarray:
     """theta (K x 5) per resample (one row of point multiplicities each), refitted from `law`; a row of NaN where
-    the refit's exponents are not both positive."""
+    the refit's exponents are not both positive. `bar` (a progress bar) ticks once per resample."""
     log_n, log_d, log_loss = (np.log(np.asarray(v, dtype=float)) for v in (params, tokens, loss))
     out = np.full((len(counts), 5), np.nan)
-    start = np.maximum(law.theta, -50.0)  # E = 0 starts at e^-50: the optimiser needs a finite e
+    start = np.maximum(theta_of(law), LOG_E_FLOOR)  # the optimiser needs a finite e
     for k, weights in enumerate(counts):
         theta = _fit([start], log_n, log_d, log_loss, weights.astype(float), delta).x
         if theta[3] > 0 and theta[4] > 0 and np.all(np.isfinite(theta)):
             out[k] = theta
+        if bar is not None:
+            bar.update(1)
     return out
 
 
@@ -142,13 +135,14 @@ def optimum_draws(thetas: np.ndarray, flops) -> dict:
     stay NaN)."""
     flops = np.atleast_1d(np.asarray(flops, dtype=float))
     e, n_c, d_c, r, alpha_d = (thetas[:, [j]] for j in range(5))
-    log_n = (np.log(r) + r * n_c + np.log(flops / 6) - d_c) / (1 + r)
+    log_n = kaplan_log_params_opt(n_c, d_c, r, np.log(flops))
     log_d = np.log(flops / 6) - log_n
     return {"params_opt": np.exp(log_n), "tokens_opt": np.exp(log_d),
             "loss": np.exp(_log_loss((e, n_c, d_c, r, alpha_d), log_n, log_d))}
 
 
-def _require_6nd(data) -> None:
+def require_6nd(data) -> None:
+    """Refuse runs whose C is not 6ND: this form's N_opt and a are derived under it."""
     if data.compute is not None:
         raise ScalingError("Kaplan's form is fitted with C = 6ND only (its a = alpha_D / (alpha_N + alpha_D) is "
                            "derived under it)")
@@ -157,9 +151,9 @@ def _require_6nd(data) -> None:
 def predict(data, opts, flops) -> tuple[dict, dict | None]:
     """N_opt, D_opt and the loss at each C of `flops` by this form fitted on `data`, and their bootstrap draws
     (`opts.bootstrap` resamples; None without), for the backtest."""
-    _require_6nd(data)
+    require_6nd(data)
     law, _ = fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
-    values = {k: v[0] for k, v in optimum_draws(law.theta[None, :], flops).items()}
+    values = {k: v[0] for k, v in optimum_draws(theta_of(law)[None, :], flops).items()}
     if not opts.bootstrap:
         return values, None
     from scaling.fitting.bootstrap import resample_counts
@@ -167,25 +161,3 @@ def predict(data, opts, flops) -> tuple[dict, dict | None]:
     counts = resample_counts(len(data), opts.bootstrap, np.random.default_rng([opts.seed, 5]))
     return values, optimum_draws(bootstrap_kaplan(law, data.params, data.tokens, data.loss, counts, opts.delta),
                                  flops)
-
-
-def kaplan_section(data, opts) -> dict:
-    """The report's JSON of this form on `data` (a FitData under C = 6ND): the law, a and b with `opts.bootstrap`
-    resamples' intervals, the objective and the lack-of-fit test against the seeds (`parametric.lack_of_fit`)."""
-    from scaling.fitting.bootstrap import percentile_interval, resample_counts
-    from scaling.fitting.parametric import lack_of_fit
-
-    _require_6nd(data)
-    law, objective = fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
-    out = {"form": "kaplan", "E": law.E, "N_c": law.N_c, "D_c": law.D_c, "alpha_N": law.alpha_N,
-           "alpha_D": law.alpha_D, "a": law.a, "b": 1 - law.a, "objective": objective, "n_points": len(data)}
-    misfit = lack_of_fit(data.params, data.tokens, data.loss, law, len(NAMES))
-    if misfit is not None:
-        out["lack_of_fit"] = misfit
-    if opts.bootstrap:
-        counts = resample_counts(len(data), opts.bootstrap, np.random.default_rng([opts.seed, 5]))
-        draws = 1 / (1 + bootstrap_kaplan(law, data.params, data.tokens, data.loss, counts, delta=opts.delta)[:, 3])
-        lo, hi = (float(v) for v in percentile_interval(draws, opts.level))
-        out["ci"] = {"level": opts.level, "resamples": opts.bootstrap, "failed": int(np.isnan(draws).sum()),
-                     "a": [lo, hi], "b": [1 - hi, 1 - lo]}
-    return out

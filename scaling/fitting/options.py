@@ -7,10 +7,12 @@ import numbers
 from dataclasses import dataclass
 
 from scaling.errors import ScalingError
+from scaling.laws import LAW_FORMS
 
 APPROACHES = ("1", "2", "3", "all")
 LOSSES = ("huber", "asymmetric")  # Approach 3: symmetric Huber, or a lower envelope
 ENGINES = ("batched", "scipy")  # Approach 3: variable projection + batched Newton, or the L-BFGS-B loop
+FORMS = tuple(LAW_FORMS)  # Approach 3's law: Chinchilla's E + A/N^alpha + B/D^beta, or Kaplan et al.'s
 COMPUTES = ("6nd", "exact")  # C = 6ND (N as counted), or Chinchilla Appendix F's count (summary's flops_exact)
 PARAMS = ("total", "non-embedding")  # N: every parameter (Chinchilla), or without embeddings (Kaplan)
 TAIL_RESAMPLES = 5  # resamples each tail of a percentile interval must hold, at least
@@ -42,6 +44,7 @@ class FitOptions:
     budget_tol: float = 0.02  # Approach 2 without a budget column: dex within which runs share a budget
     min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
     window: int | None = 2  # Approach 2: each parabola on the best size +- this many sizes; None: every size
+    form: str = "chinchilla"  # Approach 3's law: chinchilla | kaplan (scaling.laws.LAW_FORMS)
     tie_exponents: bool = False  # Approach 3: alpha = beta (4 parameters)
     law_window: int | None = None  # Approach 3 on the runs of Approach 2's windows (best size +- K); None: all
     compute: str = "6nd"  # which C: 6ND, or "exact" (Appendix F; results dirs' flops_exact)
@@ -71,6 +74,15 @@ class FitOptions:
                                f"best size (or 'all' for every run), got {self.law_window!r}")
         if not isinstance(self.tie_exponents, bool):
             raise ScalingError(f"tie_exponents takes True or False, got {self.tie_exponents!r}")
+        if self.form not in FORMS:
+            raise ScalingError(f"unknown law form {self.form!r}: choose one of {', '.join(FORMS)}")
+        if self.form == "kaplan":
+            clash = [what for what, on in (("--tie-exponents", self.tie_exponents),
+                                           (f"--loss {self.loss}", self.loss != "huber"),
+                                           (f"--compute {self.compute}", self.compute != "6nd")) if on]
+            if clash:
+                raise ScalingError(f"--form kaplan is fitted by Huber on log losses with C = 6ND and untied "
+                                   f"exponents: drop {', '.join(clash)}")
         if self.compute not in COMPUTES:
             raise ScalingError(f"unknown compute convention {self.compute!r}: choose one of {', '.join(COMPUTES)}")
         if self.params not in PARAMS:
