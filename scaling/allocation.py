@@ -125,7 +125,8 @@ def inference_aware(flops: float, law: ParametricLaw | KaplanLaw, inference_toke
 
     def total_cost(log_n: float) -> float:
         n = math.exp(log_n)
-        return (6.0 * n * law.tokens_for_loss(n, target) + 2.0 * n * inference_tokens) / flops
+        # each term over C before the products: 2 N D_inf alone overflows for D_inf near the float limit
+        return 6.0 * n * (law.tokens_for_loss(n, target) / flops) + 2.0 * n * (inference_tokens / flops)
 
     lo = math.log(n_min) + 1e-9 * max(1.0, abs(math.log(n_min)))
     result = minimize_scalar(total_cost, bounds=(lo, math.log(n_opt)), method="bounded",

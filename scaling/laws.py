@@ -116,7 +116,9 @@ def _kaplan_loss(E, N_c, D_c, alpha_N, alpha_D, params, tokens, unique_tokens=No
     r = np.asarray(alpha_N, dtype=float) / alpha_D
     if unique_tokens is not None:
         u = np.asarray(unique_tokens, dtype=float)
-        n, d = _repeated(n, d, u, N_c * (r * u / D_c) ** (1.0 / r))  # U_N = N_c (r U / D_c)^(1/r)
+        with np.errstate(over="ignore"):  # U_N beyond floats is inf: then no excess parameters, as it should be
+            unique_params = np.exp(np.log(N_c) + (np.log(r * u) - np.log(D_c)) / r)  # U_N = N_c (r U / D_c)^(1/r)
+        n, d = _repeated(n, d, u, unique_params)
     with np.errstate(divide="ignore"):
         e = np.log(E)
     return np.exp(kaplan_log_loss(e, np.log(N_c), np.log(D_c), r, alpha_D, np.log(n), np.log(d)))
@@ -197,8 +199,9 @@ class ParametricLaw:
         return (self.B / gap) ** (1.0 / self.beta) if gap > 0 else math.inf
 
     def min_params_for_loss(self, target_loss: float) -> float:
-        """The N below which no D reaches `target_loss`: A / N^alpha = target - E."""
-        return (self.A / (target_loss - self.E)) ** (1.0 / self.alpha)
+        """The N below which no D reaches `target_loss`: A / N^alpha = target - E (inf where target <= E)."""
+        gap = target_loss - self.E
+        return (self.A / gap) ** (1.0 / self.alpha) if gap > 0 else math.inf
 
     @staticmethod
     def draw_optimal(draws: dict, flops: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,7 +227,8 @@ def _check_terms(law) -> None:
         if not _number(value):
             raise ScalingError(f"law {law.name!r}: {key} must be a number, got {value!r}")
         if not math.isfinite(value) or (value <= 0 if key != "E" else value < 0):
-            raise ScalingError(f"law {law.name!r}: {key} must be finite and positive, got {value!r}")
+            sign = "non-negative" if key == "E" else "positive"
+            raise ScalingError(f"law {law.name!r}: {key} must be finite and {sign}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -305,12 +309,21 @@ class KaplanLaw:
         """D such that L(params, D) = target_loss: D_c / ((target - E)^(1/alpha_D) - (N_c/N)^r); inf where the
         model cannot reach it at any D."""
         gap = target_loss - self.E
-        room = gap ** (1.0 / self.alpha_D) - (self.N_c / params) ** self.r if gap > 0 else 0.0
-        return self.D_c / room if room > 0 else math.inf
+        if not gap > 0:
+            return math.inf
+        # in logs: a gap of many nats raised to 1 / alpha_D overflows a float
+        reach = math.log(gap) / self.alpha_D  # ln of the bracket's value at the target
+        held = self.r * math.log(self.N_c / params)  # ln of the N term
+        if reach <= held:
+            return math.inf
+        # D_c / (e^reach - e^held) = D_c e^-reach / (1 - e^(held - reach))
+        return math.exp(math.log(self.D_c) - reach - math.log(-math.expm1(held - reach)))
 
     def min_params_for_loss(self, target_loss: float) -> float:
-        """The N below which no D reaches `target_loss`: (N_c / N)^r = (target - E)^(1/alpha_D)."""
-        return self.N_c * (target_loss - self.E) ** (-1.0 / self.alpha_N)
+        """The N below which no D reaches `target_loss`: (N_c / N)^r = (target - E)^(1/alpha_D) (inf where
+        target <= E)."""
+        gap = target_loss - self.E
+        return self.N_c * gap ** (-1.0 / self.alpha_N) if gap > 0 else math.inf
 
     @staticmethod
     def draw_optimal(draws: dict, flops: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -493,6 +506,8 @@ def _read_draws(raw, keys: tuple[str, ...], where: str) -> dict | None:
     ok = np.all([np.isfinite(v) for v in arrays.values()], axis=0)
     positive = [k for k in keys if k not in ("E", "a", "b")]  # coefficients and exponents of a law
     ok &= np.all([arrays[k] > 0 for k in positive], axis=0)
+    if "E" in arrays:
+        ok &= arrays["E"] >= 0
     return {k: v[ok] for k, v in arrays.items()}
 
 
@@ -539,10 +554,16 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     where = f"fit file {str(path)!r}: "
     if approach == "3":
         form = data.get("form", "chinchilla")
-        if form not in LAW_FORMS:
+        if not isinstance(form, str) or form not in LAW_FORMS:
             raise ScalingError(f"fit file {str(path)!r}: unknown law form {form!r}: choose one of "
                                f"{', '.join(LAW_FORMS)}")
         kind = LAW_FORMS[form]
+        others = [key for other in LAW_FORMS.values() if other is not kind for key in other.KEYS
+                  if key in data and key not in kind.KEYS]
+        if others:
+            hint = " (a law in Kaplan et al.'s form says \"form\": \"kaplan\")" if form == "chinchilla" else ""
+            raise ScalingError(f"fit file {str(path)!r} holds {', '.join(others)}, which a {form}-form law does not "
+                               f"have: keep one form's terms ({', '.join(kind.KEYS)}){hint}")
         missing = [key for key in kind.KEYS if key not in data]
         if missing:
             raise ScalingError(f"fit file {str(path)!r} lacks {', '.join(missing)}: a {form}-form law needs "

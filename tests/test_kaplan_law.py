@@ -32,8 +32,17 @@ def _optimal_loss_by_search(law, flops):
 
 
 @pytest.mark.parametrize("law", LAWS)
+def test_a_and_b_are_the_exponents_of_the_searched_optima(law):
+    (n1, d1), (n2, d2) = (law.compute_optimal(c) for c in (1e14, 1e20))
+    assert math.log(_optimal_loss_by_search(law, 1e20)[1] / _optimal_loss_by_search(law, 1e14)[1]) / math.log(1e6) \
+        == pytest.approx(law.a, abs=1e-4)
+    assert math.log(d2 / d1) / math.log(1e6) == pytest.approx(law.b, rel=1e-9)
+    assert law.a + law.b == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("law", LAWS)
 def test_the_optimal_loss_and_its_inverse_match_a_search_along_the_isoflop_line(law):
-    for flops in (1e12, 1e17, 1e22):
+    for flops in (1e12, 1e17, 1e22, 1e30):
         best, n_best = _optimal_loss_by_search(law, flops)
         assert law.optimal_loss(flops) == pytest.approx(best, rel=1e-9)
         assert law.compute_optimal(flops)[0] == pytest.approx(n_best, rel=1e-4)
@@ -53,6 +62,8 @@ def test_tokens_for_loss_params_for_tokens_and_the_smallest_model_invert_the_law
     assert law.loss(smallest, 1e40) == pytest.approx(target, rel=1e-8)  # endless data only just reaches it
     assert law.tokens_for_loss(0.99 * smallest, target) == math.inf
     assert math.isfinite(law.tokens_for_loss(1.01 * smallest, target))
+    assert law.min_params_for_loss(law.E) == math.inf == law.tokens_for_loss(n, law.E)  # nothing reaches E
+    assert law.tokens_for_loss(n, 1e6) < 1  # a loss far above the law's: almost no data (no overflow on the way)
     for tokens in (1e7, 1e11):
         paired = law.params_for_tokens(tokens)
         assert law.compute_optimal(6 * paired * tokens)[1] == pytest.approx(tokens, rel=1e-9)
@@ -120,6 +131,11 @@ def test_a_fit_file_in_this_form_plans_with_its_own_law_and_intervals(fit_file):
     assert [lo, hi] == pytest.approx(list(percentile_interval(by_law, 0.95)), rel=1e-9)
     loss_lo, loss_hi = out["optimal"]["intervals"]["loss"]
     assert loss_lo <= KAPLAN.optimal_loss(1e13) <= loss_hi
+    # with repeated data too: the loss interval at N', D', against the draws one law at a time
+    unique = 1e13 / (6 * n_true) / 10
+    by_law = np.array([law.loss(n_true, 1e13 / (6 * n_true), unique) for law in laws])
+    assert fitted.loss_interval(n_true, 1e13 / (6 * n_true), unique) == pytest.approx(
+        list(percentile_interval(by_law, 0.95)), rel=1e-9)
     run = judge(2 * n_true, 1e13 / (12 * n_true), str(path))
     assert run["loss_gap"] > 0 and 0 < run["compute_fraction"] < 1
 
@@ -128,7 +144,12 @@ def test_the_fit_file_names_its_form_and_bad_ones_get_one_line(tmp_path, fit_fil
     payload = json.loads(fit_file[0].read_text())
     assert payload["form"] == "kaplan" and "A" not in payload
     for change, message in (({"form": "hoffmann"}, "unknown law form 'hoffmann': choose one of chinchilla, kaplan"),
-                            ({"N_c": -1.0}, "N_c must be finite and positive")):
+                            ({"form": ["kaplan"]}, "unknown law form \\['kaplan'\\]"),
+                            ({"N_c": -1.0}, "N_c must be finite and positive"),
+                            ({"E": -0.1}, "E must be finite and non-negative"),
+                            ({"A": 400.0, "alpha": 0.3}, "holds A, alpha, which a kaplan-form law does not have"),
+                            ({"form": "chinchilla"}, "holds N_c, D_c, alpha_N, alpha_D, which a chinchilla-form "
+                                                     "law does not have.*says \"form\": \"kaplan\"")):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({**payload, **change}))
         with pytest.raises(ScalingError, match=message):
@@ -136,11 +157,17 @@ def test_the_fit_file_names_its_form_and_bad_ones_get_one_line(tmp_path, fit_fil
     bad.write_text(json.dumps({k: v for k, v in payload.items() if k != "D_c"}))
     with pytest.raises(ScalingError, match="lacks D_c: a kaplan-form law needs E, N_c, D_c, alpha_N, alpha_D"):
         load_law(str(bad))
+    # a draw with E < 0 is no law: left out, as a draw with a negative exponent is
+    draws = {k: list(v) for k, v in payload["draws"].items()}
+    draws["E"][0], draws["alpha_D"][1] = -0.5, -0.1
+    bad.write_text(json.dumps({**payload, "draws": draws}))
+    assert load_law(str(bad)).n_draws == len(payload["draws"]["E"]) - 2
 
 
 @pytest.mark.parametrize("options,message", [({"tie_exponents": True}, "drop --tie-exponents"),
                                              ({"compute": "exact"}, "drop --compute exact"),
                                              ({"loss": "asymmetric"}, "drop --loss asymmetric"),
+                                             ({"engine": "scipy"}, "drop --engine scipy"),
                                              ({"form": "hoffmann"}, "unknown law form")])
 def test_options_this_form_cannot_take_are_refused(options, message):
     with pytest.raises(ScalingError, match=message):

@@ -79,10 +79,11 @@ class FitOptions:
         if self.form == "kaplan":
             clash = [what for what, on in (("--tie-exponents", self.tie_exponents),
                                            (f"--loss {self.loss}", self.loss != "huber"),
-                                           (f"--compute {self.compute}", self.compute != "6nd")) if on]
+                                           (f"--compute {self.compute}", self.compute != "6nd"),
+                                           (f"--engine {self.engine}", self.engine != "batched")) if on]
             if clash:
-                raise ScalingError(f"--form kaplan is fitted by Huber on log losses with C = 6ND and untied "
-                                   f"exponents: drop {', '.join(clash)}")
+                raise ScalingError(f"--form kaplan is fitted by Huber on log losses with C = 6ND, untied exponents "
+                                   f"and its own L-BFGS-B fit: drop {', '.join(clash)}")
         if self.compute not in COMPUTES:
             raise ScalingError(f"unknown compute convention {self.compute!r}: choose one of {', '.join(COMPUTES)}")
         if self.params not in PARAMS:
