@@ -111,13 +111,13 @@ from scaling.atomic import atomic_write_json, json_ready
 from scaling.errors import ScalingError
 from scaling.fitting.data import FitData, drop_duplicates, drop_highest_losses, read_fit_data, warn_isolated
 from scaling.fitting.options import APPROACHES, FitOptions
-from scaling.laws import KaplanLaw, ParametricLaw
+from scaling.laws import LAW_KEYS, KaplanLaw, ParametricLaw
 
 CHUNK = 500  # bootstrap resamples per batched refit: a progress tick, and arrays that stay in cache
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
 FAILED_SHARE = 0.1  # more failed bootstrap resamples than this share are flagged
 NUMERIC_FAILURES = (OverflowError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
-PARAMS_3 = ("E", "A", "B", "alpha", "beta")
+PARAMS_3 = LAW_KEYS  # Approach 3's terms in Chinchilla's form
 PARAMS_12 = ("a", "params_coefficient", "b", "tokens_coefficient")
 QUANTITY = {"params": "N_opt", "tokens": "D_opt", "loss": "loss"}
 
