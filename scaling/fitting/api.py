@@ -288,7 +288,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     return best, out, samples
 
 
-def _misfit(out: dict, data: FitData, law, n_params: int, form: str) -> None:
+def _misfit(out: dict, data: FitData, law, n_params: int, form: str, label: str = "approach 3") -> None:
     """The lack-of-fit test against the seeds (`parametric.lack_of_fit`) into `out`, and a warning when it fails."""
     from scaling.fitting import parametric
 
@@ -297,7 +297,7 @@ def _misfit(out: dict, data: FitData, law, n_params: int, form: str) -> None:
         return
     out["lack_of_fit"] = misfit
     if misfit["p"] < parametric.LACK_OF_FIT_P:
-        warnings.warn(f"approach 3: the law misses these runs by more than their seeds scatter (residual sd "
+        warnings.warn(f"{label}: the law misses these runs by more than their seeds scatter (residual sd "
                       f"{misfit['residual_sd']:.3f} in log loss, seeds {misfit['replicate_sd']:.3f}; lack-of-fit "
                       f"F = {misfit['F']:.1f} on {misfit['dof'][0]} and {misfit['dof'][1]} degrees of freedom, "
                       f"p = {misfit['p']:.2g}): {form} does not hold over the range of these runs, so its a and b "
@@ -320,7 +320,7 @@ def _approach3_kaplan(data: FitData, opts: FitOptions, budgets) -> tuple[object,
            "objective": objective, "loss": "huber", "delta": opts.delta, "starts": {"grid": len(kaplan.GRID)}}
     if opts.law_window is not None:
         out["law_window"] = {"k": opts.law_window, "points": len(data)}
-    _misfit(out, data, law, 5, "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D")
+    _misfit(out, data, law, 5, "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D", "approach 3 (Kaplan's form)")
     theta = kaplan.theta_of(law)[None, :]
     rows = kaplan.optimum_draws(theta, budgets)
     estimates = {"params": rows["params_opt"][0], "tokens": rows["tokens_opt"][0], "loss": rows["loss"][0]}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -154,12 +155,8 @@ def _predict3(law_data: FitData, opts: FitOptions, c_held: float, at):
 
 
 def _predict3k(law_data: FitData, opts: FitOptions, c_held: float, at):
-    """Approach 3 in Kaplan et al.'s form (`kaplan`), fitted on every run not at the held-out budget, as
-    `_predict3`."""
-    from scaling.fitting import kaplan
-
-    values, draws = kaplan.predict(_without(law_data, opts, c_held), opts, at)
-    return values, draws, None
+    """Approach 3 in Kaplan et al.'s form (`kaplan`), fitted as `_predict3` fits Chinchilla's."""
+    return _predict3(law_data, replace(opts, form="kaplan"), c_held, at)
 
 
 PREDICT_LAW = {"3": _predict3, "3k": _predict3k}  # the laws of every run the backtest can predict by

@@ -154,18 +154,3 @@ def require_6nd(data) -> None:
     if data.compute is not None:
         raise ScalingError("Kaplan's form is fitted with C = 6ND only (its a = alpha_D / (alpha_N + alpha_D) is "
                            "derived under it)")
-
-
-def predict(data, opts, flops) -> tuple[dict, dict | None]:
-    """N_opt, D_opt and the loss at each C of `flops` by this form fitted on `data`, and their bootstrap draws
-    (`opts.bootstrap` resamples; None without), for the backtest."""
-    require_6nd(data)
-    law, _ = fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
-    values = {k: v[0] for k, v in optimum_draws(theta_of(law)[None, :], flops).items()}
-    if not opts.bootstrap:
-        return values, None
-    from scaling.fitting.bootstrap import resample_counts
-
-    counts = resample_counts(len(data), opts.bootstrap, np.random.default_rng([opts.seed, 5]))
-    return values, optimum_draws(bootstrap_kaplan(law, data.params, data.tokens, data.loss, counts, opts.delta),
-                                 flops)
