@@ -326,10 +326,12 @@ class KaplanLaw:
         return self.N_c * gap ** (-1.0 / self.alpha_N) if gap > 0 else math.inf
 
     @staticmethod
-    def draw_optimal(draws: dict, flops: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """N_opt, D_opt and L_opt at `flops`, one per draw (arrays of KAPLAN_KEYS)."""
+    def draw_optimal(draws: dict, flops) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """N_opt, D_opt and L_opt at `flops`, one per draw (arrays of KAPLAN_KEYS; they broadcast against
+        `flops`: (K, 1) draws and m budgets give K x m)."""
+        flops = np.asarray(flops, dtype=float)
         r = draws["alpha_N"] / draws["alpha_D"]
-        n = np.exp(kaplan_log_params_opt(np.log(draws["N_c"]), np.log(draws["D_c"]), r, math.log(flops)))
+        n = np.exp(kaplan_log_params_opt(np.log(draws["N_c"]), np.log(draws["D_c"]), r, np.log(flops)))
         t = flops / (6.0 * n)
         return n, t, KaplanLaw.draw_loss(draws, n, t)
 
@@ -532,6 +534,26 @@ def _read_data_range(raw, where: str) -> dict | None:
     return out
 
 
+def law_of_section(section: dict, name: str, where: str) -> ParametricLaw | KaplanLaw:
+    """The Approach 3 law of a fit section (a fit file's top level, or a report's fits.json section): in the form
+    its "form" names (`LAW_FORMS`; absent: Chinchilla's), from that form's terms only; a ScalingError naming
+    `where` for an unknown form, terms of the other form, or a missing term."""
+    form = section.get("form", "chinchilla")
+    if not isinstance(form, str) or form not in LAW_FORMS:
+        raise ScalingError(f"{where}: unknown law form {form!r}: choose one of {', '.join(LAW_FORMS)}")
+    kind = LAW_FORMS[form]
+    others = [key for other in LAW_FORMS.values() if other is not kind for key in other.KEYS
+              if key in section and key not in kind.KEYS]
+    if others:
+        hint = " (a law in Kaplan et al.'s form says \"form\": \"kaplan\")" if form == "chinchilla" else ""
+        raise ScalingError(f"{where} holds {', '.join(others)}, which a {form}-form law does not have: keep one "
+                           f"form's terms ({', '.join(kind.KEYS)}){hint}")
+    missing = [key for key in kind.KEYS if key not in section]
+    if missing:
+        raise ScalingError(f"{where} lacks {', '.join(missing)}: a {form}-form law needs {', '.join(kind.KEYS)}")
+    return kind(**{k: section[k] for k in kind.KEYS}, name=name)
+
+
 def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     """The law in a fit file (`scaling fit --out`, schema in scaling/fitting/api.py): Approach 3's where it holds
     one, else Approach 2's, else 1's; `approach` picks one. With its draws and data range where present."""
@@ -553,22 +575,8 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     name = str(data.get("name", path.name)) + ("" if approach == "3" else f":{approach}")
     where = f"fit file {str(path)!r}: "
     if approach == "3":
-        form = data.get("form", "chinchilla")
-        if not isinstance(form, str) or form not in LAW_FORMS:
-            raise ScalingError(f"fit file {str(path)!r}: unknown law form {form!r}: choose one of "
-                               f"{', '.join(LAW_FORMS)}")
-        kind = LAW_FORMS[form]
-        others = [key for other in LAW_FORMS.values() if other is not kind for key in other.KEYS
-                  if key in data and key not in kind.KEYS]
-        if others:
-            hint = " (a law in Kaplan et al.'s form says \"form\": \"kaplan\")" if form == "chinchilla" else ""
-            raise ScalingError(f"fit file {str(path)!r} holds {', '.join(others)}, which a {form}-form law does not "
-                               f"have: keep one form's terms ({', '.join(kind.KEYS)}){hint}")
-        missing = [key for key in kind.KEYS if key not in data]
-        if missing:
-            raise ScalingError(f"fit file {str(path)!r} lacks {', '.join(missing)}: a {form}-form law needs "
-                               f"{', '.join(kind.KEYS)}")
-        law = kind(**{k: data[k] for k in kind.KEYS}, name=name)
+        law = law_of_section(data, name, f"fit file {str(path)!r}")
+        kind = type(law)
         draws = _read_draws(data.get("draws"), kind.KEYS, where + "draws")
         ci = data.get("ci")
     else:

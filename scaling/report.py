@@ -333,14 +333,11 @@ def _profiles(iso_data, fits: dict, opts) -> tuple[dict | None, str | None]:
     """Approach 3's laws (on every run, and on Approach 2's windows where fitted) against the isoFLOP profiles
     (`scaling.fitting.profiles`), or None and why not (a law with an exponent <= 0, no profiles...)."""
     from scaling.fitting.profiles import profile_check
-    from scaling.laws import LAW_FORMS
+    from scaling.laws import law_of_section
 
     try:
-        laws = {}
-        for name in ("3", "3w", "3k"):
-            if name in fits:
-                kind = LAW_FORMS[fits[name].get("form", "chinchilla")]
-                laws[name] = kind(**{k: fits[name][k] for k in kind.KEYS}, name=APPROACH_NAMES[name])
+        laws = {name: law_of_section(fits[name], APPROACH_NAMES[name], APPROACH_NAMES[name])
+                for name in ("3", "3w", "3k") if name in fits}
         return json_ready(profile_check(iso_data, laws, opts)), None
     except ScalingError as err:
         return None, str(err)

@@ -70,7 +70,7 @@ def test_the_lack_of_fit_test_tells_the_two_forms_apart():
         law = KAPLAN if truth == "kaplan" else CHINCHILLA
         frame = _sweep(law if truth == "kaplan" else _ChinchillaAt(law), 3, noise=0.003, seeds=2)
         n, d, loss = frame["params"].to_numpy(), frame["tokens"].to_numpy(), frame["loss"].to_numpy()
-        kaplan = fit_kaplan(n, d, loss)[0]
+        kaplan = fit_kaplan(n, d, loss).law
         chinchilla = fit_parametric(n, d, loss).law
         p_kaplan = lack_of_fit(n, d, loss, kaplan)["p"]
         p_chinchilla = lack_of_fit(n, d, loss, chinchilla)["p"]

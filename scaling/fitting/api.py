@@ -111,7 +111,7 @@ from scaling.atomic import atomic_write_json, json_ready
 from scaling.errors import ScalingError
 from scaling.fitting.data import FitData, drop_duplicates, drop_highest_losses, read_fit_data, warn_isolated
 from scaling.fitting.options import APPROACHES, FitOptions
-from scaling.laws import LAW_KEYS, KaplanLaw, ParametricLaw
+from scaling.laws import KAPLAN_KEYS, LAW_KEYS, KaplanLaw, ParametricLaw
 
 CHUNK = 500  # bootstrap resamples per batched refit: a progress tick, and arrays that stay in cache
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
@@ -309,47 +309,42 @@ def _approach3_kaplan(data: FitData, opts: FitOptions, budgets) -> tuple[object,
     `budgets` and, with a bootstrap, intervals and draws, in the keys of Chinchilla's form's section."""
     from scaling.fitting import kaplan, parametric
     from scaling.fitting.bootstrap import progress, resample_counts
-    from scaling.laws import KAPLAN_KEYS
 
     kaplan.require_6nd(data)
     parametric.check_identifiable(data.params, data.tokens, duplicates=data.duplicates, n_params=5)
     for line in parametric.underdetermined(data.params, data.tokens, 5):
         warnings.warn(line, stacklevel=3)
-    law, objective = kaplan.fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
+    fitted = kaplan.fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
+    law = fitted.law
     out = {"form": "kaplan", **{k: getattr(law, k) for k in KAPLAN_KEYS}, "a": law.a, "b": law.b,
-           "objective": objective, "loss": "huber", "delta": opts.delta, "starts": {"grid": len(kaplan.GRID)}}
+           "objective": fitted.objective, "loss": "huber", "delta": opts.delta, "starts": {"grid": len(kaplan.GRID)}}
     if opts.law_window is not None:
         out["law_window"] = {"k": opts.law_window, "points": len(data)}
     _misfit(out, data, law, 5, "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D", "approach 3 (Kaplan's form)")
-    theta = kaplan.theta_of(law)[None, :]
-    rows = kaplan.optimum_draws(theta, budgets)
-    estimates = {"params": rows["params_opt"][0], "tokens": rows["tokens_opt"][0], "loss": rows["loss"][0]}
+    n_opt, d_opt = law.optimal_params(budgets), law.optimal_tokens(budgets)
+    estimates = {"params": n_opt, "tokens": d_opt, "loss": law.loss(n_opt, d_opt)}
     k = opts.bootstrap
     if not k:
         out["budgets"] = _budget_rows(budgets, estimates, None, opts.level)
-        return kaplan.KaplanFit(law, objective), out, None
+        return fitted, out, None
     counts = resample_counts(len(data), k, np.random.default_rng([opts.seed, 5]))
     bar = progress(k, "approach 3 (Kaplan's form) bootstrap", opts.progress)
     thetas = kaplan.bootstrap_kaplan(law, data.params, data.tokens, data.loss, counts, opts.delta, bar)
     bar.close()
-    ok = np.all(np.isfinite(thetas), axis=1)
-    e, n_c, d_c, r, alpha_d = thetas.T
-    with np.errstate(over="ignore"):
-        samples = {"E": np.exp(e), "N_c": np.exp(n_c), "D_c": np.exp(d_c), "alpha_N": r * alpha_d, "alpha_D": alpha_d,
-                   "a": 1 / (1 + r), "b": r / (1 + r)}
-    ok &= np.all([np.isfinite(v) for v in samples.values()], axis=0)
+    r = thetas[:, 3]
+    samples = {**kaplan.terms_of(thetas), "a": 1 / (1 + r), "b": r / (1 + r)}
+    ok = np.all(np.isfinite(thetas), axis=1) & np.all([np.isfinite(v) for v in samples.values()], axis=0)
     _warn_few("approach 3 (Kaplan's form)", int(ok.sum()), k, opts.level)
     samples = {name: np.where(ok, v, np.nan) for name, v in samples.items()}
-    drawn = kaplan.optimum_draws(thetas, budgets)
-    per_budget = {"params": drawn["params_opt"], "tokens": drawn["tokens_opt"], "loss": drawn["loss"]}
-    per_budget = {name: np.where(ok[:, None], v, np.nan) for name, v in per_budget.items()}
+    drawn = KaplanLaw.draw_optimal({name: samples[name][:, None] for name in KAPLAN_KEYS}, budgets)
+    per_budget = dict(zip(("params", "tokens", "loss"), drawn, strict=True))
     out["budgets"] = _budget_rows(budgets, estimates, per_budget, opts.level)
     out["ci"] = {"level": opts.level, "resamples": k, "seed": opts.seed, "failed": int((~ok).sum()),
                  **_intervals(samples, opts.level)}
     out["draws"] = {name: samples[name][ok].tolist() for name in KAPLAN_KEYS}
     _warn_outside("approach 3 (Kaplan's form)", {name: out[name] for name in samples}, out["ci"], out["budgets"],
                   opts.level)
-    return kaplan.KaplanFit(law, objective), out, {**samples, **per_budget}
+    return fitted, out, {**samples, **per_budget}
 
 
 def _power_law_section(label: str, result, draw, opts: FitOptions, budgets) -> dict:

@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 from scipy.special import huber
 
 from scaling.errors import ScalingError
-from scaling.laws import KaplanLaw, kaplan_log_loss, kaplan_log_params_opt
+from scaling.laws import KaplanLaw
 
 # starts: e, n_c, d_c (logs), r = alpha_N / alpha_D, alpha_D: 3^4 x 2 = 162
 GRID = np.array(list(itertools.product((-5.0, 0.0, 0.5), (5.0, 10.0, 15.0), (8.0, 13.0, 18.0), (0.5, 1.0, 2.0),
@@ -58,11 +58,17 @@ class KaplanFit:
     objective: float
 
 
+def terms_of(thetas: np.ndarray) -> dict:
+    """The law's terms (KaplanLaw.KEYS) of each row theta = (e, n_c, d_c, r, alpha_D) of `thetas` (K x 5):
+    E = exp(e), N_c = exp(n_c), D_c = exp(d_c), alpha_N = r alpha_D (NaN rows stay NaN)."""
+    e, n_c, d_c, r, alpha_d = np.asarray(thetas, dtype=float).T
+    with np.errstate(over="ignore"):
+        return {"E": np.exp(e), "N_c": np.exp(n_c), "D_c": np.exp(d_c), "alpha_N": r * alpha_d, "alpha_D": alpha_d}
+
+
 def law_from_theta(theta, name: str = "custom") -> KaplanLaw:
-    """The law of theta = (e, n_c, d_c, r, alpha_D): E = exp(e), N_c = exp(n_c), D_c = exp(d_c),
-    alpha_N = r alpha_D."""
-    e, n_c, d_c, r, alpha_d = (float(v) for v in theta)
-    return KaplanLaw(math.exp(e), math.exp(n_c), math.exp(d_c), r * alpha_d, alpha_d, name=name)
+    """The law of one theta (`terms_of`)."""
+    return KaplanLaw(**{k: float(v[0]) for k, v in terms_of(np.atleast_2d(theta)).items()}, name=name)
 
 
 def theta_of(law: KaplanLaw) -> np.ndarray:
@@ -70,10 +76,6 @@ def theta_of(law: KaplanLaw) -> np.ndarray:
     floor)."""
     with np.errstate(divide="ignore"):
         return np.array([np.log(law.E), math.log(law.N_c), math.log(law.D_c), law.r, law.alpha_D])
-
-
-def _log_loss(theta, log_n, log_d):
-    return kaplan_log_loss(*theta, log_n, log_d)
 
 
 def _objective(theta, log_n, log_d, log_loss, weights, delta):
@@ -107,8 +109,8 @@ def _fit(starts, log_n, log_d, log_loss, weights, delta):
     return best
 
 
-def fit_kaplan(params, tokens, loss, *, delta: float = 1e-3) -> tuple[KaplanLaw, float]:
-    """The best law over GRID's starts, and its objective (the Huber sum)."""
+def fit_kaplan(params, tokens, loss, *, delta: float = 1e-3) -> KaplanFit:
+    """The best law over GRID's starts, with its objective (the Huber sum)."""
     log_n, log_d, log_loss = (np.log(np.asarray(v, dtype=float)) for v in (params, tokens, loss))
     best = _fit(GRID, log_n, log_d, log_loss, np.ones(len(log_n)), delta)
     if best.x[3] <= 0 or best.x[4] <= 0 or not np.all(np.isfinite(best.x)):
@@ -116,7 +118,7 @@ def fit_kaplan(params, tokens, loss, *, delta: float = 1e-3) -> tuple[KaplanLaw,
                            f"alpha_D = {best.x[4]:.3g}; a law needs both > 0: the data do not follow it")
     theta = best.x.copy()
     theta[0] = max(theta[0], LOG_E_FLOOR)
-    return law_from_theta(theta), float(best.fun)
+    return KaplanFit(law_from_theta(theta), float(best.fun))
 
 
 def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, delta: float = 1e-3,
@@ -136,17 +138,6 @@ def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, d
         if bar is not None:
             bar.update(1)
     return out
-
-
-def optimum_draws(thetas: np.ndarray, flops) -> dict:
-    """N_opt, D_opt and the loss there at each C of `flops`, per row of `thetas` (K x len(flops) each; NaN rows
-    stay NaN)."""
-    flops = np.atleast_1d(np.asarray(flops, dtype=float))
-    e, n_c, d_c, r, alpha_d = (thetas[:, [j]] for j in range(5))
-    log_n = kaplan_log_params_opt(n_c, d_c, r, np.log(flops))
-    log_d = np.log(flops / 6) - log_n
-    return {"params_opt": np.exp(log_n), "tokens_opt": np.exp(log_d),
-            "loss": np.exp(_log_loss((e, n_c, d_c, r, alpha_d), log_n, log_d))}
 
 
 def require_6nd(data) -> None:
