@@ -4,8 +4,9 @@ answers "GPT-3-style or Chinchilla-style budget?" and compares the fitted expone
 Which runs feed what: the runs `scaling.results.select_runs` keeps (completed, with usable params, tokens and
 final_val_loss: the same runs `scaling fit DIR` uses); the others are named in warnings and, with the reason,
 in report.md:
-- isoFLOP profiles: at a budget, the runs of one allocation rule at three or more `allocation.size_factor`s
-  (isoflop_cpu: the chinchilla rule at 1/4..4) -> Approach 2, and their curves -> Approach 1;
+- isoFLOP profiles (`scaling.results.in_isoflop_profile`): at a budget, the runs of one allocation rule at three
+  or more model sizes (isoflop_cpu: the chinchilla rule at 1/4..4) -> Approach 2 and its windows, and their
+  curves -> Approach 1, as `scaling fit DIR` reads them;
 - allocation comparison: the runs at `size_factor` 1, one per rule and budget (mean over seeds);
 - Approach 3: every completed run's (N, D, final validation loss), in Chinchilla's form (law.json) and, under
   C = 6ND, in Kaplan et al.'s (`scaling.fitting.kaplan`, fits.json "3k", law_kaplan.json), which the backtest
@@ -36,7 +37,7 @@ import pandas as pd
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
 from scaling.atomic import atomic_write_json, atomic_write_text, json_ready
 from scaling.errors import ScalingError
-from scaling.results import RunSelection, load_curves, select_runs
+from scaling.results import RunSelection, in_isoflop_profile, load_curves, select_runs
 
 # Hoffmann et al. 2022, Table 2: the exponents (a, b) of N_opt ~ C^a and D_opt ~ C^b to compare with.
 PUBLISHED = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
@@ -116,9 +117,8 @@ def allocation_spread(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def isoflop_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the (rule, budget) pairs tried at three or more size factors."""
-    sizes = runs.groupby(["allocation.rule", "budget.flops"])["allocation.size_factor"].transform("nunique")
-    return runs[sizes >= 3]
+    """The runs of the isoFLOP profiles (`scaling.results.in_isoflop_profile`)."""
+    return runs[in_isoflop_profile(runs)]
 
 
 def seed_spread(runs: pd.DataFrame) -> pd.DataFrame | None:
@@ -172,50 +172,18 @@ def exponent_table(fits: dict, skipped: dict) -> str:
     return "\n".join(lines)
 
 
-def _frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs as a fit's table: one row per run, named by its directory (a fit's messages name them), with
-    the counts the conventions read where the summaries record them."""
-    frame = pd.DataFrame({"run": runs["run"], "params": runs["params"].astype(float),
-                          "tokens": runs["tokens"].astype(float), "loss": runs["final_val_loss"].astype(float),
-                          "budget": runs["budget.flops"].astype(float)})
-    for column in ("non_embedding_params", "flops_exact"):
-        if column in runs:
-            frame[column] = pd.to_numeric(runs[column], errors="coerce")
-    if "budget.flops_method" in runs:
-        frame["flops_method"] = runs["budget.flops_method"]
-    if "data.vocab_size" in runs:
-        frame["vocab_size"] = runs["data.vocab_size"]
-    return frame
-
-
-def _curve_frame(curves: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs' validation curves as a long table (Approach 1), with each run's non-embedding N and its exact
-    FLOPs per token (summary.json's, for the conventions) where recorded."""
-    val = curves[curves["run"].isin(set(runs["run"])) & curves["val_loss"].notna()] if "val_loss" in curves \
-        else curves.iloc[0:0]
-    frame = pd.DataFrame({"run": val["run"], "params": val["params"].astype(float),
-                          "tokens": val["tokens"].astype(float), "loss": val["val_loss"].astype(float)})
-    by_run = runs.set_index("run")
-    if "non_embedding_params" in by_run:
-        frame["non_embedding_params"] = frame["run"].map(by_run["non_embedding_params"]).astype(float)
-    if "flops_exact" in by_run:
-        per_token = pd.to_numeric(by_run["flops_exact"], errors="coerce") / by_run["tokens"].astype(float)
-        frame["flops_exact"] = frame["tokens"] * frame["run"].map(per_token).astype(float)
-    return frame
-
-
-def _quiet_fit(frame: pd.DataFrame, approach: str, **options) -> tuple[dict, list[str]]:
-    """fit() of a frame: its JSON and its own warnings (UserWarnings, not numpy's), caught."""
+def _quiet_fit(data, approach: str, **options) -> tuple[dict, list[str]]:
+    """fit() of the runs (a FitData): its JSON and its own warnings (UserWarnings, not numpy's), caught."""
     from scaling.fitting import fit
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("ignore")
         warnings.simplefilter("always", UserWarning)
-        payload = fit(frame, approach=approach, **options).to_dict()
+        payload = fit(data, approach=approach, **options).to_dict()
     return payload, [str(w.message) for w in caught]
 
 
-def convention_table(report: Report, inputs: dict, bootstrap: int, seed: int, band) -> list[dict]:
+def convention_table(report: Report, data, bootstrap: int, seed: int, band) -> list[dict]:
     """a (with its interval) of Approaches 2 and 3 under each (params, compute) convention; the main fits'
     convention reuses them. A convention the runs cannot give (no recorded counts) is kept with the reason."""
     rows = []
@@ -233,7 +201,7 @@ def convention_table(report: Report, inputs: dict, bootstrap: int, seed: int, ba
                     row[name] = {"skipped": report.skipped.get(name, "no data")}
                 continue
             try:
-                payload, _ = _quiet_fit(inputs[name](), name, bootstrap=resamples, seed=seed, budgets=band,
+                payload, _ = _quiet_fit(data, name, bootstrap=resamples, seed=seed, budgets=band,
                                         params=params, compute=compute)
             except ScalingError as err:
                 row[name] = {"skipped": str(err)}
@@ -252,6 +220,7 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     from scaling.fitting import FitOptions
     from scaling.fitting.api import prepare
     from scaling.fitting.backtest import backtest, rolling
+    from scaling.fitting.data import profile_runs, read_results
 
     defaults = FitOptions()
     bootstrap = defaults.bootstrap if bootstrap is None else bootstrap
@@ -269,13 +238,12 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     budgets = sorted(runs["budget.flops"].unique())
     band = list(np.geomspace(budgets[0] / 2, budgets[-1] * 2, 24))
     curves = load_curves(directory)
-    inputs = {"2": lambda: _frame(iso), "3": lambda: _frame(runs), "1": lambda: _curve_frame(curves, iso)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # report_runs has said which runs it left out
+        data = read_results(directory)  # the same runs, as every fit reads them (Approaches 1 and 2: the profiles)
     for name in ("2", "1", "3"):
         try:
-            frame = inputs[name]()
-            if frame.empty:
-                raise ScalingError("no runs of this kind (an isoFLOP sweep: three or more sizes at a budget)")
-            payload, said = _quiet_fit(frame, name, options=opts, budgets=band)
+            payload, said = _quiet_fit(data, name, options=opts, budgets=band)
             section = payload if name == "3" else {**payload[f"approach{name}"], "data_range": payload["data_range"]}
             section["warnings"] = said
             report.fits[name] = section
@@ -283,28 +251,26 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.skipped[name] = str(err)
     if "2" in report.fits and "3" in report.fits:  # Approach 3 where Approach 2 reads: the law's form near C's optimum
         try:
-            payload, said = _quiet_fit(_frame(runs), "3", options=replace(opts, law_window=opts.window or 2),
+            payload, said = _quiet_fit(data, "3", options=replace(opts, law_window=opts.window or 2),
                                        budgets=band)
             report.fits["3w"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3w"] = str(err)
     if "3" in report.fits and compute == "6nd":  # the same runs in Kaplan et al.'s form (derived under C = 6ND)
         try:
-            payload, said = _quiet_fit(_frame(runs), "3", options=replace(opts, form="kaplan"), budgets=band)
+            payload, said = _quiet_fit(data, "3", options=replace(opts, form="kaplan"), budgets=band)
             report.fits["3k"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3k"] = str(err)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            if iso.empty:
-                raise ScalingError("no isoFLOP runs (three or more sizes at a budget)")
-            iso_data = prepare(_frame(iso), opts)  # the isoFLOP runs, once for both backtests
+            every = prepare(data, opts)  # every run, as Approach 3 reads them
+            iso_data = profile_runs(every)  # the isoFLOP runs, once for both backtests
         except ScalingError as err:
             iso_data, report.backtest_skipped = None, str(err)
         if iso_data is not None:
             try:
-                every = prepare(_frame(runs), opts)  # every run, as Approach 3 reads them
                 approaches = ("2", "3", "3k") if "3k" in report.fits else ("2", "3")
                 report.backtest = json_ready(backtest(iso_data, every, opts, approaches=approaches))
             except ScalingError as err:
@@ -315,7 +281,7 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
                 report.rolling_skipped = str(err)
             if "3" in report.fits:
                 report.profiles, report.profiles_skipped = _profiles(iso_data, report.fits, opts)
-    report.conventions = convention_table(report, inputs, bootstrap, seed, band)
+    report.conventions = convention_table(report, data, bootstrap, seed, band)
     if not write:
         return report
     if figures:
@@ -723,7 +689,8 @@ def markdown(report: Report) -> str:
     elif report.profiles_skipped:
         out += ["### Approach 3's laws against the isoFLOP profiles", "", f"Not checked: {report.profiles_skipped}.",
                 ""]
-    notes = [w for name in ("2", "1", "3") for w in report.fits.get(name, {}).get("warnings", [])]
+    notes = list(dict.fromkeys(w for name in ("2", "1", "3") for w in report.fits.get(name, {}).get("warnings", [])))
+    # (each fit reads the same runs, so a warning about them comes once per fit: said once here)
     if notes:
         out += ["Fit warnings:", ""] + [f"- {w}" for w in notes] + [""]
     if report.backtest is not None:

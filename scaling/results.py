@@ -1,5 +1,6 @@
 """The harness's results as pandas DataFrames: `load_runs` (one row per run), `load_curves` (one row per logged
-point) and `select_runs` / `completed_runs` (the runs a fit or a report may use: completed, with usable numbers).
+point), `select_runs` / `completed_runs` (the runs a fit or a report may use: completed, with usable numbers)
+and `in_isoflop_profile` (which of them form isoFLOP profiles).
 
 `path` may be a results root, one experiment's directory or one run's: every directory below it holding
 metrics.jsonl or summary.json is a run (the files are `scaling.rundir`'s). Both readers tolerate a sweep that is
@@ -166,6 +167,22 @@ def select_runs(path: str | Path) -> RunSelection:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce").astype(float)
     return RunSelection(runs, loss, tuple(skipped), total)
+
+
+PROFILE_SIZES = 3  # sizes that make an isoFLOP profile: a parabola needs three
+
+
+def in_isoflop_profile(runs: pd.DataFrame) -> pd.Series:
+    """True for the runs of an isoFLOP profile: an allocation rule at one budget, tried at PROFILE_SIZES or more
+    model sizes (the isoflop sweeps: the chinchilla rule at several `allocation.size_factor`s). A rule run at one
+    size (the allocation comparison's gpt3 and llama runs) is not part of a profile, so Approaches 1 and 2 and
+    their windows read only the profiles, as they were designed; Approach 3 reads every run. All True when the
+    runs do not record a rule and a budget (not the harness's)."""
+    keys = ["allocation.rule", "budget.flops"]
+    if not set(keys) <= set(runs.columns):
+        return pd.Series(True, index=runs.index)
+    sizes = runs.groupby(keys, dropna=False)["params"].transform("nunique")
+    return sizes >= PROFILE_SIZES
 
 
 def completed_runs(path: str | Path) -> pd.DataFrame:

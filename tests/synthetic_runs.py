@@ -76,5 +76,7 @@ def write_sweep(root: Path, sweep: pd.DataFrame, curves: pd.DataFrame | None = N
                    "flops": 6 * float(row["params"] * row["tokens"]), "final_train_loss": float(row["loss"]) + 0.01,
                    "final_val_loss": float(row["loss"]), "model": {"style": "llama", "d_model": 64},
                    "budget": {"flops": float(row.get("budget", row["flops"])), "tokens": None}, "seed": 0}
+        if "rule" in row:  # the allocation rule and size factor the harness records
+            summary["allocation"] = {"rule": row["rule"], "size_factor": float(row.get("size_factor", 1.0))}
         write_run(root / experiment / name, summary, metrics)
     return root

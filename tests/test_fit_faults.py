@@ -147,8 +147,8 @@ def test_numeric_errors_inside_a_fit_become_one_line(monkeypatch, error):
 def test_a_table_given_twice_is_fitted_once_with_a_warning():
     once = fit(SWEEP, bootstrap=200).to_dict()
     twice, said = caught(lambda: fit(pd.concat([SWEEP, SWEEP], ignore_index=True), bootstrap=200).to_dict())
-    assert said[0].startswith("DataFrame: dropped 42 duplicate point(s) with the same params, tokens and loss as an "
-                              "earlier one, so the bootstrap resamples each run once: row 43 (= row 1), row 44 "
+    assert said[0].startswith("DataFrame: dropped 42 duplicate point(s) with the same params, tokens and loss as "
+                              "another, so the bootstrap resamples each run once: row 43 (= row 1), row 44 "
                               "(= row 2)")
     assert "and 34 more" in said[0] and len(said) == 1
     assert_one_line(said[0])
@@ -169,7 +169,7 @@ def test_a_results_dir_holding_a_run_twice_names_the_copy(tmp_path):
     write_sweep(tmp_path, sweep, experiment="a")
     write_sweep(tmp_path, sweep.iloc[[3]], experiment="b")  # a copy of a/r03 under another experiment
     out, said = caught(lambda: fit(tmp_path, approach="2", bootstrap=0).to_dict())
-    assert "dropped 1 duplicate point(s) with the same params, tokens and loss as an earlier one, so the bootstrap " \
+    assert "dropped 1 duplicate point(s) with the same params, tokens and loss as another, so the bootstrap " \
            "resamples each run once: b/r03 (= a/r03)" in said[0]
     assert out["n_points"] == 14
 

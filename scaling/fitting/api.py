@@ -109,7 +109,14 @@ import numpy as np
 
 from scaling.atomic import atomic_write_json, json_ready
 from scaling.errors import ScalingError
-from scaling.fitting.data import FitData, drop_duplicates, drop_highest_losses, read_fit_data, warn_isolated
+from scaling.fitting.data import (
+    FitData,
+    drop_duplicates,
+    drop_highest_losses,
+    profile_runs,
+    read_fit_data,
+    warn_isolated,
+)
 from scaling.fitting.options import APPROACHES, FitOptions
 from scaling.laws import KAPLAN_KEYS, LAW_KEYS, KaplanLaw, ParametricLaw
 
@@ -208,19 +215,22 @@ def _law_samples(theta: np.ndarray, flops, per_token: tuple[float, float] = (6.0
 
 def frontier_runs(data: FitData, opts: FitOptions) -> FitData:
     """The runs of Approach 2's windows (`isoflop.window_runs` with k = `opts.law_window`): at each isoFLOP
-    budget (3 or more sizes), the best size and its k neighbours each side; runs elsewhere are left out.
+    budget (3 or more sizes; the profile runs, `profile_runs`, as Approach 2 reads them), the best size and its
+    k neighbours each side; runs elsewhere are left out.
     Approach 3 fitted on them models the loss where the compute-optimal choice is made, not across tokens per
     parameter that span 4 decades, where a form that does not hold (see `parametric.lack_of_fit`) would trade
     its exponents against the far ends."""
     from scaling.fitting.backtest import isoflop_budgets
     from scaling.fitting.isoflop import window_runs
 
-    labels, _, profiled = isoflop_budgets(data, opts)
+    profile = np.flatnonzero(data.profile) if data.profile is not None else np.arange(len(data))
+    iso = data.subset(profile)
+    labels, _, profiled = isoflop_budgets(iso, opts)
     keep = np.zeros(len(data), dtype=bool)
     for g in profiled:
         members = np.flatnonzero(labels == g)
-        inside, _ = window_runs(np.log(data.params[members]), data.loss[members], opts.law_window)
-        keep[members[inside]] = True
+        inside, _ = window_runs(np.log(iso.params[members]), iso.loss[members], opts.law_window)
+        keep[profile[members[inside]]] = True
     if not keep.any():
         raise ScalingError(f"approach 3 on the isoFLOP windows (--law-window {opts.law_window}) needs budgets with "
                            f"3 or more sizes; these runs have none: fit every run (--law-window all)")
@@ -382,6 +392,7 @@ def isoflop_compute(data: FitData):
 def _approach2(data: FitData, opts: FitOptions, budgets):
     from scaling.fitting import isoflop
 
+    data = profile_runs(data)
     result = isoflop.fit_isoflop(data.params, data.tokens, data.flops, data.loss, budget=data.budget,
                                  budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
                                  compute=isoflop_compute(data))
@@ -401,6 +412,7 @@ def _approach2(data: FitData, opts: FitOptions, budgets):
 def _approach1(data: FitData, opts: FitOptions, budgets):
     from scaling.fitting.envelope import bootstrap_envelope, fit_envelope
 
+    data = profile_runs(data)
     if data.curves is None:
         raise ScalingError(f"approach 1 needs loss curves and {data.source} holds one loss per run: give a results "
                            f"dir with metrics.jsonl, or a long-format CSV (one row per logged point) with a run "
@@ -499,7 +511,8 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
     if holdout_budget is not None:
         from scaling.fitting.backtest import backtest
 
-        payload["backtest"] = backtest(data, data, opts, None if holdout_budget == "largest" else holdout_budget,
+        held = None if holdout_budget == "largest" else holdout_budget
+        payload["backtest"] = backtest(profile_runs(data), data, opts, held,
                                        approaches=[("3k" if x == "3" and opts.form == "kaplan" else x)
                                                    for x in ("2", "3") if approach in (x, "all")])
     return FitResult(data, json_ready(payload), fits.get("3"))

@@ -10,7 +10,9 @@ Three sources give the same `FitData`:
   runs with usable numbers; their `params`, `tokens`, `flops` and loss (`final_val_loss` where any run recorded
   one, else `final_train_loss`: never a mix) from summary.json, the budget from `budget.flops` where recorded,
   `data.vocab_size` where every run agrees, and curves from metrics.jsonl (`val_loss` where every run logged
-  it, else `train_loss`). The runs left out are named in warnings and counted in `selection`.
+  it, else `train_loss`). The runs left out are named in warnings and counted in `selection`. `profile` marks
+  the runs of isoFLOP profiles (`scaling.results.in_isoflop_profile`), the only runs Approaches 1 and 2 read
+  (`profile_runs`); a table's rows are all profile runs.
 `drop_highest_loss=K` drops the K runs with the highest final loss (the replication drops 5 of Chinchilla's).
 
 Conventions (`apply_conventions`; `scaling fit --compute 6nd|exact --params total|non-embedding`): which N and
@@ -30,9 +32,10 @@ Checks (one ScalingError line for what cannot be fitted, one warning line for wh
   either way a warning gives the count and the worst ratio (Chinchilla's Appendix F count exceeds 6ND by up to
   ~2x for small models, so it passes; a unit slip or a forward-only 2ND count does not). D comes from tokens,
   the budgets (Approach 2's grouping, Approach 1's curves) from flops;
-- exact duplicates (`drop_duplicates`): a final point with the same params, tokens and loss as an earlier one,
-  or a logged point repeated within a run, is dropped with a warning naming them, so that the bootstrap
-  resamples each run once (a file concatenated twice would otherwise halve the intervals' width);
+- exact duplicates (`drop_duplicates`): a final point with the same params, tokens and loss as another (the
+  first is kept, or the first of an isoFLOP profile's), or a logged point repeated within a run, is dropped with
+  a warning naming them, so that the bootstrap resamples each run once (a file concatenated twice would
+  otherwise halve the intervals' width);
 - points isolated in log N or log D (`warn_isolated`): separated from the bulk of the runs by a gap of more than
   ISOLATION_DECADES (2) decades; a warning names them, since one such point dominates the fit.
 """
@@ -79,6 +82,7 @@ class FitData:
     compute: np.ndarray | None = None  # C per run under the conventions, where it is not `flops` (6ND, N total)
     budget_compute: bool = True  # the budgets count C as the conventions do (Approach 2 keeps them as its C)
     conventions: dict | None = None  # {"compute": "6nd" | "exact", "params": "total" | "non-embedding"}
+    profile: np.ndarray | None = None  # results dirs: True for the runs of isoFLOP profiles; None: every run
 
     def __len__(self) -> int:
         return len(self.loss)
@@ -96,7 +100,7 @@ class FitData:
             curves = curves[curves["run"].isin(set(self.runs[keep]))]
         pick = {k: None if getattr(self, k) is None else getattr(self, k)[keep]
                 for k in ("params", "tokens", "flops", "loss", "budget", "runs", "labels", "non_embedding",
-                          "flops_exact", "compute")}
+                          "flops_exact", "compute", "profile")}
         return replace(self, **pick, curves=curves, **changes)
 
 
@@ -253,7 +257,7 @@ def _curves(path: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
 
 def read_results(path: str | Path) -> FitData:
     """FitData from a harness results dir (see the module docstring)."""
-    from scaling.results import select_runs
+    from scaling.results import in_isoflop_profile, select_runs
 
     path = Path(path)
     selection = select_runs(path)
@@ -267,11 +271,14 @@ def read_results(path: str | Path) -> FitData:
     table.insert(0, "run", runs.index.to_numpy())
     vocab = _one_vocab(runs["data.vocab_size"]) if "data.vocab_size" in runs else None
     return _fit_data(table, _curves(path, runs), path.name, list(runs.index), vocab_size=vocab,
-                     selection=selection.to_dict())
+                     selection=selection.to_dict(), profile=in_isoflop_profile(runs).to_numpy(dtype=bool))
 
 
 def read_fit_data(source, **columns) -> FitData:
-    """FitData from a DataFrame, a CSV path or a results dir; column mappings apply to tables only."""
+    """FitData from a DataFrame, a CSV path or a results dir (or a FitData, as it is); column mappings apply to
+    tables only."""
+    if isinstance(source, FitData):
+        return source
     if isinstance(source, pd.DataFrame):
         return from_frame(source, **columns)
     if Path(source).is_dir():
@@ -319,7 +326,7 @@ def apply_conventions(data: FitData, compute: str = "6nd", params: str = "total"
 
 def drop_duplicates(data: FitData) -> FitData:
     """The data without exact copies (see the module docstring): logged points repeated within a run, and final
-    points with the same params, tokens and loss as an earlier one; each kind dropped with one warning."""
+    points with the same params, tokens and loss as another; each kind dropped with one warning."""
     curves = data.curves
     if curves is not None:
         repeated = curves.duplicated(subset=["run", "tokens", "loss"])
@@ -330,15 +337,30 @@ def drop_duplicates(data: FitData) -> FitData:
                           f"{_listed([str(r) for r in runs])}", stacklevel=3)
             data = replace(data, curves=curves[~repeated])
     key = pd.DataFrame({"params": data.params, "tokens": data.tokens, "loss": data.loss})
-    copies = key.duplicated().to_numpy()
-    if not copies.any():
+    if not key.duplicated().any():
         return data
-    first = key.reset_index().groupby(["params", "tokens", "loss"])["index"].transform("min").to_numpy()
+    # of each set of copies the first is kept, or the first of an isoFLOP profile's runs where one is a copy of
+    # another rule's run (the allocation comparison's gpt3 run at a profile's size): the profile keeps its point
+    rank = np.arange(len(data)) + (0 if data.profile is None else len(data) * ~data.profile)
+    first = key.assign(rank=rank, index=np.arange(len(data))).sort_values("rank") \
+        .groupby(["params", "tokens", "loss"])["index"].transform("first").sort_index().to_numpy()
+    copies = first != np.arange(len(data))
     names = data.names(range(len(data)))
     pairs = [f"{names[i]} (= {names[first[i]]})" for i in np.flatnonzero(copies)]
     warnings.warn(f"{data.source}: dropped {len(pairs)} duplicate point(s) with the same params, tokens and loss "
-                  f"as an earlier one, so the bootstrap resamples each run once: {_listed(pairs)}", stacklevel=3)
+                  f"as another, so the bootstrap resamples each run once: {_listed(pairs)}", stacklevel=3)
     return data.subset(np.flatnonzero(~copies), duplicates=data.duplicates + len(pairs))
+
+
+def profile_runs(data: FitData) -> FitData:
+    """The runs of isoFLOP profiles (`FitData.profile`), which Approaches 1 and 2 read; every run where the
+    data do not mark them (tables)."""
+    if data.profile is None or data.profile.all():
+        return data
+    if not data.profile.any():
+        raise ScalingError(f"{data.source} has no isoFLOP profile (an allocation rule tried at 3 or more model "
+                           f"sizes at one budget): run an isoFLOP sweep, e.g. experiment=isoflop_cpu")
+    return data.subset(np.flatnonzero(data.profile))
 
 
 def _isolated(values: np.ndarray) -> np.ndarray:
