@@ -135,21 +135,35 @@ def inference_aware(flops: float, law: ParametricLaw | KaplanLaw, inference_toke
     return n, law.tokens_for_loss(n, target)
 
 
+PLATEAU_TOL = 1e-9  # relative: losses this close to the minimum count as reaching it (data-constrained rule)
+
+
 def data_constrained(flops: float, law: ParametricLaw | KaplanLaw, unique_tokens: float) -> float:
     """N minimising L(N', D') at C = 6ND with `unique_tokens` U (Muennighoff et al. 2023, Sec. 3 and their
-    compute-optimal allocation under repetition): a scan over log N, then Brent's method between neighbours."""
+    compute-optimal allocation under repetition): a scan over log N, then Brent's method between neighbours;
+    where the loss is flat about its minimum (tiny U), the smallest N that reaches it."""
     from scipy.optimize import minimize_scalar  # only this rule needs it: keeps `scaling plan` fast
 
     def loss(log_n):
         n = np.exp(log_n)
         return law.loss(n, flops / (6.0 * n), unique_tokens)
 
+    from scipy.optimize import brentq
+
     centre = math.log(law.compute_optimal(flops)[0])
     grid = np.linspace(centre - 4 * math.log(10), centre + 4 * math.log(10), 801)
-    i = int(np.clip(np.argmin(loss(grid)), 1, len(grid) - 2))
+    values = loss(grid)
+    i = int(np.clip(np.argmin(values), 1, len(grid) - 2))
     result = minimize_scalar(lambda x: float(loss(x)), bounds=(grid[i - 1], grid[i + 1]), method="bounded",
                              options={"xatol": 1e-9})
-    return math.exp(result.x)
+    # With few unique tokens both N' and D' saturate and the loss is flat over decades of N (to 1e-12): any N
+    # there is "optimal", so the answer is the smallest N whose loss is within PLATEAU_TOL of the minimum, the
+    # cheapest model that reaches it. A curved minimum moves by ~sqrt(PLATEAU_TOL) in log N: nothing.
+    level = min(float(result.fun), float(values.min())) * (1.0 + PLATEAU_TOL)
+    j = int(np.argmax(values <= level))  # the first grid point on the plateau
+    if j == 0 or grid[j] >= result.x:
+        return math.exp(result.x)
+    return math.exp(brentq(lambda x: float(loss(x)) - level, grid[j - 1], grid[j], xtol=1e-12))
 
 
 def allocate(rule: str, flops: float, law: Law, *, size_factor: float = 1.0,

@@ -238,6 +238,22 @@ def test_repeating_up_to_four_epochs_costs_little_compute_and_forty_nearly_all(l
     assert share[2] > 0.9 and share[4] > 0.75 and share[40] < 0.12
 
 
+@pytest.mark.parametrize("law", ["epoch", "chinchilla"])
+def test_with_few_unique_tokens_the_rule_names_the_smallest_model_on_the_flat_minimum(law):
+    """With U so small that N' and D' both saturate, the loss is flat (to 1e-12) over decades of N: the rule
+    returns the smallest N whose loss is within 1e-9 (relative) of the minimum, found here by brute force on
+    the law's own loss, and any larger model gains nothing."""
+    law, c, u = NAMED_LAWS[law], 1e22, 1e7
+    log_n = np.linspace(math.log(1e5), math.log(1e12), 200_001)
+    n = np.exp(log_n)
+    losses = law.loss(n, c / (6 * n), u)
+    assert np.ptp(losses[np.argmin(losses):np.argmin(losses) + 40_000]) < 1e-9 * losses.min()  # a plateau
+    first = n[np.argmax(losses <= losses.min() * (1 + 1e-9))]
+    got = allocate("data-constrained", c, law, unique_tokens=u)
+    assert got.params == pytest.approx(first, rel=2e-4)  # one grid step of the brute force
+    assert got.predicted_loss == pytest.approx(losses.min(), rel=1.1e-9)
+
+
 def test_compute_buys_almost_nothing_past_forty_epochs():
     # Where unlimited data would want 40 epochs of U, doubling the compute gains under a tenth of what it gains
     # on fresh data; where it would want 2, most of it.
