@@ -142,13 +142,11 @@ def data_constrained(flops: float, law: ParametricLaw | KaplanLaw, unique_tokens
     """N minimising L(N', D') at C = 6ND with `unique_tokens` U (Muennighoff et al. 2023, Sec. 3 and their
     compute-optimal allocation under repetition): a scan over log N, then Brent's method between neighbours;
     where the loss is flat about its minimum (tiny U), the smallest N that reaches it."""
-    from scipy.optimize import minimize_scalar  # only this rule needs it: keeps `scaling plan` fast
+    from scipy.optimize import brentq, minimize_scalar  # only this rule needs them: keeps `scaling plan` fast
 
     def loss(log_n):
         n = np.exp(log_n)
         return law.loss(n, flops / (6.0 * n), unique_tokens)
-
-    from scipy.optimize import brentq
 
     centre = math.log(law.compute_optimal(flops)[0])
     grid = np.linspace(centre - 4 * math.log(10), centre + 4 * math.log(10), 801)
@@ -160,10 +158,16 @@ def data_constrained(flops: float, law: ParametricLaw | KaplanLaw, unique_tokens
     # there is "optimal", so the answer is the smallest N whose loss is within PLATEAU_TOL of the minimum, the
     # cheapest model that reaches it. A curved minimum moves by ~sqrt(PLATEAU_TOL) in log N: nothing.
     level = min(float(result.fun), float(values.min())) * (1.0 + PLATEAU_TOL)
-    j = int(np.argmax(values <= level))  # the first grid point on the plateau
-    if j == 0 or grid[j] >= result.x:
+    on = values <= level
+    if not on.any():  # a curved minimum between grid points
         return math.exp(result.x)
-    return math.exp(brentq(lambda x: float(loss(x)) - level, grid[j - 1], grid[j], xtol=1e-12))
+    j = int(np.argmax(on))  # the first grid point on the plateau
+    lower = grid[j - 1] if j > 0 else grid[0]
+    while j == 0 and lower > 0.0 and float(loss(lower)) <= level:  # the plateau reaches below the grid
+        lower -= math.log(10)
+    if grid[j] >= result.x or float(loss(lower)) <= level:  # no plateau, or one down to a single parameter
+        return math.exp(result.x if grid[j] >= result.x else max(lower, 0.0))
+    return math.exp(brentq(lambda x: float(loss(x)) - level, lower, grid[j], xtol=1e-12))
 
 
 def allocate(rule: str, flops: float, law: Law, *, size_factor: float = 1.0,

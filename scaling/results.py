@@ -173,16 +173,21 @@ PROFILE_SIZES = 3  # sizes that make an isoFLOP profile: a parabola needs three
 
 
 def in_isoflop_profile(runs: pd.DataFrame) -> pd.Series:
-    """True for the runs of an isoFLOP profile: an allocation rule at one budget, tried at PROFILE_SIZES or more
-    model sizes (the isoflop sweeps: the chinchilla rule at several `allocation.size_factor`s). A rule run at one
-    size (the allocation comparison's gpt3 and llama runs) is not part of a profile, so Approaches 1 and 2 and
-    their windows read only the profiles, as they were designed; Approach 3 reads every run. All True when the
-    runs do not record a rule and a budget (not the harness's)."""
-    keys = ["allocation.rule", "budget.flops"]
-    if not set(keys) <= set(runs.columns):
+    """True for the runs of an isoFLOP profile: an allocation rule at one budget, swept over PROFILE_SIZES or
+    more `allocation.size_factor`s that give as many model sizes (the isoflop sweeps: the chinchilla rule at
+    several size factors). A rule run at one size (the allocation comparison's gpt3 and llama runs, an
+    architecture ablation's fixed shapes) is not part of a profile, so Approaches 1 and 2 and their windows read
+    only the profiles, as they were designed; Approach 3 reads every run. A run without a rule, size factor or
+    budget is in none; all True when the runs record none of one of them (not the harness's allocation runs:
+    the fits group them by FLOPs themselves)."""
+    keys = ["allocation.rule", "budget.flops", "allocation.size_factor"]
+    if any(k not in runs.columns or runs[k].isna().all() for k in keys):
         return pd.Series(True, index=runs.index)
-    sizes = runs.groupby(keys, dropna=False)["params"].transform("nunique")
-    return sizes >= PROFILE_SIZES
+    known = runs[keys].notna().all(axis=1)
+    groups = runs[known].groupby(keys[:2])
+    swept = (groups["allocation.size_factor"].transform("nunique") >= PROFILE_SIZES) \
+        & (groups["params"].transform("nunique") >= PROFILE_SIZES)
+    return swept.reindex(runs.index, fill_value=False).astype(bool)
 
 
 def completed_runs(path: str | Path) -> pd.DataFrame:

@@ -244,7 +244,19 @@ def test_with_few_unique_tokens_the_rule_names_the_smallest_model_on_the_flat_mi
     returns the smallest N whose loss is within 1e-9 (relative) of the minimum, found here by brute force on
     the law's own loss, and any larger model gains nothing."""
     law, c, u = NAMED_LAWS[law], 1e22, 1e7
-    log_n = np.linspace(math.log(1e5), math.log(1e12), 200_001)
+    _assert_smallest_on_the_plateau(law, c, u, math.log(1e5), math.log(1e12))
+
+
+@pytest.mark.parametrize("law", ["epoch", "chinchilla"])
+def test_the_plateau_is_followed_below_the_rules_search_range(law):
+    """At 1e26 FLOPs with 1e7 or 1e3 unique tokens the plateau starts more than 4 decades below the fresh-data
+    N_opt, where the rule's scan starts: the smallest N is still found."""
+    for u in (1e7, 1e3):
+        _assert_smallest_on_the_plateau(NAMED_LAWS[law], 1e26, u, math.log(10.0), math.log(1e12))
+
+
+def _assert_smallest_on_the_plateau(law, c, u, lo, hi):
+    log_n = np.linspace(lo, hi, 200_001)
     n = np.exp(log_n)
     losses = law.loss(n, c / (6 * n), u)
     assert np.ptp(losses[np.argmin(losses):np.argmin(losses) + 40_000]) < 1e-9 * losses.min()  # a plateau

@@ -47,17 +47,25 @@ def _quiet(thunk):
         return thunk()
 
 
-def test_the_profile_runs_are_a_rule_at_three_or_more_sizes_at_a_budget():
+def test_the_profile_runs_are_a_rule_swept_over_three_or_more_sizes_at_a_budget():
     runs = pd.DataFrame({"allocation.rule": ["chinchilla"] * 4 + ["gpt3", "llama", "gpt3"],
                          "budget.flops": [1e18, 1e18, 1e18, 1e19, 1e18, 1e18, 1e19],
+                         "allocation.size_factor": [0.5, 1, 2, 1, 1, 1, 1],
                          "params": [1e7, 2e7, 4e7, 1e7, 3e7, 1e7, 5e7]})
     assert in_isoflop_profile(runs).tolist() == [True, True, True, False, False, False, False]
     # two seeds of two sizes are not a profile: sizes count, not runs
-    seeds = pd.DataFrame({"allocation.rule": ["chinchilla"] * 4, "budget.flops": [1e18] * 4,
-                          "params": [1e7, 1e7, 2e7, 2e7]})
+    seeds = runs.iloc[:4].assign(**{"budget.flops": 1e18, "allocation.size_factor": [1, 1, 2, 2],
+                                    "params": [1e7, 1e7, 2e7, 2e7]})
     assert not in_isoflop_profile(seeds).any()
-    # runs that do not record a rule and a budget (not the harness's) are all taken
+    # an architecture ablation: one rule, one size factor, sizes that differ by architecture alone
+    shapes = runs.iloc[:4].assign(**{"budget.flops": 1e18, "allocation.size_factor": 1.0})
+    assert not in_isoflop_profile(shapes).any()
+    # a run whose budget is not recorded (a token budget) joins no profile of the runs whose budget is
+    partly = runs.iloc[:3].assign(**{"budget.flops": [1e18, np.nan, 1e18]})
+    assert not in_isoflop_profile(partly).any()
+    # runs that do not record a rule, a size factor and a budget (not the harness's) are all taken
     assert in_isoflop_profile(runs[["params"]]).all()
+    assert in_isoflop_profile(runs.assign(**{"budget.flops": np.nan})).all()
 
 
 def test_approach_2_of_a_results_dir_reads_its_profiles_alone(sweep_dir):

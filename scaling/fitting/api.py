@@ -223,14 +223,13 @@ def frontier_runs(data: FitData, opts: FitOptions) -> FitData:
     from scaling.fitting.backtest import isoflop_budgets
     from scaling.fitting.isoflop import window_runs
 
-    profile = np.flatnonzero(data.profile) if data.profile is not None else np.arange(len(data))
-    iso = data.subset(profile)
-    labels, _, profiled = isoflop_budgets(iso, opts)
+    data = profile_runs(data)
+    labels, _, profiled = isoflop_budgets(data, opts)
     keep = np.zeros(len(data), dtype=bool)
     for g in profiled:
         members = np.flatnonzero(labels == g)
-        inside, _ = window_runs(np.log(iso.params[members]), iso.loss[members], opts.law_window)
-        keep[profile[members[inside]]] = True
+        inside, _ = window_runs(np.log(data.params[members]), data.loss[members], opts.law_window)
+        keep[members[inside]] = True
     if not keep.any():
         raise ScalingError(f"approach 3 on the isoFLOP windows (--law-window {opts.law_window}) needs budgets with "
                            f"3 or more sizes; these runs have none: fit every run (--law-window all)")

@@ -234,16 +234,18 @@ def read_csv(path: str | Path, **columns) -> FitData:
     return from_frame(frame, source=path.name, **columns)
 
 
-def _curves(path: Path, runs: pd.DataFrame) -> pd.DataFrame | None:
-    """Loss curves of the runs used: val_loss where every run logged it, else train_loss."""
+def _curves(path: Path, runs: pd.DataFrame, profile: np.ndarray) -> pd.DataFrame | None:
+    """Loss curves of the runs used: val_loss where every run Approach 1 reads (the profile runs) logged it,
+    else train_loss."""
     from scaling.results import load_curves
 
     points = load_curves(path)
     if not len(points) or not {"tokens", "flops"} <= set(points.columns):
         return None
     points = points[points["run"].isin(set(runs.index))]
-    logged = points.dropna(subset=["val_loss"])["run"].nunique() if "val_loss" in points else 0
-    metric = "val_loss" if logged == points["run"].nunique() else "train_loss"
+    read = points[points["run"].isin(set(runs.index[profile]))]
+    logged = read.dropna(subset=["val_loss"])["run"].nunique() if "val_loss" in read else 0
+    metric = "val_loss" if logged == read["run"].nunique() else "train_loss"
     if metric not in points:
         return None
     for column in (metric, "tokens", "flops"):
@@ -270,8 +272,9 @@ def read_results(path: str | Path) -> FitData:
     table = _final_table(runs, where, "params", "tokens", "flops", "loss", budget)
     table.insert(0, "run", runs.index.to_numpy())
     vocab = _one_vocab(runs["data.vocab_size"]) if "data.vocab_size" in runs else None
-    return _fit_data(table, _curves(path, runs), path.name, list(runs.index), vocab_size=vocab,
-                     selection=selection.to_dict(), profile=in_isoflop_profile(runs).to_numpy(dtype=bool))
+    profile = in_isoflop_profile(runs).to_numpy(dtype=bool)
+    return _fit_data(table, _curves(path, runs, profile), path.name, list(runs.index), vocab_size=vocab,
+                     selection=selection.to_dict(), profile=profile)
 
 
 def read_fit_data(source, **columns) -> FitData:
