@@ -159,14 +159,14 @@ def data_constrained(flops: float, law: ParametricLaw | KaplanLaw, unique_tokens
     # cheapest model that reaches it. A curved minimum moves by ~sqrt(PLATEAU_TOL) in log N: nothing.
     level = min(float(result.fun), float(values.min())) * (1.0 + PLATEAU_TOL)
     on = values <= level
-    if not on.any():  # a curved minimum between grid points
+    if not on.any() or grid[np.argmax(on)] >= result.x:  # a curved minimum: nothing to its left reaches it
         return math.exp(result.x)
     j = int(np.argmax(on))  # the first grid point on the plateau
     lower = grid[j - 1] if j > 0 else grid[0]
-    while j == 0 and lower > 0.0 and float(loss(lower)) <= level:  # the plateau reaches below the grid
+    while float(loss(lower)) <= level:  # the plateau reaches below the grid: follow it a decade at a time
+        if lower <= 0.0:
+            return 1.0  # flat down to a single parameter
         lower -= math.log(10)
-    if grid[j] >= result.x or float(loss(lower)) <= level:  # no plateau, or one down to a single parameter
-        return math.exp(result.x if grid[j] >= result.x else max(lower, 0.0))
     return math.exp(brentq(lambda x: float(loss(x)) - level, lower, grid[j], xtol=1e-12))
 
 

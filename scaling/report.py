@@ -238,9 +238,7 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     budgets = sorted(runs["budget.flops"].unique())
     band = list(np.geomspace(budgets[0] / 2, budgets[-1] * 2, 24))
     curves = load_curves(directory)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # report_runs has said which runs it left out
-        data = read_results(directory)  # the same runs, as every fit reads them (Approaches 1 and 2: the profiles)
+    data = read_results(directory, selection, curves)  # the runs as every fit reads them (1 and 2: the profiles)
     for name in ("2", "1", "3"):
         try:
             payload, said = _quiet_fit(data, name, options=opts, budgets=band)

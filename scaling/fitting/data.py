@@ -234,12 +234,9 @@ def read_csv(path: str | Path, **columns) -> FitData:
     return from_frame(frame, source=path.name, **columns)
 
 
-def _curves(path: Path, runs: pd.DataFrame, profile: np.ndarray) -> pd.DataFrame | None:
-    """Loss curves of the runs used: val_loss where every run Approach 1 reads (the profile runs) logged it,
-    else train_loss."""
-    from scaling.results import load_curves
-
-    points = load_curves(path)
+def _curves(points: pd.DataFrame, runs: pd.DataFrame, profile: np.ndarray) -> pd.DataFrame | None:
+    """Loss curves of the runs used (`points`: `scaling.results.load_curves`): val_loss where every run
+    Approach 1 reads (the profile runs) logged it, else train_loss."""
     if not len(points) or not {"tokens", "flops"} <= set(points.columns):
         return None
     points = points[points["run"].isin(set(runs.index))]
@@ -257,12 +254,14 @@ def _curves(path: Path, runs: pd.DataFrame, profile: np.ndarray) -> pd.DataFrame
                          "loss": points[metric].astype(float)}).reset_index(drop=True)
 
 
-def read_results(path: str | Path) -> FitData:
-    """FitData from a harness results dir (see the module docstring)."""
-    from scaling.results import in_isoflop_profile, select_runs
+def read_results(path: str | Path, selection=None, points: pd.DataFrame | None = None) -> FitData:
+    """FitData from a harness results dir (see the module docstring); a caller that has already read it passes
+    its `select_runs` and `load_curves` results, so the files are read once."""
+    from scaling.results import in_isoflop_profile, load_curves, select_runs
 
     path = Path(path)
-    selection = select_runs(path)
+    selection = select_runs(path) if selection is None else selection
+    points = load_curves(path) if points is None else points
     runs = selection.runs.set_index("run")
     runs = runs.assign(loss=runs[selection.loss_column])
     flops = runs["flops"] if "flops" in runs else pd.Series(np.nan, index=runs.index)
@@ -273,7 +272,7 @@ def read_results(path: str | Path) -> FitData:
     table.insert(0, "run", runs.index.to_numpy())
     vocab = _one_vocab(runs["data.vocab_size"]) if "data.vocab_size" in runs else None
     profile = in_isoflop_profile(runs).to_numpy(dtype=bool)
-    return _fit_data(table, _curves(path, runs, profile), path.name, list(runs.index), vocab_size=vocab,
+    return _fit_data(table, _curves(points, runs, profile), path.name, list(runs.index), vocab_size=vocab,
                      selection=selection.to_dict(), profile=profile)
 
 
