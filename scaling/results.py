@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from scaling.errors import ScalingError
+from scaling.fitting.isoflop import PARABOLA_SIZES
 from scaling.rundir import read_metrics, read_summary, run_dirs
 
 
@@ -161,19 +162,19 @@ def select_runs(path: str | Path) -> RunSelection:
         skipped += named
         runs = runs.drop(index=list(bad))
     if runs.empty:
+        first = ", ".join(f"{r} ({why})" for r, why in named[:3]) + (", ..." if len(named) > 3 else "")
         raise ScalingError(f"results dir {str(path)!r} has no completed run with usable numbers (params, tokens, "
-                           f"{loss}): see the warning above")
+                           f"{loss}): {first}")
     for column, _, _ in checks:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce").astype(float)
     return RunSelection(runs, loss, tuple(skipped), total)
 
 
-PROFILE_SIZES = 3  # sizes that make an isoFLOP profile: a parabola needs three
 
 
 def in_isoflop_profile(runs: pd.DataFrame) -> pd.Series:
-    """True for the runs of an isoFLOP profile: an allocation rule at one budget, swept over PROFILE_SIZES or
+    """True for the runs of an isoFLOP profile: an allocation rule at one budget, swept over PARABOLA_SIZES or
     more `allocation.size_factor`s that give as many model sizes (the isoflop sweeps: the chinchilla rule at
     several size factors). A rule run at one size (the allocation comparison's gpt3 and llama runs, an
     architecture ablation's fixed shapes) is not part of a profile, so Approaches 1 and 2 and their windows read
@@ -185,8 +186,8 @@ def in_isoflop_profile(runs: pd.DataFrame) -> pd.Series:
         return pd.Series(True, index=runs.index)
     known = runs[keys].notna().all(axis=1)
     groups = runs[known].groupby(keys[:2])
-    swept = (groups["allocation.size_factor"].transform("nunique") >= PROFILE_SIZES) \
-        & (groups["params"].transform("nunique") >= PROFILE_SIZES)
+    swept = (groups["allocation.size_factor"].transform("nunique") >= PARABOLA_SIZES) \
+        & (groups["params"].transform("nunique") >= PARABOLA_SIZES)
     return swept.reindex(runs.index, fill_value=False).astype(bool)
 
 

@@ -134,3 +134,15 @@ def test_counts_are_written_as_people_write_them(x, text):
     from scaling.render import human
 
     assert human(x) == text  # never "1e+03B": a number rounds to three digits before it picks its unit
+
+
+def test_fit_all_that_fails_says_why_each_approach_failed_in_one_line(tmp_path):
+    """`--approach all` on 3 runs at one budget: one error line that carries each approach's reason."""
+    csv = tmp_path / "three.csv"
+    csv.write_text("params,tokens,loss\n1e6,2e7,3.0\n2e6,1e7,2.9\n4e6,5e6,3.1\n")
+    proc = run("fit", str(csv), "--approach", "all", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("scaling fit: error: no approach could fit three.csv: approach 3 fits 5 parameters")
+    assert "approach 2 needs isoFLOP profiles at two or more budgets" in line
+    assert "approach 1 needs loss curves" in line

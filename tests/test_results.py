@@ -5,7 +5,7 @@ import json
 import pytest
 
 from scaling.errors import ScalingError
-from scaling.results import load_curves, load_runs
+from scaling.results import load_curves, load_runs, select_runs
 from tests.synthetic_runs import write_run
 
 SUMMARY = {"status": "completed", "params": 12345, "non_embedding_params": 9000, "tokens": 2.5e6, "flops": 1.85e11,
@@ -69,3 +69,14 @@ def test_empty_results_dir_gives_empty_frames_and_a_file_is_refused(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({}))
     with pytest.raises(ScalingError, match="not a directory"):
         load_runs(tmp_path / "x.json")
+
+
+def test_a_dir_whose_completed_runs_are_all_unusable_says_which_and_why(tmp_path):
+    """The error names the runs and their unusable numbers itself: the command line prints only the error."""
+    write_run(tmp_path / "nan_loss", {**SUMMARY, "final_val_loss": float("nan"), "final_train_loss": None}, METRICS)
+    write_run(tmp_path / "neg_params", {**SUMMARY, "params": -5}, METRICS)
+    with pytest.warns(UserWarning, match="skipped 2 completed run"), \
+            pytest.raises(ScalingError, match=r"no completed run with usable numbers .*: (nan_loss|neg_params) \(") \
+            as err:
+        select_runs(tmp_path)
+    assert "nan_loss (final_val_loss" in str(err.value) and "neg_params (params" in str(err.value)

@@ -479,7 +479,7 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
                "dropped_highest_loss": data.dropped, "data_range": data_range(data), "conventions": data.conventions}
     if data.selection is not None:
         payload["runs"] = data.selection
-    fits = {}
+    fits, failed = {}, {}
     runners = {"3": _approach3, "2": _approach2, "1": _approach1}
     for name in ("3", "2", "1"):
         if approach not in (name, "all"):
@@ -495,14 +495,18 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
         except ScalingError as err:
             if approach != "all":
                 raise
-            warnings.warn(f"approach {name} skipped: {err}", stacklevel=2)
+            failed[name] = err
             continue
         if name == "3":
             payload.update(section)
         else:
             payload[f"approach{name}"] = section
-    if not fits:
-        raise ScalingError(f"no approach could fit {data.source}: see the warnings above")
+    if not fits:  # one error that says why each failed (an error's line is all the command line shows)
+        raise ScalingError(f"no approach could fit {data.source}: "
+                           + "; ".join(str(why) if str(why).startswith(f"approach {n}") else f"approach {n}: {why}"
+                                       for n, why in failed.items()))
+    for name, why in failed.items():
+        warnings.warn(f"approach {name} skipped: {why}", stacklevel=2)
     if data.conventions != {"compute": "6nd", "params": "total"} and set(fits) & {"2", "3"}:
         warnings.warn(f"fitted with N = {data.conventions['params']} parameters and C = "
                       f"{data.conventions['compute']} FLOPs: `scaling plan` counts N with embeddings and C = 6ND, so "

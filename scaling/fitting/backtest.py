@@ -43,11 +43,10 @@ class NoMinimum(ScalingError):
 
 def isoflop_budgets(data: FitData, opts: FitOptions) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """(label per run, C per label, the labels with an isoFLOP profile: min_runs runs of 3 or more sizes)."""
-    from scaling.fitting.isoflop import budget_groups
+    from scaling.fitting.isoflop import budget_groups, is_profile
 
     labels, centres = budget_groups(data.flops, data.budget, opts.budget_tol)
-    profiled = [g for g in range(len(centres)) if (labels == g).sum() >= opts.min_runs
-                and len(np.unique(data.params[labels == g])) >= 3]
+    profiled = [g for g in range(len(centres)) if is_profile(data.params[labels == g], opts.min_runs)]
     return labels, centres, profiled
 
 

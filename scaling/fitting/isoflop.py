@@ -77,6 +77,14 @@ import numpy as np
 from scaling.errors import ScalingError
 from scaling.fitting.power_law import OptimalScaling, PowerLaw, SaturatingLaw, fit_power_law, fit_saturating
 
+PARABOLA_SIZES = 3  # distinct model sizes a budget needs for a parabola: an isoFLOP profile has at least this many
+
+
+def is_profile(params, min_runs: int) -> bool:
+    """True when one budget's runs (their parameter counts) can carry a parabola: min_runs runs or more, of
+    PARABOLA_SIZES distinct sizes or more."""
+    return len(params) >= min_runs and len(np.unique(params)) >= PARABOLA_SIZES
+
 FAR_STEPS = 1.5  # a vertex further than this many grid steps (log N) from the best run is flagged: the best run
 # is then not one of the two sizes either side of the vertex (noise alone moves the best run by one step)
 
@@ -109,7 +117,7 @@ def parabola_vertices(x, y, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     normal = moments[:, [[0, 1, 2], [1, 2, 3], [2, 3, 4]]]
     rhs = counts @ (powers[:, :3] * y[:, None])
     distinct = np.unique(x, return_inverse=True)[1]
-    enough = ((counts @ np.eye(distinct.max() + 1)[distinct]) > 0).sum(axis=1) >= 3
+    enough = ((counts @ np.eye(distinct.max() + 1)[distinct]) > 0).sum(axis=1) >= PARABOLA_SIZES
     coef = np.full((len(counts), 3), np.nan)
     if enough.any():
         coef[enough] = np.linalg.solve(normal[enough], rhs[enough][:, :, None])[:, :, 0]
@@ -241,12 +249,13 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
     groups, small = [], []
     for g, c in enumerate(centres):
         members = np.flatnonzero(labels == g)
-        enough = len(members) >= min_runs and len(np.unique(params[members])) >= 3
+        enough = is_profile(params[members], min_runs)
         (groups if enough else small).append((c, members))
     if small:
         listed = ", ".join(f"{c:.3g}" for c, _ in small[:8]) + (", ..." if len(small) > 8 else "")
-        warnings.warn(f"approach 2: left out {len(small)} budget(s) with fewer than {max(min_runs, 3)} runs or 3 "
-                      f"model sizes: {listed} FLOPs", stacklevel=2)
+        fewest = max(min_runs, PARABOLA_SIZES)
+        warnings.warn(f"approach 2: left out {len(small)} budget(s) with fewer than {fewest} runs or "
+                      f"{PARABOLA_SIZES} model sizes: {listed} FLOPs", stacklevel=2)
     per_budget, profiles = [], []
     for c, members in groups:
         inside, facts = window_runs(np.log(params[members]), loss[members], window)
