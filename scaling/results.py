@@ -72,7 +72,7 @@ MAX_COUNT = 1e16
 def bad_number(value, *, upper: float | None = None) -> str | None:
     """Why `value` cannot be a count or a loss (a finite positive number, at most `upper`); None when it can."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing (null)"
+        return "missing (null or NaN)"
     if isinstance(value, bool):
         return f"{value!r} is not a number"
     try:

@@ -62,28 +62,35 @@ def read_summary(run: Path, warn: bool = True) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not isinstance(data, dict):  # unreadable, or JSON that is not an object (a list, a number)
         if warn:
             warnings.warn(f"{Path(run) / SUMMARY}: unreadable summary.json, run treated as still running",
                           stacklevel=3)
         return None
-    return data if isinstance(data, dict) else None
+    return data
 
 
 def read_metrics(run: Path) -> list[dict]:
     """The complete lines of metrics.jsonl; a partial last line (being written) is skipped quietly, a garbled
-    line elsewhere with a warning."""
+    line elsewhere (not JSON, or not UTF-8) with a warning; a file that cannot be read at all (a directory, no
+    permission) gives no rows and a warning, so a reader goes on and the trainer sets it aside."""
     path = Path(run) / METRICS
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_bytes().splitlines()
     except FileNotFoundError:
+        return []
+    except OSError as err:
+        warnings.warn(f"{path}: unreadable ({err.strerror or type(err).__name__}); no log points read from it",
+                      stacklevel=3)
         return []
     rows = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
             if i < len(lines) - 1:
                 warnings.warn(f"{path}: line {i + 1} is not JSON; skipped", stacklevel=3)
             continue

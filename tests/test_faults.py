@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,7 @@ DAMAGE = {
     "garbage checkpoint": (CHECKPOINT, lambda b: os.urandom(4096)),
     "truncated metrics": (METRICS, lambda b: b"".join(b.splitlines(keepends=True)[:3])),
     "garbled metrics line": (METRICS, lambda b: b.replace(b'"step": 50,', b'"step": 5#,', 1)),
+    "undecodable metrics line": (METRICS, lambda b: b.replace(b'"step": 50,', b'"step": \xff\xfe0,', 1)),
     "deleted metrics": (METRICS, None),
 }
 
@@ -203,6 +205,36 @@ def test_a_damaged_file_is_named_moved_aside_and_the_run_ends_sound(compose, mon
     if damaged is not None:  # never deleted: the damaged bytes are kept beside the run
         kept = list(run_dir.glob(f"{name}.damaged-*"))
         assert len(kept) == 1 and kept[0].read_bytes() == damaged
+
+
+def test_a_metrics_file_that_is_a_directory_is_moved_aside_and_the_run_ends_sound(compose, monkeypatch, tmp_path,
+                                                                                     reference):
+    run_dir = tmp_path / "run"
+    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    (run_dir / METRICS).unlink()
+    (run_dir / METRICS).mkdir()
+    (run_dir / METRICS / "inside").write_text("kept")
+    with pytest.warns(UserWarning, match="moved aside"):
+        summary = trainer.train(cfg, run_dir)
+    assert summary["status"] == "completed"
+    same_curve(curve(run_dir), reference[0])
+    (kept,) = run_dir.glob(f"{METRICS}.damaged-*")
+    assert (kept / "inside").read_text() == "kept"
+
+
+def test_a_torn_undecodable_last_metrics_line_is_dropped_and_the_run_resumes(compose, monkeypatch, tmp_path,
+                                                                               reference):
+    """Bytes that are not UTF-8 after the last complete line (a write cut off by a crash): a partial last
+    line like any other, so the run resumes from its checkpoint, nothing moved aside."""
+    run_dir = tmp_path / "run"
+    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    with (run_dir / METRICS).open("ab") as f:
+        f.write(b"\xff\xfe garbage\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at all: nothing damaged, nothing moved
+        summary = trainer.train(cfg, run_dir)
+    assert summary["status"] == "completed" and not list(run_dir.glob("*.damaged-*"))
+    same_curve(curve(run_dir), reference[0])
 
 
 def test_a_deleted_or_garbled_config_is_written_again(compose, monkeypatch, tmp_path):

@@ -316,8 +316,8 @@ def test_select_runs_skips_bad_numbers_naming_each_run(tmp_path):
     said = [str(w.message) for w in seen]
     assert said == ["skipped 4 completed run(s) whose summary.json numbers are unusable: sweep/bad_negative "
                     "(final_val_loss -1 is not a finite positive number), sweep/bad_null (final_val_loss missing "
-                    "(null)), sweep/bad_params (params '1e9x' is not a number), sweep/bad_text (final_val_loss 'abc' "
-                    "is not a number)"]
+                    "(null or NaN)), sweep/bad_params (params '1e9x' is not a number), sweep/bad_text "
+                    "(final_val_loss 'abc' is not a number)"]
     assert len(selection.runs) == 15 and selection.total == 19 and selection.loss_column == "final_val_loss"
     assert selection.runs["final_val_loss"].dtype == float and selection.runs["params"].dtype == float
 
@@ -327,8 +327,8 @@ def test_fit_and_report_use_the_same_runs_and_say_so(capsys, tmp_path):
     code, out, err = cli(capsys, "fit", root, "--approach", "2", "--bootstrap", "0")
     assert code == 0, err
     line = (f"{root}: used 15 of 19 runs (final_val_loss); skipped 4: sweep/bad_negative (final_val_loss -1 is not "
-            f"a finite positive number); sweep/bad_null (final_val_loss missing (null)); sweep/bad_params (params "
-            f"'1e9x' is not a number); sweep/bad_text (final_val_loss 'abc' is not a number)")
+            f"a finite positive number); sweep/bad_null (final_val_loss missing (null or NaN)); sweep/bad_params "
+            f"(params '1e9x' is not a number); sweep/bad_text (final_val_loss 'abc' is not a number)")
     assert out.splitlines()[0] == line
     assert "skipped 4 completed run(s)" in err and "Traceback" not in err
     code, out, err = cli(capsys, "report", root, "--bootstrap", "0", "--no-plots")
@@ -337,8 +337,9 @@ def test_fit_and_report_use_the_same_runs_and_say_so(capsys, tmp_path):
     assert "row 2" not in out + err and "not fitted" not in out
     text = (root / "report.md").read_text()
     assert ("Runs: used 15 of the 19 run directories found; skipped 4: `sweep/bad_negative` (final_val_loss -1 is "
-            "not a finite positive number); `sweep/bad_null` (final_val_loss missing (null)); `sweep/bad_params` "
-            "(params '1e9x' is not a number); `sweep/bad_text` (final_val_loss 'abc' is not a number).") in text
+            "not a finite positive number); `sweep/bad_null` (final_val_loss missing (null or NaN)); "
+            "`sweep/bad_params` (params '1e9x' is not a number); `sweep/bad_text` (final_val_loss 'abc' is not a "
+            "number).") in text
     fits = json.loads((root / "fits.json").read_text())
     fitted, _ = caught(lambda: fit(root, approach="2", bootstrap=0).to_dict())
     assert fits["2"]["a"] == pytest.approx(fitted["approach2"]["a"], rel=1e-9)

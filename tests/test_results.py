@@ -80,3 +80,24 @@ def test_a_dir_whose_completed_runs_are_all_unusable_says_which_and_why(tmp_path
             as err:
         select_runs(tmp_path)
     assert "nan_loss (final_val_loss" in str(err.value) and "neg_params (params" in str(err.value)
+
+
+def test_undecodable_metrics_bytes_and_a_metrics_directory_are_warnings_not_crashes(tmp_path):
+    run = write_run(tmp_path / "exp" / "bytes", SUMMARY, METRICS[:3])
+    lines = (run / "metrics.jsonl").read_bytes().splitlines()
+    (run / "metrics.jsonl").write_bytes(b"\n".join([lines[0], b"\xff\xfe\x00garbage", *lines[1:]]) + b"\n")
+    other = write_run(tmp_path / "exp" / "dir", SUMMARY, METRICS[:1])
+    (other / "metrics.jsonl").unlink()
+    (other / "metrics.jsonl").mkdir()
+    with pytest.warns(UserWarning) as caught:
+        curves = load_curves(tmp_path)
+    said = " | ".join(str(w.message) for w in caught)
+    assert "bytes/metrics.jsonl: line 2 is not JSON" in said and "dir/metrics.jsonl: unreadable" in said
+    assert list(curves["step"]) == [1, 2, 3]
+
+
+def test_a_summary_that_is_json_but_not_an_object_is_named_unreadable(tmp_path):
+    write_run(tmp_path / "listed", None, METRICS[:2], summary_text="[1, 2]")
+    with pytest.warns(UserWarning, match="listed/summary.json: unreadable summary.json"):
+        runs = load_runs(tmp_path)
+    assert list(runs["status"]) == ["running"]
