@@ -46,6 +46,41 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def replace_together(files: dict, remove=()) -> list[Path]:
+    """Write several files as one change: each is first written in full beside its target, and only when all
+    are written do they replace their targets (then the `remove` paths that exist are deleted: outputs of an
+    earlier write that this one no longer makes). A target that cannot be written (a directory, a read-only or
+    full filesystem) is a ScalingError naming it, and leaves every target as it was. `files` maps a path to
+    its bytes or text; returns the paths removed."""
+    from scaling.errors import ScalingError
+
+    targets = {Path(p): (v.encode() if isinstance(v, str) else v) for p, v in files.items()}
+    for path in targets:
+        if path.is_dir():
+            raise ScalingError(f"cannot write {path}: a directory is in the way (move it, then run again)")
+    staged = {}
+    try:
+        for path, data in targets.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged[path] = tmp
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+    except OSError as err:
+        for tmp in staged.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise ScalingError(f"cannot write {path}: {err.strerror or err}; nothing was changed") from None
+    for path, tmp in staged.items():
+        os.replace(tmp, path)
+    removed = [Path(p) for p in remove if Path(p).is_file() and Path(p) not in targets]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
@@ -76,6 +111,11 @@ def json_ready(value):
 
 def atomic_write_json(path: str | Path, value) -> None:
     """`value` as indented JSON (through `json_ready`), written atomically."""
+    atomic_write_text(path, json_text(value))
+
+
+def json_text(value) -> str:
+    """`value` as the project writes JSON files: indented, through `json_ready`."""
     import json
 
-    atomic_write_text(path, json.dumps(json_ready(value), indent=2) + "\n")
+    return json.dumps(json_ready(value), indent=2) + "\n"

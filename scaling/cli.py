@@ -252,6 +252,7 @@ def cmd_report(args) -> int:
     if args.json:
         print(json.dumps({"report": str(report.directory / "report.md"), "fits": report.fits,
                           "skipped": report.skipped, "figures": [str(p) for p in report.figures],
+                          "removed": [str(p) for p in report.removed],
                           "runs": report.selection.to_dict(), "backtest": report.backtest,
                           "rolling": report.rolling, "conventions": report.conventions,
                           "allocations": {f"{c:g}": row.dropna().to_dict()
@@ -262,7 +263,7 @@ def cmd_report(args) -> int:
 
     laws = [report.directory / file for name, file in LAW_FILES.items() if name in report.fits]
     print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
-                             report.figures, laws))
+                             report.figures, laws, report.removed))
     if report.backtest is not None:
         print(backtest_lines(report.backtest))
     if report.rolling is not None:

@@ -9,6 +9,7 @@ backend is used unless one was chosen already, so this works on machines with no
 from __future__ import annotations
 
 import functools
+import io
 import math
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM, allocate  # noqa: E402
-from scaling.atomic import atomic_path  # noqa: E402
+from scaling.atomic import atomic_write_bytes  # noqa: E402
 from scaling.laws import NAMED_LAWS  # noqa: E402
 
 RULE_COLORS = {"gpt3": "tab:red", "chinchilla": "tab:blue", "optimal": "tab:green", "llama": "tab:purple",
@@ -94,12 +95,18 @@ def _flops(c: float) -> str:
     return f"{c / 10**exponent:.2g}e{exponent}"
 
 
+def png(fig) -> bytes:
+    """`fig` as PNG bytes (closed after), for a caller that writes several files as one change."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=STYLE["savefig.dpi"], bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def save(fig, path: str | Path) -> Path:
     """Write `fig` as a PNG atomically and close it."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=STYLE["savefig.dpi"], bbox_inches="tight")
-    plt.close(fig)
+    atomic_write_bytes(path, png(fig))
     return path
 
 

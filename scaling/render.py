@@ -338,7 +338,7 @@ def fit_text(out: dict) -> str:
 
 # --- report ------------------------------------------------------------------------------------------------------
 
-def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, laws=()) -> str:
+def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, laws=(), removed=()) -> str:
     lines = [headline]
     for name in ("1", "2", "3", "3k"):
         section = fits.get(name)
@@ -349,7 +349,10 @@ def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, 
             lines.append(f"{label}: a = {section['a']:.3f}{band}, b = {section['b']:.3f}")
         elif name != "3k" or name in skipped:
             lines.append(f"{label}: not fitted ({skipped.get(name)})")
-    lines.append(f"report: {report_path}; figures: " + ", ".join(str(p) for p in figures))
+    lines.append(f"report: {report_path}; figures: " + (", ".join(str(p) for p in figures) or "none drawn"))
     if laws:
         lines.append("laws for `scaling plan --law`: " + ", ".join(str(p) for p in laws))
+    if removed:
+        lines.append("removed, as these runs no longer give them (an earlier report's): "
+                     + ", ".join(str(p) for p in removed))
     return "\n".join(lines)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
-from scaling.atomic import atomic_write_json, atomic_write_text, json_ready
+from scaling.atomic import json_ready, json_text, replace_together
 from scaling.errors import ScalingError
 from scaling.results import RunSelection, in_isoflop_profile, load_curves, select_runs
 
@@ -47,6 +47,7 @@ APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoF
 CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
 CONVENTIONS = [(params, compute) for params in ("total", "non-embedding") for compute in ("6nd", "exact")]
 LAW_FILES = {"3": "law.json", "3k": "law_kaplan.json"}  # Approach 3's laws in Chinchilla's and Kaplan's form
+FIGURES = ("loss_curves.png", "isoflop.png", "optimal_scaling.png", "allocations.png", "backtest.png")
 PLANNER_CONVENTION = ("total", "6nd")  # what `scaling plan` counts: N with embeddings, C = 6ND
 CONVENTION_NAMES = {"total": "total (with embeddings)", "non-embedding": "non-embedding (Kaplan)",
                     "6nd": "6ND", "exact": "exact (Appendix F)"}
@@ -64,6 +65,7 @@ class Report:
     skipped: dict = field(default_factory=dict)  # approach -> reason
     seeds: pd.DataFrame | None = None
     figures: list[Path] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)  # an earlier report's laws and figures this one could not make
     selection: RunSelection | None = None  # the runs used and those skipped, with why
     backtest: dict | None = None  # the backtest section (scaling.fitting.backtest)
     backtest_skipped: str | None = None  # why there is no backtest
@@ -282,14 +284,19 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     report.conventions = convention_table(report, data, bootstrap, seed, band)
     if not write:
         return report
-    if figures:
-        report.figures = _figures(report, directory, curves)
-    atomic_write_json(directory / "fits.json", {**report.fits, "backtest": report.backtest, "rolling": report.rolling,
-                                                "profiles": report.profiles, "conventions": report.conventions})
-    for name, file in LAW_FILES.items():  # laws `scaling plan --law DIR/FILE` takes as they are
-        if name in report.fits:
-            atomic_write_json(directory / file, report.fits[name])
-    atomic_write_text(directory / "report.md", markdown(report))
+    # Every output is made in memory first and the files replace the old ones together: a report that fails
+    # half way changes nothing, and a law or figure this report could not make is removed, not left beside it
+    # (a law.json from runs that are gone would plan on without a word).
+    drawn = _figures(report, directory, curves) if figures else {}
+    report.figures = list(drawn)
+    files = {directory / "fits.json": json_text({**report.fits, "backtest": report.backtest,
+                                                  "rolling": report.rolling, "profiles": report.profiles,
+                                                  "conventions": report.conventions}),
+             **{directory / file: json_text(report.fits[name])  # laws `scaling plan --law DIR/FILE` takes as is
+                for name, file in LAW_FILES.items() if name in report.fits},
+             directory / "report.md": markdown(report), **drawn}
+    stale = [directory / f for f in LAW_FILES.values()] + ([directory / f for f in FIGURES] if figures else [])
+    report.removed = replace_together(files, remove=stale)
     return report
 
 
@@ -316,25 +323,26 @@ def _band(section: dict) -> dict | None:
             "tokens": [[r["ci"]["tokens"][0] for r in rows], [r["ci"]["tokens"][1] for r in rows]]}
 
 
-def _figures(report: Report, directory: Path, curves: pd.DataFrame) -> list[Path]:
+def _figures(report: Report, directory: Path, curves: pd.DataFrame) -> dict[Path, bytes]:
+    """The figures the report's fits support, as PNG bytes by path (FIGURES names them all)."""
     from scaling import plots
 
-    written = []
+    drawn = {}
     shown = report.isoflop if len(report.isoflop) else report.runs
     curves = curves[curves["run"].isin(set(shown["run"]))]
-    written.append(plots.save(plots.loss_curves(curves, "flops", runs=shown), directory / "loss_curves.png"))
+    drawn["loss_curves.png"] = plots.png(plots.loss_curves(curves, "flops", runs=shown))
     if len(report.isoflop):
         per_budget = report.fits.get("2", {}).get("per_budget")
-        written.append(plots.save(plots.isoflop_profiles(report.isoflop, per_budget), directory / "isoflop.png"))
+        drawn["isoflop.png"] = plots.png(plots.isoflop_profiles(report.isoflop, per_budget))
     if "2" in report.fits:
-        written.append(plots.save(plots.optimal_scaling(report.fits["2"], _band(report.fits["2"])),
-                                  directory / "optimal_scaling.png"))
+        drawn["optimal_scaling.png"] = plots.png(plots.optimal_scaling(report.fits["2"], _band(report.fits["2"])))
     if len(report.allocations.columns) > 1:
-        written.append(plots.save(plots.allocation_comparison(report.allocations, allocation_spread(report.runs)),
-                                  directory / "allocations.png"))
+        drawn["allocations.png"] = plots.png(plots.allocation_comparison(report.allocations,
+                                                                         allocation_spread(report.runs)))
     if report.backtest is not None:
-        written.append(plots.save(plots.backtest(report.backtest), directory / "backtest.png"))
-    return written
+        drawn["backtest.png"] = plots.png(plots.backtest(report.backtest))
+    assert set(drawn) <= set(FIGURES)
+    return {directory / name: data for name, data in drawn.items()}
 
 
 def _optimum_rows(section: dict) -> str:

@@ -207,6 +207,26 @@ def test_noise_free_envelope_recovers_a():
     assert out["a"] == pytest.approx(LAW.a, abs=0.003) and out["b"] == pytest.approx(LAW.b, abs=0.003)
 
 
+def budget_curves(budgets, points=30) -> pd.DataFrame:
+    """Curves of the known law for runs that each end at their budget (a sweep's isoFLOP runs)."""
+    frames = []
+    for c in budgets:
+        for n in np.geomspace(3e7, 3e9, 16):
+            tokens = np.geomspace(c / (6 * n) / 100, c / (6 * n), points)
+            frames.append(pd.DataFrame({"run": f"c{c:.3g}_n{n:.3g}", "params": n, "tokens": tokens,
+                                        "flops": 6 * n * tokens, "loss": LAW.loss(n, tokens)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_envelope_of_one_budgets_runs_is_refused_not_a_slope_of_noise():
+    """Runs of one budget end where it does: no range of C to read a slope over (a real sweep's one budget gave
+    a = 0.000, b = 1.000 before); budgets 1.9x apart are refused too, 2.1x apart fitted."""
+    for budgets in ([1e19], [1e19, 1.9e19]):
+        with pytest.raises(ScalingError, match="final FLOPs span a factor of 2 or more"):
+            fit(budget_curves(budgets), approach="1", bootstrap=0)
+    assert fit(budget_curves([1e19, 2.1e19]), approach="1", bootstrap=0).to_dict()["approach1"]["a"] > 0
+
+
 # --- every approach recovers a known law within its own CI ----------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

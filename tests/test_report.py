@@ -223,3 +223,50 @@ def test_report_on_a_dir_without_runs_is_one_line_and_exit_2(tmp_path, make):
         path.mkdir()
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def _outputs(path) -> dict:
+    names = ("report.md", "fits.json", "law.json", "law_kaplan.json", "loss_curves.png", "isoflop.png",
+             "optimal_scaling.png", "allocations.png", "backtest.png")
+    return {n: (path / n).read_bytes() for n in names if (path / n).is_file()}
+
+
+def test_a_report_that_cannot_write_changes_nothing_and_says_so_in_one_line(sweep_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    build(copy, bootstrap=0, figures=False)
+    before = _outputs(copy)
+    (copy / "report.md").unlink()
+    (copy / "report.md").mkdir()  # in the way of the last file the report writes
+    (copy / "iso_1e+20_4").rename(copy / "moved")  # the fits would change
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "report", str(copy), "--bootstrap", "0",
+                           "--no-plots"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"scaling report: error: cannot write {copy / 'report.md'}")
+    after = _outputs(copy)
+    assert after == {k: v for k, v in before.items() if k != "report.md"}  # fits.json and the laws untouched
+
+
+def test_a_report_removes_the_laws_and_figures_an_earlier_report_made_that_its_runs_no_longer_give(sweep_dir,
+                                                                                                    tmp_path):
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    with pytest.warns(UserWarning):
+        build(copy, bootstrap=0)
+    assert {"law.json", "law_kaplan.json", "optimal_scaling.png", "backtest.png"} <= set(_outputs(copy))
+    for run in [p for p in copy.iterdir() if p.is_dir()]:  # one budget left: no Approach 2 or 3, no backtest
+        if not run.name.startswith(("iso_1e+19_", "still")):
+            shutil.rmtree(run)
+    with pytest.warns(UserWarning):
+        again = build(copy, bootstrap=0)
+    assert "3" not in again.fits and "2" not in again.fits
+    assert sorted(p.name for p in again.removed) == ["allocations.png", "backtest.png", "law.json",
+                                                     "law_kaplan.json", "optimal_scaling.png"]
+    assert set(_outputs(copy)) == {"report.md", "fits.json", "loss_curves.png", "isoflop.png"}
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", "plan", "--flops", "1e20", "--law",
+                           str(copy / "law.json")], capture_output=True, text=True)
+    assert proc.returncode == 2  # no stale law left to plan with

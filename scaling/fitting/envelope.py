@@ -23,6 +23,10 @@ import numpy as np
 from scaling.errors import ScalingError
 from scaling.fitting.power_law import OptimalScaling, PowerLaw, fit_power_law
 
+# The envelope's FLOP range must span at least this factor for a slope in log C to mean anything (runs of one
+# budget end within a few per cent of it, where the fitted a is noise: 0.000 on a real sweep's one budget).
+MIN_SPAN = 2.0
+
 
 @dataclass(frozen=True)
 class EnvelopeFit(OptimalScaling):
@@ -56,9 +60,9 @@ def _curves_on_grid(curves, points: int):
                            f"other sizes")
     finals = np.array([run["flops"].iloc[-1] for _, run in runs])
     lo, hi = finals.min(), finals.max()
-    if hi <= lo * (1 + 1e-9):
-        raise ScalingError(f"approach 1 needs runs that end at different FLOPs; all end at {lo:.3g}: add runs "
-                           f"with other budgets")
+    if hi < MIN_SPAN * lo:  # one budget's runs end within rounding of each other: no slope to read
+        raise ScalingError(f"approach 1 needs runs whose final FLOPs span a factor of {MIN_SPAN:g} or more; these "
+                           f"end between {lo:.3g} and {hi:.3g}: add runs with other budgets")
     grid = np.geomspace(lo, hi, points)
     loss = np.full((len(runs), points), np.inf)
     tokens = np.full((len(runs), points), np.nan)
