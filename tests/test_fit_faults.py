@@ -246,6 +246,18 @@ def test_too_few_resamples_are_refused(capsys, tmp_path, k):
                         f"5): give 0 for no intervals, or at least 200")
 
 
+@pytest.mark.parametrize("args, says", [
+    (("--bootstrap", "100001"), "--bootstrap 100001 is more resamples than the intervals can use: give at most "
+                                "100,000"),
+    (("--min-runs", "0"), "--min-runs takes a whole number of runs >= 1, got 0"),
+    (("--approach", "2", "--min-runs", "50"), "(6 left out with fewer than 50 runs or 3 sizes: --min-runs 50 may "
+                                              "ask for more runs than a budget has)")])
+def test_options_out_of_range_are_one_line_naming_the_option(capsys, tmp_path, args, says):
+    """A resample count no memory holds (1e11 asked for 50 TiB) and a --min-runs no budget meets are the
+    option's fault, and the line says so."""
+    refused_by_cli(capsys, tmp_path, SWEEP, *args, says=says)
+
+
 def test_report_with_too_few_resamples_is_refused_before_writing(capsys, tmp_path):
     root = _harness_dir(tmp_path)
     before = snapshot(tmp_path)

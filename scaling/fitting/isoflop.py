@@ -251,9 +251,9 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
         members = np.flatnonzero(labels == g)
         enough = is_profile(params[members], min_runs)
         (groups if enough else small).append((c, members))
+    fewest = max(min_runs, PARABOLA_SIZES)
     if small:
         listed = ", ".join(f"{c:.3g}" for c, _ in small[:8]) + (", ..." if len(small) > 8 else "")
-        fewest = max(min_runs, PARABOLA_SIZES)
         warnings.warn(f"approach 2: left out {len(small)} budget(s) with fewer than {fewest} runs or "
                       f"{PARABOLA_SIZES} model sizes: {listed} FLOPs", stacklevel=2)
     per_budget, profiles = [], []
@@ -293,8 +293,11 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
         per_budget.append(row)
         profiles.append(profile)
     if len(profiles) < 2:
+        left = (f" ({len(small)} left out with fewer than {fewest} runs or {PARABOLA_SIZES} sizes"
+                + (f": --min-runs {min_runs} may ask for more runs than a budget has" if min_runs > PARABOLA_SIZES
+                   else "") + ")") if small else ""
         raise ScalingError(f"approach 2 needs a minimum at two or more budgets; found {len(profiles)} among "
-                           f"{len(centres)} budget(s): add model sizes around each budget's optimum")
+                           f"{len(centres)} budget(s){left}: add model sizes around each budget's optimum")
     rows = [r for r in per_budget if r["params_opt"] is not None]
     x = np.array([r["compute"] for r in rows])
     dof = sum(len(p.members) - 3 for p in profiles)

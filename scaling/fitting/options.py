@@ -16,6 +16,9 @@ FORMS = tuple(LAW_FORMS)  # Approach 3's law: Chinchilla's E + A/N^alpha + B/D^b
 COMPUTES = ("6nd", "exact")  # C = 6ND (N as counted), or Chinchilla Appendix F's count (summary's flops_exact)
 PARAMS = ("total", "non-embedding")  # N: every parameter (Chinchilla), or without embeddings (Kaplan)
 TAIL_RESAMPLES = 5  # resamples each tail of a percentile interval must hold, at least
+# More resamples than this do not move a 95% or 99% interval's ends by anything a fit can resolve, and each
+# holds a refit's numbers in memory (Approach 2's resample counts alone: 8 bytes x runs per resample).
+MAX_RESAMPLES = 100_000
 
 
 def min_resamples(level: float) -> int:
@@ -54,6 +57,11 @@ class FitOptions:
     def __post_init__(self) -> None:
         if not _whole(self.bootstrap, 0):
             raise ScalingError(f"--bootstrap takes a whole number of resamples >= 0, got {self.bootstrap!r}")
+        if self.bootstrap > MAX_RESAMPLES:
+            raise ScalingError(f"--bootstrap {self.bootstrap} is more resamples than the intervals can use: give at "
+                               f"most {MAX_RESAMPLES:,} (1,000 is the default, 4,000 the replication's)")
+        if not _whole(self.min_runs, 1):
+            raise ScalingError(f"--min-runs takes a whole number of runs >= 1, got {self.min_runs!r}")
         if not (isinstance(self.level, (int, float)) and 0 < self.level < 1):
             raise ScalingError(f"the confidence level must lie between 0 and 1, got {self.level!r}")
         if 0 < self.bootstrap < min_resamples(self.level):
