@@ -177,6 +177,14 @@ def check(cfg: DictConfig) -> Checked:
         raise ScalingError(f"precision must be auto, fp32 or bf16, got {cfg.precision!r}")
     if cfg.threads is not None and cfg.threads < 1:
         raise ScalingError(f"threads must be >= 1, got {cfg.threads}")
+    if cfg.seed < 0:  # the data sampler's numpy generator takes none
+        raise ScalingError(f"seed must be a whole number >= 0, got {cfg.seed}")
+    if cfg.log_every_steps is not None and cfg.log_every_steps < 0:
+        raise ScalingError(f"log_every_steps must be >= 1 (or null for about 200 log points), got "
+                           f"{cfg.log_every_steps}")
+    if cfg.checkpoint.every_steps < 0 or cfg.checkpoint.every_minutes < 0:
+        raise ScalingError(f"checkpoint.every_steps (0: none by step count) and checkpoint.every_minutes must be "
+                           f">= 0, got {cfg.checkpoint.every_steps} and {cfg.checkpoint.every_minutes}")
     if cfg.compile_mode not in COMPILE_MODES:
         raise ScalingError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {cfg.compile_mode!r}")
     pick_device(cfg.device)

@@ -124,6 +124,8 @@ BAD_INPUT = {
     "negative learning rate": ["budget.flops=3e11", "optim.lr=-0.001"],
     "unknown key": ["budget.flops=3e11", "model.depth=3"],
     "wrong type": ["budget.flops=lots"],
+    "negative seed": ["budget.flops=3e11", "seed=-1"],
+    "negative checkpoint interval": ["budget.flops=3e11", "checkpoint.every_steps=-5"],
 }
 
 
