@@ -69,6 +69,10 @@ def ablation_runs(path: str | Path) -> pd.DataFrame:
     comp = [c for c in runs.columns if c.startswith("model.components.")]
     runs["arch"] = [arch_label({c.rsplit(".", 1)[1]: r[c] for c in comp}) for _, r in runs.iterrows()]
     runs["budget"] = runs["budget.flops"].astype(float)
+    if runs["arch"].nunique() < 2:
+        found = ", ".join(sorted(runs["arch"].unique())) or "no completed run"
+        raise ScalingError(f"the runs under {path} have one architecture or none ({found}): an ablation compares "
+                           f"several; run scaling-train -m experiment=arch_ablation_cpu")
     return runs
 
 
@@ -185,6 +189,11 @@ def multipliers(runs: pd.DataFrame, irreducible: float = 0.0, bootstrap: int = 1
 def lr_stability(lr_runs: pd.DataFrame) -> pd.DataFrame:
     """Per norm position and warmup: the LR multiples tried, the smallest that diverged (NaN: none did), and the
     best multiple by final loss."""
+    needed = ["status", "optim.warmup_steps", "optim.lr_scale", "optim.lr", "model.components.norm_position", LOSS]
+    missing = [c for c in needed if c not in lr_runs]
+    if missing:
+        raise ScalingError(f"the LR sweep's runs lack {', '.join(missing)}: give --lr-sweep the results dir of "
+                           f"scaling-train -m experiment=arch_postnorm_lr_cpu")
     runs = lr_runs[lr_runs["status"].isin(["completed", "diverged"])].copy()
     runs["warmup"] = runs["optim.warmup_steps"] > 0
     rows = []
@@ -204,10 +213,14 @@ def lr_stability(lr_runs: pd.DataFrame) -> pd.DataFrame:
 def load_extrapolation(path: str | Path) -> list[dict]:
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ScalingError(f"cannot read extrapolation results {path}: {err}") from None
-    if not isinstance(data, list):
-        raise ScalingError(f"{path}: expected a list of runs (python -m experiments.extrapolate --out)")
+    keys = {"components", "position", "budget", "factors"}
+    if not (isinstance(data, list) and all(isinstance(r, dict) and keys <= set(r) and isinstance(r["factors"], dict)
+                                           and all(isinstance(f, dict) for f in r["factors"].values())
+                                           for r in data)):
+        raise ScalingError(f"{path}: expected a list of runs, each with {', '.join(sorted(keys))} (python -m "
+                           f"experiments.extrapolate --out)")
     return data
 
 
@@ -239,6 +252,16 @@ class Ablation:
 
 def analyse(path: str | Path, lr_sweep: str | Path | None = None, extrapolation: str | Path | None = None,
             irreducible: float = 0.0, bootstrap: int = 1000, seed: int = 0) -> Ablation:
+    from scaling.fitting.options import MAX_RESAMPLES, min_resamples
+
+    fewest = min_resamples(CONFIDENCE)
+    if not (isinstance(bootstrap, int) and fewest <= bootstrap <= MAX_RESAMPLES):
+        raise ScalingError(f"--bootstrap takes a whole number of resamples from {fewest} (for a {CONFIDENCE:.0%} "
+                           f"percentile interval) to {MAX_RESAMPLES:,}, got {bootstrap!r}")
+    if not (isinstance(seed, int) and seed >= 0):
+        raise ScalingError(f"--seed takes a whole number >= 0, got {seed!r}")
+    if not (isinstance(irreducible, (int, float)) and math.isfinite(irreducible) and irreducible >= 0):
+        raise ScalingError(f"--irreducible takes a finite loss >= 0 (E of L = E + k C^-g), got {irreducible!r}")
     runs = ablation_runs(path)
     lr = lr_stability(load_runs(lr_sweep)) if lr_sweep else None
     ext = extrapolation_table(load_extrapolation(extrapolation)) if extrapolation else None
@@ -374,6 +397,11 @@ def lr_figure(lr_runs: pd.DataFrame):
     """Final loss vs peak LR per norm position, with and without warmup; diverged runs as crosses at the top."""
     plots = _plots()
     plt = plots.plt
+    needed = ["status", "optim.warmup_steps", "optim.lr_scale", "optim.lr", "model.components.norm_position", LOSS]
+    missing = [c for c in needed if c not in lr_runs]
+    if missing:
+        raise ScalingError(f"the LR sweep's runs lack {', '.join(missing)}: give --lr-sweep the results dir of "
+                           f"scaling-train -m experiment=arch_postnorm_lr_cpu")
     runs = lr_runs[lr_runs["status"].isin(["completed", "diverged"])].copy()
     runs["warmup"] = runs["optim.warmup_steps"] > 0
     with plots.matplotlib.rc_context(plots.STYLE):

@@ -79,11 +79,33 @@ def test_verdicts_follow_the_interval(tmp_path):
 
 def test_cli_writes_the_table_and_a_missing_dir_is_one_line(tmp_path, capsys):
     root = _sweep(tmp_path / "runs", {None: 0.0, ("norm", "layernorm"): 0.05})
-    assert main(["ablation", str(root), "--bootstrap", "50", "--no-plots"]) == 0
+    assert main(["ablation", str(root), "--bootstrap", "200", "--no-plots"]) == 0
     out = capsys.readouterr().out
     assert "| llama norm=layernorm |" in out and "supported" in out and (root / "ablation.md").exists()
     assert main(["ablation", str(tmp_path / "nothing")]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def _refused(capsys, *args) -> str:
+    assert main(["ablation", *map(str, args), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_bad_options_and_inputs_are_one_line_and_write_nothing(tmp_path, capsys):
+    root = _sweep(tmp_path / "runs", {None: 0.0, ("norm", "layernorm"): 0.05})
+    assert "--bootstrap takes a whole number of resamples from 200" in _refused(capsys, root, "--bootstrap", 0)
+    assert "--seed takes a whole number >= 0" in _refused(capsys, root, "--seed", -1)
+    assert "--irreducible takes a finite loss >= 0" in _refused(capsys, root, "--irreducible", "nan")
+    for content in (b"[1, 2, 3]", b'[{"factors": 3}]', b"\xff\xfe"):
+        (tmp_path / "ext.json").write_bytes(content)
+        assert "ext.json" in _refused(capsys, root, "--extrapolation", tmp_path / "ext.json")
+    (tmp_path / "empty").mkdir()
+    assert "the LR sweep's runs lack" in _refused(capsys, root, "--lr-sweep", tmp_path / "empty")
+    one = _sweep(tmp_path / "one", {None: 0.0})  # a sweep of one architecture is no ablation
+    assert "have one architecture or none (llama)" in _refused(capsys, one)
+    assert not (root / "ablation.md").exists() and not (one / "ablation.md").exists()
 
 
 def test_lr_stability_reports_the_first_diverged_multiple(tmp_path):
