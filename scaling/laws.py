@@ -562,6 +562,7 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     if not isinstance(data, dict):
         raise ScalingError(f"fit file {str(path)!r} must hold a JSON object with E, A, B, alpha, beta (or an "
                            f"approach2/approach1 section)")
+    data = _as_fit_file(data, approach)
     held = [x for x in APPROACH_ORDER if (x == "3" and any(k in data for k in (*LAW_KEYS, *KAPLAN_KEYS)))
             or (x != "3" and isinstance(data.get(f"approach{x}"), dict))]
     if approach is None:
@@ -591,6 +592,23 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     level = ci.get("level") if isinstance(ci, dict) else None
     level = float(level) if _number(level) and 0 < level < 1 else DEFAULT_LEVEL
     return FittedLaw(law, approach, draws, _read_data_range(data.get("data_range"), where + "data_range"), level)
+
+
+def _as_fit_file(data: dict, approach: str | None) -> dict:
+    """A report's fits.json (sections "1", "2", "3", each with its own data range) in the layout of `scaling
+    fit --out` (Approach 3's law at the top, approach1/approach2 sections), so `--law DIR/fits.json:2` plans
+    with the report's Approach 2; a fit file as it is."""
+    if any(k in data for k in (*LAW_KEYS, *KAPLAN_KEYS, "approach1", "approach2")) \
+            or not any(isinstance(data.get(x), dict) for x in APPROACH_ORDER):
+        return data
+    chosen = approach or next(x for x in APPROACH_ORDER if isinstance(data.get(x), dict))
+    out = dict(data.get("3", {})) if isinstance(data.get("3"), dict) else {}
+    for x in ("1", "2"):
+        if isinstance(data.get(x), dict):
+            out[f"approach{x}"] = data[x]
+    if isinstance(data.get(chosen), dict):
+        out["data_range"] = data[chosen].get("data_range")
+    return out
 
 
 def law_from_json(path: str | Path, approach: str | None = None) -> Law:

@@ -270,3 +270,18 @@ def test_a_report_removes_the_laws_and_figures_an_earlier_report_made_that_its_r
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", "plan", "--flops", "1e20", "--law",
                            str(copy / "law.json")], capture_output=True, text=True)
     assert proc.returncode == 2  # no stale law left to plan with
+
+
+def test_the_reports_fits_json_is_a_law_file_for_each_approach(report, sweep_dir):
+    """`--law DIR/fits.json[:N]` plans with the report's Approach N (Approach 2's law has no other file)."""
+    from scaling.laws import load_law
+
+    whole = load_law(str(sweep_dir / "fits.json"))
+    law = load_law(str(sweep_dir / "law.json")).law
+    assert whole.approach == "3" and [getattr(whole.law, k) for k in "E A B alpha beta".split()] == \
+        [getattr(law, k) for k in "E A B alpha beta".split()]
+    for name in ("2", "1"):
+        fitted = load_law(f"{sweep_dir / 'fits.json'}:{name}")
+        assert fitted.approach == name and fitted.law.a == report.fits[name]["a"]
+        assert fitted.law.params_coefficient == report.fits[name]["params_coefficient"]
+        assert len(fitted.draws["a"]) == len(report.fits[name]["draws"]["a"])
