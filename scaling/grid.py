@@ -18,11 +18,13 @@ from scaling.errors import ScalingError
 from scaling.laws import ParametricLaw, get_law
 from scaling.planning import PlannedRun, plan_point
 
+MAX_POINTS = 1000  # sizes per budget: far more than any sweep trains, few enough to plan in seconds
+
 
 def size_factors(points: int, span: float) -> np.ndarray:
     """K multiples of N_opt, log-spaced from 1/span to span (1 alone when K = 1)."""
-    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise ScalingError(f"points must be a positive integer, got {points!r}")
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= MAX_POINTS:
+        raise ScalingError(f"points must be a whole number from 1 to {MAX_POINTS} (sizes per budget), got {points!r}")
     if not (math.isfinite(span) and span >= 1):
         raise ScalingError(f"span must be a finite factor >= 1 (sizes run from N_opt/span to N_opt*span), "
                            f"got {span!r}")
@@ -40,16 +42,19 @@ def isoflop_grid(budgets, law: ParametricLaw | str = "chinchilla", *, points: in
     factors = size_factors(points, span)
     rows: list[PlannedRun] = []
     for c in (check_budget(b) for b in budgets):
-        seen = set()
+        seen, merged = set(), []
         for f in factors:
             point = plan_point(c, "optimal", law, size_factor=float(f), style=style, vocab_size=vocab_size,
                                seq_len=seq_len, components=components, flops_method=flops_method)
             if point.shape in seen:
-                warnings.warn(f"budget {c:.3g}: size factor {f:.3g} gives the same shape as a smaller factor; "
-                              f"kept once (widen --span or lower --points)", stacklevel=2)
+                merged.append(f)
                 continue
             seen.add(point.shape)
             rows.append(point)
+        if merged:  # one line per budget, however many
+            listed = ", ".join(f"{f:.3g}" for f in merged[:5]) + (", ..." if len(merged) > 5 else "")
+            warnings.warn(f"budget {c:.3g}: {len(merged)} size factor(s) ({listed}) give the shape of a smaller "
+                          f"factor; each shape kept once (widen --span or lower --points)", stacklevel=2)
     return rows
 
 
