@@ -45,7 +45,11 @@ def flops_from_gpu_hours(gpu_hours: float, device: str, mfu: float = DEFAULT_MFU
         raise ScalingError(f"--gpu-hours must be a finite positive number, got {gpu_hours!r}")
     if not (math.isfinite(mfu) and 0 < mfu <= 1):
         raise ScalingError(f"--mfu must be a fraction in (0, 1], got {mfu!r}")
-    return gpu_hours * 3600.0 * device_peak(device) * mfu
+    flops = gpu_hours * 3600.0 * device_peak(device) * mfu
+    if not math.isfinite(flops):
+        raise ScalingError(f"--gpu-hours {gpu_hours:g} on {device} at MFU {mfu:g} overflows ({flops} FLOPs): give "
+                           f"a real number of GPU-hours")
+    return flops
 
 
 def peak_of_device_name(name: str) -> float | None:

@@ -209,6 +209,9 @@ def judge(model: float | str | ModelShape, tokens: float, law: Law | FittedLaw |
             raise ScalingError(f"repeated data (unique tokens) needs a law with a loss (Approach 3 or a named law); "
                                f"{law.name} is an Approach {law.approach} allocation with no L(N, D)")
     flops = 6.0 * params * tokens
+    if not math.isfinite(flops):
+        raise ScalingError(f"6 x {params:.3g} parameters x {tokens:.3g} tokens overflows ({flops} FLOPs): give a "
+                           f"real run's size and tokens")
     loss = law.loss(params, tokens, unique_tokens)
     optimal = plan_point(flops, "optimal", law, style=style, vocab_size=vocab_size, seq_len=seq_len,
                          components=components, allow_no_shape=True)

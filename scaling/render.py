@@ -13,6 +13,11 @@ def human(x: float) -> str:
     return f"{rounded:.3g}"
 
 
+def _times(ratio: float) -> str:
+    """A multiple of the budget: 1.46x, or 1.71e+22x where two decimals would print 23 digits."""
+    return f"{ratio:.2f}x" if ratio < 1000 else f"{ratio:.3g}x"
+
+
 def table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     """Left-aligned text table; `columns` are (key, header) pairs and values are already strings."""
     widths = [max(len(header), *(len(r[key]) for r in rows)) for key, header in columns]
@@ -140,7 +145,7 @@ def plan_text(payload: dict, style: str, compute_note: str = "") -> str:
             "ci": _span(a.get("loss_interval"), lambda x: f"{x:.4f}"),
             "delta": (f"{round(a['predicted_loss'] - best, 4) + 0.0:+.4f}"
                       if _has(a["predicted_loss"]) and _has(best) else "-"),
-            "train": f"{a['flops']:.3g}" + (f" ({ratio:.2f}x budget)" if ratio and ratio > 1.0005 else "")})
+            "train": f"{a['flops']:.3g}" + (f" ({_times(ratio)} budget)" if ratio and ratio > 1.0005 else "")})
     columns = [("rule", "rule"), ("params", "params"), ("shape", f"{style} shape"), ("target", "rule's N"),
                ("tokens", "tokens"), ("ratio", "tokens/param")]
     columns += [("epochs", "epochs")] if unique else []
@@ -172,7 +177,7 @@ def plan_text(payload: dict, style: str, compute_note: str = "") -> str:
                      f"({g['predicted_loss'] - o['predicted_loss']:+.4f} nats for GPT-3-style).")
     if "inference" in by_rule:
         i = by_rule["inference"]
-        lines.append(f"inference-aware: trains on {i['budget_ratio']:.2f}x the budget ({i['flops']:.3g} of "
+        lines.append(f"inference-aware: trains on {_times(i['budget_ratio'])} the budget ({i['flops']:.3g} of "
                      f"{i['budget']:.3g} FLOPs): the inference rule fixes the loss (the optimal split's), not the "
                      f"compute; it serves {human(i['inference_tokens'])} tokens: training {i['flops']:.3g} + "
                      f"inference {i['inference_flops']:.3g} = {i['total_flops']:.3g} FLOPs.")
@@ -181,7 +186,7 @@ def plan_text(payload: dict, style: str, compute_note: str = "") -> str:
     ratio = payload["optimal"]["budget_ratio"]
     if "E" not in law and abs(ratio - 1) > 0.05:
         lines.append(f"the fit's own D_opt ({human(payload['optimal']['tokens'])}) with its N_opt spends "
-                     f"{ratio:.2f}x the budget (its two power laws were fitted apart); the rows spend it exactly.")
+                     f"{_times(ratio)} the budget (its two power laws were fitted apart); the rows spend it exactly.")
     if any(a.get("above_uniform") for a in allocations):
         lines.append(f"* above {payload['uniform_loss']:.2f} nats = ln V, the loss of a uniform guess over the "
                      f"vocabulary: the law is used far outside its data there.")
