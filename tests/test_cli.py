@@ -81,7 +81,7 @@ BAD_INPUT = {
     "grid with a bad budget": ["grid", "--flops", "1e18,-5"],
     "unknown gpu": ["plan", "--gpu-hours", "10", "--gpu", "abacus"],
     "no subcommand": [],
-    "gpu-hours that overflow": ["plan", "--gpu-hours", "1e300", "--gpu", "h100-sxm"],
+    "gpu-hours that overflows": ["plan", "--gpu-hours", "1e300", "--gpu", "h100-sxm"],
     "a run whose 6ND overflows": ["plan", "--params", "1e300", "--tokens", "1e9"],
 }
 
@@ -93,7 +93,7 @@ def test_bad_input_is_one_line_and_exit_2(case):
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    if "overflow" in case:  # says which input overflowed, not a budget of inf the user never typed
+    if "overflows" in case:  # says which input overflowed, not a budget of inf the user never typed
         assert "overflows (inf FLOPs)" in proc.stderr and ("--gpu-hours 1e+300" in proc.stderr
                                                            or "1e+300 parameters" in proc.stderr)
 
