@@ -23,6 +23,7 @@ batches copied from pinned host memory without blocking.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -142,8 +143,10 @@ def check_writable(directory: Path) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
-        raise ScalingError(f"cannot write results under {directory} ({existing}: {err.strerror or err}): choose a "
-                           f"writable results_dir") from None
+        # a directory that exists but refuses files (/proc, /sys) answers "No such file or directory"
+        why = "it takes no new files" if err.errno == errno.ENOENT and existing.is_dir() else err.strerror or err
+        raise ScalingError(f"cannot write results under {directory} ({existing}: {why}): choose a writable "
+                           f"results_dir") from None
 
 
 @dataclass

@@ -276,6 +276,7 @@ def test_an_unwritable_results_dir_is_one_line_before_anything_starts(tmp_path, 
     assert proc.returncode == 2
     line = one_line(proc.stderr)
     assert line.startswith("scaling-train: error: cannot write results under /proc/no-results-here"), proc.stderr
+    assert "(/proc: it takes no new files)" in line  # not the OS's "No such file or directory" of a dir that exists
 
 
 @pytest.mark.parametrize("target", ["dir", "/sys/fit.json"])
