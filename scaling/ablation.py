@@ -426,18 +426,18 @@ def lr_figure(lr_runs: pd.DataFrame):
 def write(path: str | Path, lr_sweep: str | Path | None = None, extrapolation: str | Path | None = None,
           irreducible: float = 0.0, bootstrap: int = 1000, seed: int = 0,
           figures: bool = True) -> tuple[Ablation, list[Path]]:
-    """`analyse`, then ablation.md and the figures written into `path`."""
-    from scaling.atomic import atomic_write_text
+    """`analyse`, then ablation.md and the figures written into `path`, replaced together once all are made."""
+    from scaling.atomic import replace_together
 
     a = analyse(path, lr_sweep, extrapolation, irreducible, bootstrap, seed)
     root = Path(path)
-    written = [root / "ablation.md"]
-    atomic_write_text(written[0], markdown(a))
+    files = {root / "ablation.md": markdown(a)}
     if figures:
-        save = _plots().save
-        written.append(save(loss_vs_compute_figure(a), root / "ablation_loss_vs_compute.png"))
+        png = _plots().png
+        files[root / "ablation_loss_vs_compute.png"] = png(loss_vs_compute_figure(a))
         if extrapolation:
-            written.append(save(context_figure(load_extrapolation(extrapolation)), root / "ablation_context.png"))
+            files[root / "ablation_context.png"] = png(context_figure(load_extrapolation(extrapolation)))
         if lr_sweep:
-            written.append(save(lr_figure(load_runs(lr_sweep)), root / "ablation_lr.png"))
-    return a, written
+            files[root / "ablation_lr.png"] = png(lr_figure(load_runs(lr_sweep)))
+    replace_together(files)
+    return a, list(files)

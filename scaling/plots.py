@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import io
 import math
-from pathlib import Path
 
 import matplotlib
 
@@ -23,7 +22,6 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM, allocate  # noqa: E402
-from scaling.atomic import atomic_write_bytes  # noqa: E402
 from scaling.laws import NAMED_LAWS  # noqa: E402
 
 RULE_COLORS = {"gpt3": "tab:red", "chinchilla": "tab:blue", "optimal": "tab:green", "llama": "tab:purple",
@@ -102,12 +100,6 @@ def png(fig) -> bytes:
     plt.close(fig)
     return buffer.getvalue()
 
-
-def save(fig, path: str | Path) -> Path:
-    """Write `fig` as a PNG atomically and close it."""
-    path = Path(path)
-    atomic_write_bytes(path, png(fig))
-    return path
 
 
 def _truncated(name: str, top: float = 0.85):
