@@ -298,7 +298,9 @@ def fit_text(out: dict) -> str:
                       f"objective {out['objective']:.10f}"]
         ci = out.get("ci")
         terms = KAPLAN_KEYS if kaplan else LAW_KEYS
-        rows = [{"q": q, "v": f"{out[q]:.5g}", "ci": _interval(ci, q, lambda x: f"{x:.5g}")}
+        tied = out.get("tie_exponents", False)  # alpha = beta makes a = b = 0.5 by construction: no interval
+        rows = [{"q": q, "v": f"{out[q]:.5g}",
+                 "ci": "fixed by alpha = beta" if tied and q in ("a", "b") else _interval(ci, q, lambda x: f"{x:.5g}")}
                 for q in (*terms, "a", "b")]
         lines.append(table(rows, [("q", "quantity"), ("v", "estimate"), ("ci", ci_head)]))
         if ci:

@@ -113,3 +113,8 @@ def test_tie_exponents_on_the_command_line(tmp_path, capsys):
     assert main(["fit", str(csv), "--bootstrap", "0", "--tie-exponents", "--json"]) == 0
     out = capsys.readouterr().out
     assert '"tie_exponents": true' in out
+    assert main(["fit", str(csv), "--bootstrap", "200", "--tie-exponents"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line[:2] in ("a ", "b ")}
+    # a = b = 0.5 by the tie, not a measurement: no interval of zero width that reads as one
+    assert rows["a"].split()[1] == "0.5" and rows["a"].endswith("fixed by alpha = beta")
+    assert rows["b"].endswith("fixed by alpha = beta")
