@@ -435,3 +435,19 @@ def test_a_results_dir_carries_its_vocabulary_and_runs(tmp_path):
     out = fit(root, approach="2", bootstrap=0).to_dict()
     assert out["data_range"]["vocab_size"] == 256
     assert out["runs"] == {"used": 15, "total": 15, "loss_column": "final_val_loss", "skipped": []}
+
+
+def test_losses_that_do_not_fall_with_n_or_d_give_no_law_in_one_line(capsys, tmp_path):
+    """Constant losses fit alpha, beta ~ 1e-9, whose optimum G is 0 (the plan then divided by zero); noisy
+    constant ones fit an exponent < 0. Both are refused as Approach 3's, naming why; a law file holding such
+    exponents is refused by the planner in one line."""
+    flat = SWEEP.assign(loss=3.0)
+    err = refused_by_cli(capsys, tmp_path, flat, "--approach", "3", "--bootstrap", "0", says="approach 3: ")
+    assert "no compute-optimal split" in err or "a law needs both > 0" in err  # exponents ~0, of either sign
+    noisy = SWEEP.assign(loss=3.0 * np.exp(0.005 * np.random.default_rng(1).standard_normal(len(SWEEP))))
+    with pytest.raises(ScalingError, match=r"approach 3: the best fit has alpha=.*a law needs both > 0"):
+        fit(noisy, approach="3", bootstrap=0)
+    law = tmp_path / "flat.json"
+    law.write_text(json.dumps({"E": 3.0, "A": 3e-8, "B": 3e-8, "alpha": 9.8e-10, "beta": 1.06e-9}))
+    code, out, err = cli(capsys, "plan", "--flops", "1e22", "--law", law)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no compute-optimal split" in err

@@ -236,6 +236,23 @@ def frontier_runs(data: FitData, opts: FitOptions) -> FitData:
     return data.subset(np.flatnonzero(keep))
 
 
+def _law_of_fit(best):
+    """The best fit's law, or one line saying why the data give none: a non-finite term, an exponent <= 0, or
+    exponents so near 0 (losses that do not change with N and D) that the optimum has no finite split."""
+    theta = best.theta
+    if not np.isfinite(theta).all():
+        raise ScalingError("approach 3: the best fit has a non-finite parameter (log A, log B, log E, alpha, beta = "
+                           + ", ".join(f"{v:.3g}" for v in theta) + "): the data do not follow "
+                           "E + A/N^alpha + B/D^beta")
+    if theta[3] <= 0 or theta[4] <= 0:
+        raise ScalingError(f"approach 3: the best fit has alpha={theta[3]:.3g}, beta={theta[4]:.3g}; a law needs "
+                           f"both > 0: the losses do not fall with N and D as E + A/N^alpha + B/D^beta")
+    try:
+        return best.law
+    except ScalingError as err:
+        raise ScalingError(f"approach 3: {err}: the data do not follow E + A/N^alpha + B/D^beta") from None
+
+
 def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
     from scaling.fitting import parametric
     from scaling.fitting.bootstrap import progress, resample_counts
@@ -250,6 +267,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
         warnings.warn(line, stacklevel=3)
     best = parametric.fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
                           asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine, tie=opts.tie_exponents)
+    law = _law_of_fit(best)
     out = best.to_dict()
     if opts.law_window is not None:
         out["law_window"] = {"k": opts.law_window, "points": len(data)}
@@ -259,15 +277,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     else:  # a and b under the compute convention (scaling.laws.optimal_allocation); G belongs to C = 6ND
         out.pop("G", None)
         out["flops_per_token"] = {"coefficient": per_token[0], "exponent": per_token[1]}
-    if not all(math.isfinite(out[k]) for k in PARAMS_3):
-        raise ScalingError("approach 3: the best fit has a non-finite parameter ("
-                           + ", ".join(f"{k}={out[k]:.3g}" for k in PARAMS_3) + "): the data do not follow "
-                           "E + A/N^alpha + B/D^beta")
-    if best.theta[3] <= 0 or best.theta[4] <= 0:
-        warnings.warn(f"approach 3: the best fit has alpha={best.theta[3]:.3g}, beta={best.theta[4]:.3g}; a law "
-                      f"needs both > 0, so `scaling plan` cannot use it: the data do not follow "
-                      f"E + A/N^alpha + B/D^beta", stacklevel=2)
-    _misfit(out, data, best.law, n_params, "E + A/N^alpha + B/D^beta")
+    _misfit(out, data, law, n_params, "E + A/N^alpha + B/D^beta")
     point = _law_samples(best.theta[None, :], budgets, per_token)
     out["a"], out["b"] = float(point["a"][0]), float(point["b"][0])
     estimates = {k: point[k][0] for k in ("params", "tokens", "loss")}
