@@ -95,3 +95,22 @@ def test_intervals_cover_the_known_exponent_when_budgets_scatter_and_would_not_w
     noise_only = covered()
     assert with_scatter >= 24
     assert noise_only <= with_scatter - 8
+
+
+def test_two_budgets_leave_no_measure_of_their_scatter_and_say_so():
+    """Two optima fix a line: tau cannot be estimated (0 degrees of freedom), so the interval of a holds the
+    budgets' own noise only; three budgets leave one degree of freedom and no such warning."""
+    import warnings
+
+    from scaling import fit
+    from tests.synthetic_runs import isoflop_sweep
+
+    sweep = isoflop_sweep(0)
+    budgets = sorted(sweep["budget"].unique())
+    for kept, warned in ((2, True), (3, False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = fit(sweep[sweep["budget"].isin(budgets[:kept])], approach="2", bootstrap=200).to_dict()
+        said = [str(w.message) for w in caught if "degree of freedom to measure" in str(w.message)]
+        assert (said == [said[0]] if warned else said == []), said
+        assert out["approach2"]["scatter"]["params"]["dof"] == kept - 2

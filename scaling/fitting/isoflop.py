@@ -378,6 +378,10 @@ def bootstrap_isoflop(fit: IsoflopFit, rng: np.random.Generator, resamples: int,
         n_opt[:, j], d_opt[:, j], x[:, j] = np.exp(xn), np.exp(window_minima(p.log_d, ys)[0]), p.compute_at(xn)
     scatter = budget_scatter(fit, np.log(n_opt), l_opt)
     tau, tau_loss = scatter["params"]["tau"], scatter["loss"]["tau"]
+    if scatter["params"]["dof"] < 1:  # two points fix a line: nothing measures how far optima stray from it
+        warnings.warn(f"approach 2: a from {len(fit.budgets)} budgets is the slope through their optima, with no "
+                      f"degree of freedom to measure how far budgets scatter about N_opt ~ C^a: its interval holds "
+                      f"each budget's own noise only, and may be far too narrow; add budgets", stacklevel=3)
     shift = tau * rng.standard_normal(shape)  # each budget's own effect: along its isoFLOP line
     n_law, d_law = n_opt * np.exp(shift), d_opt * np.exp(-shift)
     l_law_opt = l_opt + tau_loss * rng.standard_normal(shape)
