@@ -186,9 +186,8 @@ def multipliers(runs: pd.DataFrame, irreducible: float = 0.0, bootstrap: int = 1
     return pd.DataFrame(rows)
 
 
-def lr_stability(lr_runs: pd.DataFrame) -> pd.DataFrame:
-    """Per norm position and warmup: the LR multiples tried, the smallest that diverged (NaN: none did), and the
-    best multiple by final loss."""
+def _lr_runs(lr_runs: pd.DataFrame) -> pd.DataFrame:
+    """The LR sweep's completed and diverged runs, with a `warmup` flag; one line where they are not that sweep's."""
     needed = ["status", "optim.warmup_steps", "optim.lr_scale", "optim.lr", "model.components.norm_position", LOSS]
     missing = [c for c in needed if c not in lr_runs]
     if missing:
@@ -196,6 +195,13 @@ def lr_stability(lr_runs: pd.DataFrame) -> pd.DataFrame:
                            f"scaling-train -m experiment=arch_postnorm_lr_cpu")
     runs = lr_runs[lr_runs["status"].isin(["completed", "diverged"])].copy()
     runs["warmup"] = runs["optim.warmup_steps"] > 0
+    return runs
+
+
+def lr_stability(lr_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per norm position and warmup: the LR multiples tried, the smallest that diverged (NaN: none did), and the
+    best multiple by final loss."""
+    runs = _lr_runs(lr_runs)
     rows = []
     for (position, warmup), g in runs.groupby(["model.components.norm_position", "warmup"]):
         diverged = g.loc[g["status"] == "diverged", "optim.lr_scale"]
@@ -397,13 +403,7 @@ def lr_figure(lr_runs: pd.DataFrame):
     """Final loss vs peak LR per norm position, with and without warmup; diverged runs as crosses at the top."""
     plots = _plots()
     plt = plots.plt
-    needed = ["status", "optim.warmup_steps", "optim.lr_scale", "optim.lr", "model.components.norm_position", LOSS]
-    missing = [c for c in needed if c not in lr_runs]
-    if missing:
-        raise ScalingError(f"the LR sweep's runs lack {', '.join(missing)}: give --lr-sweep the results dir of "
-                           f"scaling-train -m experiment=arch_postnorm_lr_cpu")
-    runs = lr_runs[lr_runs["status"].isin(["completed", "diverged"])].copy()
-    runs["warmup"] = runs["optim.warmup_steps"] > 0
+    runs = _lr_runs(lr_runs)
     with plots.matplotlib.rc_context(plots.STYLE):
         fig, ax = plt.subplots(figsize=(plots.PANEL * 1.8, plots.PANEL + 0.6))
         done = runs[runs["status"] == "completed"]

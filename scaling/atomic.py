@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -47,34 +47,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def replace_together(files: dict, remove=()) -> list[Path]:
-    """Write several files as one change: each is first written in full beside its target, and only when all
-    are written do they replace their targets (then the `remove` paths that exist are deleted: outputs of an
-    earlier write that this one no longer makes). A target that cannot be written (a directory, a read-only or
-    full filesystem) is a ScalingError naming it, and leaves every target as it was. `files` maps a path to
-    its bytes or text; returns the paths removed."""
+    """Write several files as one change: each is first written in full beside its target (`atomic_path`), and
+    only when all are written do they replace their targets (then the `remove` paths that exist are deleted:
+    outputs of an earlier write that this one no longer makes). A target that cannot be written (a directory, a
+    read-only or full filesystem) is a ScalingError naming it, and leaves every target as it was. `files` maps a
+    path to its bytes or text; returns the paths removed."""
     from scaling.errors import ScalingError
 
     targets = {Path(p): (v.encode() if isinstance(v, str) else v) for p, v in files.items()}
-    for path in targets:
+    for path in targets:  # before anything is staged, with a hint that fits several outputs
         if path.is_dir():
             raise ScalingError(f"cannot write {path}: a directory is in the way (move it, then run again)")
-    staged = {}
     try:
-        for path, data in targets.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged[path] = tmp
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, FILE_MODE)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-    except OSError as err:
-        for tmp in staged.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        raise ScalingError(f"cannot write {path}: {err.strerror or err}; nothing was changed") from None
-    for path, tmp in staged.items():
-        os.replace(tmp, path)
+        # each atomic_path replaces its target as the stack closes, after every file is staged; an error while
+        # staging closes them all unreplaced, their temporary files removed
+        with ExitStack() as stack:
+            for path, data in targets.items():
+                stack.enter_context(atomic_path(path)).write_bytes(data)
+    except ScalingError as err:
+        raise ScalingError(f"{err}; nothing was changed") from None
     removed = [Path(p) for p in remove if Path(p).is_file() and Path(p) not in targets]
     for path in removed:
         path.unlink()

@@ -140,9 +140,11 @@ class ParametricLaw:
 
     def __post_init__(self) -> None:
         _check_terms(self)
-        with np.errstate(over="ignore", under="ignore"):
-            g = np.float64(self.alpha * self.A / (self.beta * self.B)) ** (1.0 / (self.alpha + self.beta))
-        if not (np.isfinite(g) and g > 0):  # exponents near 0 (a loss that does not fall) send G to 0 or inf
+        try:
+            g = self.G
+        except OverflowError:
+            g = math.inf
+        if not (math.isfinite(g) and g > 0):  # exponents near 0 (a loss that does not fall) send G to 0 or inf
             raise ScalingError(f"law {self.name!r}: no compute-optimal split (G = (alpha A / (beta B))^(1/(alpha + "
                                f"beta)) = {float(g):.3g} with alpha {self.alpha:.3g}, beta {self.beta:.3g}): a loss "
                                f"that barely falls with N and D")

@@ -101,7 +101,6 @@ def png(fig) -> bytes:
     return buffer.getvalue()
 
 
-
 def _truncated(name: str, top: float = 0.85):
     """A colormap without its palest end, which vanishes on white."""
     return matplotlib.colors.ListedColormap(matplotlib.colormaps[name](np.linspace(0.0, top, 256)))

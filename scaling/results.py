@@ -171,8 +171,6 @@ def select_runs(path: str | Path) -> RunSelection:
     return RunSelection(runs, loss, tuple(skipped), total)
 
 
-
-
 def in_isoflop_profile(runs: pd.DataFrame) -> pd.Series:
     """True for the runs of an isoFLOP profile: an allocation rule at one budget, swept over PARABOLA_SIZES or
     more `allocation.size_factor`s that give as many model sizes (the isoflop sweeps: the chinchilla rule at

@@ -89,6 +89,7 @@ def is_profile(params, min_runs: int) -> bool:
     PARABOLA_SIZES distinct sizes or more."""
     return len(params) >= min_runs and len(np.unique(params)) >= PARABOLA_SIZES
 
+
 FAR_STEPS = 1.5  # a vertex further than this many grid steps (log N) from the best run is flagged: the best run
 # is then not one of the two sizes either side of the vertex (noise alone moves the best run by one step)
 
