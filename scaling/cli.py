@@ -224,7 +224,7 @@ def cmd_fit(args) -> int:
                  delta=args.delta, asymmetry=args.asymmetry, engine=args.engine, level=args.level,
                  budgets=_flops_list(args.budgets, "--budgets") if args.budgets else (),
                  drop_highest_loss=args.drop_highest_loss, budget_tol=args.budget_tol, min_runs=args.min_runs,
-                 window=_window(args.window), law_window=_window(args.law_window, "--law-window"),
+                 window=_window(args.window), skew=args.skew, law_window=_window(args.law_window, "--law-window"),
                  tie_exponents=args.tie_exponents, form=args.form, compute=args.compute,
                  params=args.params, holdout_budget=holdout, progress=True, **columns)
     payload = result.to_dict()
@@ -248,7 +248,7 @@ def cmd_report(args) -> int:
     from scaling.report import build
 
     report = build(args.path, bootstrap=args.bootstrap, seed=args.seed, figures=not args.no_plots,
-                   compute=args.compute, params=args.params)
+                   compute=args.compute, params=args.params, skew=args.skew)
     if args.json:
         print(json.dumps({"report": str(report.directory / "report.md"), "fits": report.fits,
                           "skipped": report.skipped, "figures": [str(p) for p in report.figures],
@@ -398,6 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default=str(fit_defaults.window), metavar="K|all",
                    help="Approach 2: fit each parabola on the best size and K sizes either side, or all sizes "
                         "(default %(default)s)")
+    p.add_argument("--skew", action=argparse.BooleanOptionalAction, default=fit_defaults.skew,
+                   help="Approach 2: allow for the isoFLOP profiles' skew, one d3L/d(ln N)3 over d2L/d(ln N)2 shared "
+                        "by every budget, so that the vertices are not pulled off the minima; default: --no-skew, "
+                        "plain parabolas, with the skew tested and a warning where it shows")
     p.add_argument("--holdout-budget", nargs="?", const="largest", metavar="C",
                    help="backtest: fit without budget C (alone: the largest), predict its N_opt and minimum loss by "
                         "Approaches 2 and 3 with intervals, and compare with what its runs show")
@@ -434,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s")
     p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,
                    help="the main fits' and law.json's N: total or non-embedding; default %(default)s")
+    p.add_argument("--skew", action=argparse.BooleanOptionalAction, default=fit_defaults.skew,
+                   help="Approach 2 allows for the isoFLOP profiles' shared skew (as scaling fit --skew); default: "
+                        "--no-skew, plain parabolas, with the skew tested")
     p.set_defaults(func=cmd_report)
 
     for p in sub.choices.values():

@@ -278,6 +278,28 @@ def _interval(ci: dict | None, key: str, fmt) -> str:
     return f"{fmt(lo)} .. {fmt(hi)}"
 
 
+def ci_text(ci) -> str:
+    """' [lo, hi]' to 3 decimals ('' without an interval); an end that rounds to zero reads 0.000, not -0.000."""
+    if not ci or None in ci:
+        return ""
+    lo, hi = (f"{v:.3f}".replace("-0.000", "0.000") for v in ci)
+    return f" [{lo}, {hi}]"
+
+
+def skew_line(skew: dict) -> str:
+    """One sentence on the isoFLOP profiles' shared skew kappa, d3L/d(ln N)3 over d2L/d(ln N)2 (Approach 2's
+    `skew`): whether the vertices allow for it, and how far doing so moves N_opt (mean over budgets)."""
+    moved = "" if skew.get("shift_pct") is None else f" by {skew['shift_pct']:+.1f}%"
+    if skew["applied"]:
+        ci = skew.get("params_ci")
+        return (f"The vertices allow for the profiles' shared skew kappa = {skew['params']:+.2f}"
+                + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+                + f" (d3L/d(ln N)3 over d2L/d(ln N)2), which moves N_opt{moved} from plain parabolas'.")
+    tested = f" (p = {skew['p']:.2g} against no skew)" if skew.get("p") is not None else ""
+    return (f"The profiles' shared skew kappa = {skew['params']:+.2f} in ln N{tested}; allowing for it (--skew) "
+            f"would move N_opt{moved}.")
+
+
 def fit_text(out: dict) -> str:
     """The fit as tables: Approach 3's parameters, Approaches 2 and 1, then the budgets asked for."""
     from scaling.laws import KAPLAN_KEYS, LAW_KEYS
@@ -322,6 +344,8 @@ def fit_text(out: dict) -> str:
                      "ok": "yes" if r["bracketed"] else "NO"} for r in sec["per_budget"]]
             lines.append(table(rows, [("c", "budget"), ("n", "runs"), ("tried", "sizes tried"), ("N", "N_opt"),
                                       ("D", "D_opt"), ("L", "min loss"), ("ok", "bracketed")]))
+            if sec.get("skew"):
+                lines.append(skew_line(sec["skew"]))
         else:
             lines.append(f"{sec['n_runs']} runs, envelope over {sec['envelope_points']} FLOP values from "
                          f"{sec['flops_range'][0]:.3g} to {sec['flops_range'][1]:.3g}")
@@ -351,9 +375,8 @@ def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, 
         section = fits.get(name)
         label = "approach 3 (Kaplan's form)" if name == "3k" else f"approach {name}"
         if section:
-            ci = section.get("ci", {}).get("a")
-            band = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
-            lines.append(f"{label}: a = {section['a']:.3f}{band}, b = {section['b']:.3f}")
+            lines.append(f"{label}: a = {section['a']:.3f}{ci_text(section.get('ci', {}).get('a'))}, "
+                         f"b = {section['b']:.3f}")
         elif name != "3k" or name in skipped:
             lines.append(f"{label}: not fitted ({skipped.get(name)})")
     lines.append(f"report: {report_path}; figures: " + (", ".join(str(p) for p in figures) or "none drawn"))

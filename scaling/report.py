@@ -37,6 +37,7 @@ import pandas as pd
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
 from scaling.atomic import json_ready, json_text, replace_together
 from scaling.errors import ScalingError
+from scaling.render import ci_text, skew_line
 from scaling.results import RunSelection, in_isoflop_profile, load_curves, select_runs
 
 # Hoffmann et al. 2022, Table 2: the exponents (a, b) of N_opt ~ C^a and D_opt ~ C^b to compare with.
@@ -149,8 +150,7 @@ def headline_table(allocations: pd.DataFrame) -> str:
 
 
 def _ci(section: dict, key: str) -> str:
-    ci = section.get("ci", {}).get(key)
-    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else ""
+    return ci_text(section.get("ci", {}).get(key))
 
 
 def exponent_table(fits: dict, skipped: dict) -> str:
@@ -216,9 +216,10 @@ def convention_table(report: Report, data, bootstrap: int, seed: int, band) -> l
 
 
 def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | None = None, figures: bool = True,
-          write: bool = True, compute: str = "6nd", params: str = "total") -> Report:
+          write: bool = True, compute: str = "6nd", params: str = "total", skew: bool | None = None) -> Report:
     """Fit, plot and write report.md, fits.json and law.json into `directory` (`write=False`: only compute).
-    `bootstrap` and `seed` default to FitOptions'; `compute` and `params` are the main fits' conventions."""
+    `bootstrap`, `seed` and `skew` (Approach 2's) default to FitOptions'; `compute` and `params` are the main fits'
+    conventions."""
     from scaling.fitting import FitOptions
     from scaling.fitting.api import prepare
     from scaling.fitting.backtest import backtest, rolling
@@ -227,7 +228,8 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     defaults = FitOptions()
     bootstrap = defaults.bootstrap if bootstrap is None else bootstrap
     seed = defaults.seed if seed is None else seed
-    opts = FitOptions(bootstrap=bootstrap, seed=seed, compute=compute, params=params)  # bad options refuse here
+    skew = defaults.skew if skew is None else skew
+    opts = FitOptions(bootstrap=bootstrap, seed=seed, compute=compute, params=params, skew=skew)  # bad ones refuse
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -676,7 +678,7 @@ def markdown(report: Report) -> str:
                 f"{'every size' if window == 'all' else f'the best size and {window} either side'}"
                 f" (the window); the intervals come from a residual bootstrap (noise sd "
                 f"{section.get('noise_sd') or float('nan'):.4f}, pooled over the windows) that keeps every size."
-                f"{scatter}", "",
+                f"{scatter}" + (f" {skew_line(section['skew'])}" if section.get("skew") else ""), "",
                 _optimum_rows(section), "",
                 f"Tokens per parameter at the optimum: {min(ratios):.0f} to {max(ratios):.0f} "
                 f"(Chinchilla: ~{TOKENS_PER_PARAM['chinchilla']:g} at 1e19-1e24 FLOPs with a 32K-token vocabulary; "

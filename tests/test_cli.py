@@ -151,3 +151,11 @@ def test_fit_all_that_fails_says_why_each_approach_failed_in_one_line(tmp_path):
     assert line.startswith("scaling fit: error: no approach could fit three.csv: approach 3 fits 5 parameters")
     assert "approach 2 needs isoFLOP profiles at two or more budgets" in line
     assert "approach 1 needs loss curves" in line
+
+
+def test_an_interval_end_that_rounds_to_zero_prints_without_a_sign():
+    """The demo's Approach 1 interval read [-0.000, 0.572]: -4e-5 rounded, sign kept."""
+    from scaling.render import ci_text
+
+    assert ci_text([-4e-5, 0.5721]) == " [0.000, 0.572]" and ci_text([-0.0, 1.0]) == " [0.000, 1.000]"
+    assert ci_text([-0.0005, 0.1]) == " [-0.001, 0.100]" and ci_text(None) == "" and ci_text([None, 0.1]) == ""

@@ -18,7 +18,7 @@ from scaling.errors import ScalingError
 from scaling.fitting import fit
 from scaling.fitting.bootstrap import resample_counts
 from scaling.fitting.data import drop_highest_losses, read_csv
-from scaling.fitting.isoflop import budget_groups, parabola_vertices
+from scaling.fitting.isoflop import budget_groups, profile_minima
 from scaling.fitting.parametric import LogHuberObjective, fit_parametric, refit_resamples
 from scaling.laws import law_from_json
 from tests.synthetic_runs import LAW, isoflop_sweep, training_curves, write_run, write_sweep
@@ -134,14 +134,21 @@ def test_chinchilla_bootstrap_with_4000_resamples_matches_the_replications_inter
 
 # --- Approach 2 ----------------------------------------------------------------------------------------------------
 
-def test_parabola_vertex_of_exact_parabolas_is_exact():
+def test_profile_minimum_of_exact_parabolas_and_skewed_parabolas_is_exact():
+    """kappa 0: the vertex of a parabola. kappa != 0: y = c0 + c1 z + c2 (z^2 + kappa z^3 / 3), z = x - mean x, with
+    c1 chosen so that f'(v) = c1 + 2 c2 v + kappa c2 v^2 = 0 at a chosen v: the minimum is at v, whichever side."""
     x = np.linspace(-2.0, 3.0, 7)
-    y = 2.0 + 0.5 * (x - 0.7) ** 2
-    counts = np.vstack([np.ones(7), [0, 1, 2, 0, 1, 3, 1], [1, 0, 0, 0, 0, 0, 5]])
-    xv, yv, c2 = parabola_vertices(x, y, counts)
-    assert xv[:2] == pytest.approx([0.7, 0.7], abs=1e-12) and yv[:2] == pytest.approx([2.0, 2.0], abs=1e-12)
-    assert c2[:2] == pytest.approx([0.5, 0.5])
-    assert np.isnan(xv[2])  # only two distinct sizes carry weight: no parabola
+    where, value = profile_minima(x, 2.0 + 0.5 * (x - 0.7) ** 2)
+    assert where == pytest.approx([0.7], abs=1e-12) and value == pytest.approx([2.0], abs=1e-12)
+    z = x - x.mean()
+    for kappa, v in ((-0.4, 0.9), (0.6, -1.1), (-1.5, 0.2)):
+        c2 = 0.3
+        c1 = -c2 * v * (2 + kappa * v)
+        y = 1.0 + c1 * z + c2 * (z * z + kappa * z**3 / 3)
+        where, value = profile_minima(x, y, kappa)
+        assert where - x.mean() == pytest.approx([v], abs=1e-9)
+        assert value == pytest.approx([1.0 + c1 * v + c2 * (v * v + kappa * v**3 / 3)], abs=1e-12)
+    assert np.isnan(profile_minima(x, -(x - 0.7) ** 2)[0][0])  # opens downwards: no minimum
 
 
 def test_noise_free_isoflop_profiles_give_the_laws_exponents_exactly():

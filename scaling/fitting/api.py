@@ -39,6 +39,9 @@ and `scaling plan --law FIT.json` read it as they read any law:
                    "min_loss": {"floor", "coefficient", "exponent", "reference_flops"},
                                               L_min = floor + coefficient (C / reference_flops)^-exponent
                    "n_budgets", "window": 2 | "all", "noise_sd",   pooled residual sd of the parabolas
+                   "skew": {"params", "tokens", "applied", "shift_pct", "p" | "params_ci", "tokens_ci"} | None,
+                                              the profiles' shared kappa in ln N and ln D (None: no window of 4
+                                              sizes); applied with --skew (then its intervals), else tested (p)
                    "per_budget": [{"flops", "compute", "n_runs", "params_tried", "params_window", "n_window",
                                    "params_best", "loss_best", "params_opt", "tokens_opt", "loss_opt", "bracketed",
                                    "in_window", "steps_from_best", "params_opt_ci", "tokens_opt_ci",
@@ -404,7 +407,7 @@ def _approach2(data: FitData, opts: FitOptions, budgets):
     data = profile_runs(data)
     result = isoflop.fit_isoflop(data.params, data.tokens, data.flops, data.loss, budget=data.budget,
                                  budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
-                                 compute=isoflop_compute(data))
+                                 skew=opts.skew, compute=isoflop_compute(data))
     rng = np.random.default_rng([opts.seed, 2])
     section, samples = _power_law_section("approach 2", result, lambda: isoflop.bootstrap_isoflop(
         result, rng, opts.bootstrap, budgets), opts, budgets)
@@ -415,7 +418,34 @@ def _approach2(data: FitData, opts: FitOptions, budgets):
         for j, row in enumerate(rows):
             for key in ("params_opt", "tokens_opt", "loss_opt"):
                 row[f"{key}_ci"] = percentile_interval(samples[key][:, j], opts.level).tolist()
+        if section.get("skew") is not None:
+            _skew_test(section["skew"], samples, opts.level)
     return result, section, samples
+
+
+def _skew_test(skew: dict, samples: dict, level: float) -> None:
+    """The profiles' shared skew (`isoflop.shared_skew`), re-estimated by each resample: where the vertices allow for
+    it, its interval. Where they are plain parabolas (--no-skew, or a kappa that could not be estimated), the
+    resamples, drawn about plain parabolas, show how far kappa strays from 0 by noise alone, and `p` is the share
+    that stray as far as the fit's (two-sided); a warning where p < 1 - level and allowing for the skew would move
+    N_opt by more than half the budgets' standard error (median sd of their resampled ln N_opt): a bias past that
+    takes the per-budget intervals' coverage well below their level."""
+    from scaling.fitting.bootstrap import percentile_interval
+
+    if skew["applied"]:
+        for key in ("params", "tokens"):
+            skew[f"{key}_ci"] = percentile_interval(samples[f"skew_{key}"], level).tolist()
+        return
+    draws = samples["skew_params"][np.isfinite(samples["skew_params"])]
+    skew["p"] = float(np.mean(np.abs(draws) >= abs(skew["params"]))) if len(draws) else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a budget whose every resample failed: NaN, left out
+        se = float(np.nanmedian(np.nanstd(np.log(samples["params_opt"]), axis=0)))
+    if (skew["p"] is not None and skew["p"] < 1 - level and skew["shift_pct"] is not None
+            and abs(math.log1p(skew["shift_pct"] / 100)) > 0.5 * se):
+        warnings.warn(f"approach 2: the isoFLOP profiles are skewed (kappa = {skew['params']:+.2f} in ln N, p = "
+                      f"{skew['p']:.3g} against plain parabolas): their vertices sit off the minima, and allowing "
+                      f"for it (--skew) moves N_opt by {skew['shift_pct']:+.1f}%", stacklevel=3)
 
 
 def _approach1(data: FitData, opts: FitOptions, budgets):

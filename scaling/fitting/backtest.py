@@ -105,7 +105,7 @@ def _observe(iso: FitData, opts: FitOptions, labels, held: int, c_held: float):
 
     full = isoflop.fit_isoflop(iso.params, iso.tokens, iso.flops, iso.loss, budget=iso.budget,
                                budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
-                               compute=isoflop_compute(iso))
+                               skew=opts.skew, compute=isoflop_compute(iso))
     used = [r for r in full.per_budget if r["params_opt"] is not None]
     column = next((j for j, r in enumerate(used) if math.isclose(r["flops"], c_held, rel_tol=1e-12)), None)
     if column is None:
@@ -193,7 +193,8 @@ def backtest(iso: FitData, law_data: FitData, opts: FitOptions, holdout=None, ap
         train_iso = iso.subset(np.flatnonzero(labels != held))
         train = isoflop.fit_isoflop(train_iso.params, train_iso.tokens, train_iso.flops, train_iso.loss,
                                     budget=train_iso.budget, budget_tol=opts.budget_tol, min_runs=opts.min_runs,
-                                    window=opts.window, compute=isoflop_compute(train_iso))
+                                    window=opts.window, skew=opts.skew,
+                                    compute=isoflop_compute(train_iso))
         fitted = [{key: r[key] for key in ("flops", "compute", "params_opt", "tokens_opt", "loss_opt", "loss_best")}
                   for r in train.per_budget if r["params_opt"] is not None]
         grid = np.geomspace(min(train.budgets.min(), x_held) / 1.5, max(train.budgets.max(), x_held) * 1.5,

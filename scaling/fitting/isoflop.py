@@ -24,10 +24,26 @@ parabola is therefore fitted on the best size (lowest mean loss) and its k neigh
 cut at the ends of the sizes tried (and widened back to 3 sizes where that leaves fewer). k = 2 (5 sizes) is
 the smallest window that leaves residual degrees of freedom (2 per budget), which the bootstrap needs, and it
 holds the common 5-size sweep (1/4..4 x N, 16x) whole. `window=None` fits every size (the practice before).
-What the window leaves: on a coarse grid the window still spans decades, and the skew moves every budget's
-vertex by about the same factor, so a stays unbiased while N_opt's level does not. Seen on a law with alpha
-0.5, beta 0.25 (7 sizes over 300x, 0.1% noise): the vertices sit ~13% above the true N_opt; the backtest,
-which compares a forecast with the held-out budget's own vertex, cannot see a bias both share.
+
+Skew (`skew`): on a coarse grid the window still spans decades. Along C = 6ND, in x = ln N, Chinchilla's law is
+E + A e^(-alpha x) + B' e^(beta x), whose third derivative at the minimum is kappa = beta - alpha times its
+second; Kaplan et al.'s, E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D, has kappa = 1 - alpha_N/alpha_D: in
+both forms the same kappa at every budget. A parabola through points at offsets h about the minimum takes the
+cubic term into its slope, and its vertex moves by -kappa m4 / (6 m2) (m_k the mean of h^k): every budget's by
+about the same factor, so a stays unbiased while N_opt's level does not (alpha 0.5, beta 0.25, 7 sizes over
+300x: ~13% high; Chinchilla's law: ~3%), and the backtest, which compares a forecast with the held-out budget's
+own vertex, cannot see a bias both share. So the fit estimates one kappa for every window (`shared_skew`): each
+window's losses ~ c0 + c1 z + c2 (z^2 + kappa z^3 / 3), z = ln N less the window's mean, kappa common, by a grid
+search over [-3, 3] refined by a parabola through its neighbours; some window must hold 4 sizes (3 fit any
+kappa). With `skew` the vertices are that curve's minima (`profile_minima`), the residuals are its, and each
+resample re-estimates kappa, so every interval carries its uncertainty. Without it (the default) the vertices are
+plain parabolas', and kappa is tested instead: the resamples, drawn about plain parabolas, show how far kappa
+strays from 0 by noise alone, and where the fit's strays further than all but 1 - level of them, a warning gives
+kappa, p and how far allowing for it would move N_opt. Why off by default (`bench/skew_study.py`,
+docs/approach2_skew.md): on strongly skewed laws it takes N_opt's level from 4-12% off to within 3% and the
+per-budget intervals' coverage from as low as 0.37 to 0.82 or more, but on near-symmetric ones (Chinchilla's,
+Epoch's) it doubles the level's error, and on the published Chinchilla points kappa cannot be estimated in the
+default window (it runs to the end of the range searched).
 
 Warnings: a budget whose parabola opens downwards (or is flat) has no minimum and is left out; one whose vertex
 lies outside the sizes tried (not bracketed) is kept as an extrapolation; one whose vertex lies more than
@@ -79,6 +95,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scaling.errors import ScalingError
+from scaling.fitting.options import FitOptions
 from scaling.fitting.power_law import OptimalScaling, PowerLaw, SaturatingLaw, fit_power_law, fit_saturating
 
 PARABOLA_SIZES = 3  # distinct model sizes a budget needs for a parabola: an isoFLOP profile has at least this many
@@ -110,28 +127,6 @@ def budget_groups(flops, budget=None, tol_dex: float = 0.02) -> tuple[np.ndarray
     return labels, centres
 
 
-def parabola_vertices(x, y, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted least-squares parabolas y ~ c0 + c1 x + c2 x^2, one per row of `counts` (K x m multiplicities).
-    Returns (x at the vertex, y there, c2); NaN vertex where c2 <= 0 or fewer than 3 distinct x carry weight."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    counts = np.atleast_2d(np.asarray(counts, dtype=float))
-    centre, spread = x.mean(), x.std() or 1.0
-    z = (x - centre) / spread  # conditioning: the normal equations hold sums of z^4
-    powers = np.stack([z**j for j in range(5)], axis=1)
-    moments = counts @ powers
-    normal = moments[:, [[0, 1, 2], [1, 2, 3], [2, 3, 4]]]
-    rhs = counts @ (powers[:, :3] * y[:, None])
-    distinct = np.unique(x, return_inverse=True)[1]
-    enough = ((counts @ np.eye(distinct.max() + 1)[distinct]) > 0).sum(axis=1) >= PARABOLA_SIZES
-    coef = np.full((len(counts), 3), np.nan)
-    if enough.any():
-        coef[enough] = np.linalg.solve(normal[enough], rhs[enough][:, :, None])[:, :, 0]
-    c0, c1, c2 = coef.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zv = np.where(c2 > 0, -c1 / (2 * c2), np.nan)
-    return centre + spread * zv, c0 + c1 * zv + c2 * zv**2, c2 / spread**2
-
-
 def parabola_fit(x, ys) -> tuple[float, float, np.ndarray]:
     """Least-squares parabolas y ~ c0 + c1 z + c2 z^2 through (x, each row of `ys`), in z = (x - centre) / spread
     (for conditioning). Returns (centre, spread, the coefficients (K x 3))."""
@@ -142,21 +137,80 @@ def parabola_fit(x, ys) -> tuple[float, float, np.ndarray]:
     return centre, spread, coef
 
 
-def window_minima(x, ys) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares parabolas through (x, each row of `ys`) and the minimum of each within [min x, max x]: the
-    vertex where it lies there and the parabola opens upwards, else the lower end. Returns (x, y) there."""
-    centre, spread, coef = parabola_fit(x, ys)
-    c0, c1, c2 = coef.T
-    lo, hi = (np.min(x) - centre) / spread, (np.max(x) - centre) / spread
+SKEW_GRID = np.linspace(-3.0, 3.0, 241)  # kappa searched; published laws have |beta - alpha| and |1 - alpha_N /
+# alpha_D| well under 1, and a profile skewed by more than 3 per unit of ln N is not near-parabolic over a window
+_CHUNK = 2000  # resamples per block of the kappa search (its residuals: block x grid x sizes)
 
-    def value(t):
-        return c0 + c1 * t + c2 * t * t
+
+def _skew_design(z, kappa) -> np.ndarray:
+    """Columns 1, z, z^2 + kappa z^3 / 3 at the points z, one design per kappa (shape kappa's + (len z, 3))."""
+    z = np.asarray(z, dtype=float)
+    k = np.asarray(kappa, dtype=float)[..., None]
+    return np.stack(np.broadcast_arrays(np.ones_like(z), z, z * z + k * z**3 / 3), axis=-1)
+
+
+def shared_skew(xs, ys) -> np.ndarray | None:
+    """The skew kappa common to every window (one per row of the windows' losses): the value on SKEW_GRID, refined
+    by a parabola through its neighbours, that minimises the pooled squared residuals of
+    y ~ c0 + c1 z + c2 (z^2 + kappa z^3 / 3), z = x - mean x, fitted per window. `xs`: each window's ln N;
+    `ys`: each window's losses (K x its runs). None where no window has 4 distinct sizes (3 fix any kappa)."""
+    if not any(len(np.unique(x)) > PARABOLA_SIZES for x in xs):
+        return None
+    rows = np.atleast_2d(ys[0]).shape[0]
+    sse = np.zeros((rows, len(SKEW_GRID)))
+    for x, y in zip(xs, ys, strict=True):
+        design = _skew_design(x - np.mean(x), SKEW_GRID)
+        residual = np.eye(len(x)) - design @ np.linalg.pinv(design)  # grid x runs x runs
+        y = np.atleast_2d(y)
+        for s in range(0, rows, _CHUNK):
+            r = np.einsum("gij,kj->kgi", residual, y[s:s + _CHUNK])
+            sse[s:s + _CHUNK] += np.einsum("kgi,kgi->kg", r, r)
+    best = np.argmin(sse, axis=1)
+    j = np.clip(best, 1, len(SKEW_GRID) - 2)
+    at = np.arange(rows)
+    s0, s1, s2 = sse[at, j - 1], sse[at, j], sse[at, j + 1]
+    curve = s0 - 2 * s1 + s2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = np.where((j == best) & (curve > 0), 0.5 * (s0 - s2) / curve, 0.0)
+    return SKEW_GRID[best] + step * (SKEW_GRID[1] - SKEW_GRID[0])
+
+
+def skewed_fit(x, ys, kappa) -> np.ndarray:
+    """Least-squares c0, c1, c2 of y ~ c0 + c1 z + c2 (z^2 + kappa z^3 / 3), z = x - mean x, per row of `ys` (each
+    with its own kappa, or one for all): a parabola whose third derivative is kappa times its second at z = 0.
+    Returns K x 3."""
+    x = np.asarray(x, dtype=float)
+    ys = np.atleast_2d(np.asarray(ys, dtype=float))
+    design = np.broadcast_to(_skew_design(x - x.mean(), np.broadcast_to(np.asarray(kappa, dtype=float),
+                                                                         (len(ys),))), (len(ys), len(x), 3))
+    gram = np.einsum("kni,knj->kij", design, design)
+    return np.linalg.solve(gram, np.einsum("kni,kn->ki", design, ys)[:, :, None])[:, :, 0]
+
+
+def profile_minima(x, ys, kappa=0.0, within: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Minima of the skewed parabolas (`skewed_fit`) through (x, each row of `ys`): the local minimum, where
+    f'(z) = c1 + 2 c2 z + kappa c2 z^2 = 0 and f'' > 0, z = -(c1 / c2) / (1 + sqrt(1 - kappa c1 / c2)) (kappa 0:
+    the vertex); NaN where there is none (c2 <= 0, or the inflection comes first). `within`: the lowest point
+    over [min x, max x] instead, the local minimum where it lies there, else the lower end. Returns (x, y)."""
+    x = np.asarray(x, dtype=float)
+    ys = np.atleast_2d(np.asarray(ys, dtype=float))
+    kappa = np.broadcast_to(np.asarray(kappa, dtype=float), (len(ys),))
+    c0, c1, c2 = skewed_fit(x, ys, kappa).T
+    centre = x.mean()
+
+    def value(z):
+        return c0 + c1 * z + c2 * (z * z + kappa * z**3 / 3)
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        vertex = -c1 / (2 * np.where(c2 > 0, c2, 1.0))
-    inside = (c2 > 0) & (vertex >= lo) & (vertex <= hi)
-    t = np.where(inside, vertex, np.where(value(lo) <= value(hi), lo, hi))
-    return centre + spread * t, value(t)
+        ratio = c1 / np.where(c2 > 0, c2, 1.0)
+        disc = 1 - kappa * ratio
+        z = np.where((c2 > 0) & (disc >= 0), -ratio / (1 + np.sqrt(np.maximum(disc, 0.0))), np.nan)
+    if within:
+        lo, hi = x.min() - centre, x.max() - centre
+        ends = np.where(value(lo) <= value(hi), lo, hi)
+        inside = np.isfinite(z) & (z >= lo) & (z <= hi)
+        z = np.where(inside & (value(np.where(inside, z, 0.0)) <= value(ends)), z, ends)
+    return centre + z, value(z)
 
 
 def window_runs(log_n, loss, k: int | None) -> tuple[np.ndarray, dict]:
@@ -195,10 +249,10 @@ class Profile:
         return np.exp(self.compute_line[0] + self.compute_line[1] * np.asarray(log_n))
 
 
-def _residuals(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """(fitted values, modified residuals r / sqrt(1 - h) of the points with h < 1) of a least-squares parabola."""
-    z = (x - x.mean()) / (x.std() or 1.0)
-    design = np.stack([np.ones_like(z), z, z * z], axis=1)
+def _residuals(x, y, kappa: float) -> tuple[np.ndarray, np.ndarray]:
+    """(fitted values, modified residuals r / sqrt(1 - h) of the points with h < 1) of a least-squares skewed
+    parabola (`skewed_fit`; kappa 0: a parabola), its kappa taken as known."""
+    design = _skew_design(x - x.mean(), kappa)
     hat = design @ np.linalg.pinv(design)
     fitted = hat @ y
     h = np.diag(hat)
@@ -219,11 +273,16 @@ class IsoflopFit(OptimalScaling):
     profiles: list[Profile]
     window: int | None
     noise_sd: float  # pooled residual standard deviation of the windows' parabolas (NaN with no dof)
+    # the profiles' shared kappa in ln N and ln D, whether the vertices allow for it, and by how much allowing for
+    # it moves N_opt (mean over budgets, %); None where no window has the 4 sizes that show a skew
+    skew: dict | None
 
     def to_dict(self) -> dict:
         return {**self.laws_dict(), "min_loss": self.loss_law.to_dict(), "n_budgets": len(self.budgets),
                 "window": "all" if self.window is None else self.window,
-                "noise_sd": self.noise_sd if math.isfinite(self.noise_sd) else None, "per_budget": self.per_budget}
+                "noise_sd": self.noise_sd if math.isfinite(self.noise_sd) else None,
+                "skew": self.skew,
+                "per_budget": self.per_budget}
 
     def at_budgets(self, flops) -> dict:
         return {"params": self.params_law(flops), "tokens": self.tokens_law(flops)}
@@ -242,10 +301,33 @@ def _flag(c: float, row: dict, facts: dict, xn: float) -> None:
                       f"would pin it down", stacklevel=3)
 
 
+def _estimate_skew(windows: list, apply: bool) -> tuple[tuple[float, float] | None, bool]:
+    """The windows' shared kappa in ln N and in ln D (`shared_skew`), None where no window has 4 sizes, and whether
+    the vertices can allow for it: not where it runs to the end of the range searched (the windows are then not
+    near-parabolic, or too noisy to tell), nor where it is None; a warning where `apply` asked for it."""
+    if not any(len(np.unique(w["log_n"])) > PARABOLA_SIZES for w in windows):
+        if apply:
+            warnings.warn("approach 2: every window holds 3 sizes, through which any skew fits: the vertices are "
+                          "plain parabolas'; widen --window or add sizes to allow for the profiles' skew",
+                          stacklevel=3)
+        return None, False
+    losses = [w["loss"][None, :] for w in windows]
+    kappa = tuple(float(shared_skew([w[col] for w in windows], losses)[0]) for col in ("log_n", "log_d"))
+    if max(abs(k) for k in kappa) < SKEW_GRID[-1]:
+        return kappa, apply
+    if apply:
+        warnings.warn(f"approach 2: the profiles' skew runs to the end of the range searched (kappa = "
+                      f"{kappa[0]:+.2f} in ln N, {kappa[1]:+.2f} in ln D): the windows are not near-parabolic or "
+                      f"too noisy to tell, so the vertices are plain parabolas'", stacklevel=3)
+    return kappa, False
+
+
 def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float = 0.02, min_runs: int = 3,
-                window: int | None = 2, compute=None) -> IsoflopFit:
-    """Approach 2 on final losses (see the module docstring); `compute`, one C per run where the power law's C
-    is not the budgets' (another convention)."""
+                window: int | None = FitOptions.window, skew: bool = FitOptions.skew,
+                compute=None) -> IsoflopFit:
+    """Approach 2 on final losses (see the module docstring); `skew`, the profiles' shared skew estimated and
+    allowed for (else plain parabolas); `compute`, one C per run where the power law's C is not the budgets'
+    (another convention)."""
     params, tokens, loss = (np.asarray(v, dtype=float) for v in (params, tokens, loss))
     labels, centres = budget_groups(flops, budget, budget_tol)
     if len(centres) < 2:
@@ -261,14 +343,22 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
         listed = ", ".join(f"{c:.3g}" for c, _ in small[:8]) + (", ..." if len(small) > 8 else "")
         warnings.warn(f"approach 2: left out {len(small)} budget(s) with fewer than {fewest} runs or "
                       f"{PARABOLA_SIZES} model sizes: {listed} FLOPs", stacklevel=2)
-    per_budget, profiles = [], []
+    windows = []
     for c, members in groups:
         inside, facts = window_runs(np.log(params[members]), loss[members], window)
         runs = members[inside]
-        logn, logd, y = np.log(params[runs]), np.log(tokens[runs]), loss[runs]
-        ones = np.ones((1, len(runs)))
-        xn, ln = (v[0] for v in parabola_vertices(logn, y, ones)[:2])
-        xd = parabola_vertices(logd, y, ones)[0][0]
+        windows.append({"flops": c, "members": members, "facts": facts, "runs": runs, "log_n": np.log(params[runs]),
+                        "log_d": np.log(tokens[runs]), "loss": loss[runs]})
+    kappa, applied = _estimate_skew(windows, skew)
+    kappa_n, kappa_d = kappa if applied else (0.0, 0.0)
+    per_budget, profiles, moved = [], [], []
+    for w in windows:
+        c, members, facts, runs, logn, logd, y = (w[k] for k in ("flops", "members", "facts", "runs", "log_n",
+                                                                 "log_d", "loss"))
+        xn, ln = (v[0] for v in profile_minima(logn, y, kappa_n))
+        xd = profile_minima(logd, y, kappa_d)[0][0]
+        if kappa is not None:  # how far allowing for the skew moves this vertex (either way round)
+            moved.append(profile_minima(logn, y, kappa[0])[0][0] - profile_minima(logn, y, 0.0)[0][0])
         row = {"flops": float(c), "n_runs": len(members), "params_tried": [float(params[members].min()),
                                                                            float(params[members].max())],
                "params_window": [math.exp(facts["lo"]), math.exp(facts["hi"])], "n_window": len(runs),
@@ -288,7 +378,7 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
         line = None
         if compute is not None:
             line = tuple(np.polyfit(logn, np.log(np.asarray(compute, dtype=float)[runs]), 1)[::-1])
-        fitted, modified = _residuals(logn, y)
+        fitted, modified = _residuals(logn, y, kappa_n)
         profile = Profile(float(c), runs, logn, logd, y, fitted, modified, line)
         steps = abs(xn - facts["best"]) / facts["step"] if facts["step"] > 0 else float("nan")
         row.update(compute=float(profile.compute_at(xn)), params_opt=math.exp(xn), tokens_opt=math.exp(xd),
@@ -305,12 +395,17 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
                            f"{len(centres)} budget(s){left}: add model sizes around each budget's optimum")
     rows = [r for r in per_budget if r["params_opt"] is not None]
     x = np.array([r["compute"] for r in rows])
-    dof = sum(len(p.members) - 3 for p in profiles)
+    dof = sum(len(p.members) - 3 for p in profiles) - int(applied)  # the shared kappa costs one
+    moved = [m for m in moved if math.isfinite(m)]
+    skew_facts = None if kappa is None else {
+        "params": kappa[0], "tokens": kappa[1], "applied": applied,
+        "shift_pct": 100 * math.expm1(float(np.mean(moved))) if moved else None}
     sse = sum(float(np.sum((p.loss - p.fitted) ** 2)) for p in profiles)
     return IsoflopFit(per_budget, fit_power_law(x, [r["params_opt"] for r in rows]),
                       fit_power_law(x, [r["tokens_opt"] for r in rows]),
                       fit_saturating(x, [r["loss_opt"] for r in rows]), [p.members for p in profiles], x, profiles,
-                      window, math.sqrt(sse / dof) if dof else float("nan"))
+                      window, math.sqrt(sse / dof) if dof > 0 else float("nan"),
+                      skew_facts)
 
 
 def residual_pool(fit: IsoflopFit) -> np.ndarray:
@@ -373,10 +468,16 @@ def bootstrap_isoflop(fit: IsoflopFit, rng: np.random.Generator, resamples: int,
         return None
     shape = (resamples, len(fit.profiles))
     n_opt, d_opt, l_opt, x = (np.empty(shape) for _ in range(4))
+    ys = [p.fitted + rng.choice(pool, size=(resamples, len(p.members))) for p in fit.profiles]
+    kappa_n = kappa_d = np.zeros(resamples)
+    if fit.skew is not None:  # each resample estimates its own shared skew, as the fit did: an interval where the
+        # vertices allow for it, else its spread under plain parabolas, against which the fit's kappa is tested
+        kappa_n, kappa_d = (shared_skew([getattr(p, col) for p in fit.profiles], ys) for col in ("log_n", "log_d"))
+    use_n, use_d = (kappa_n, kappa_d) if fit.skew is not None and fit.skew["applied"] else (0.0, 0.0)
     for j, p in enumerate(fit.profiles):
-        ys = p.fitted + rng.choice(pool, size=(resamples, len(p.members)))
-        xn, l_opt[:, j] = window_minima(p.log_n, ys)
-        n_opt[:, j], d_opt[:, j], x[:, j] = np.exp(xn), np.exp(window_minima(p.log_d, ys)[0]), p.compute_at(xn)
+        xn, l_opt[:, j] = profile_minima(p.log_n, ys[j], use_n, within=True)
+        n_opt[:, j], x[:, j] = np.exp(xn), p.compute_at(xn)
+        d_opt[:, j] = np.exp(profile_minima(p.log_d, ys[j], use_d, within=True)[0])
     scatter = budget_scatter(fit, np.log(n_opt), l_opt)
     tau, tau_loss = scatter["params"]["tau"], scatter["loss"]["tau"]
     if scatter["params"]["dof"] < 1:  # two points fix a line: nothing measures how far optima stray from it
@@ -389,7 +490,8 @@ def bootstrap_isoflop(fit: IsoflopFit, rng: np.random.Generator, resamples: int,
     p_law, t_law, l_law = fit_power_law(x, n_law), fit_power_law(x, d_law), fit_saturating(x, l_law_opt)
     new = np.atleast_1d(np.asarray(flops_at, dtype=float))
     at_shift = tau * rng.standard_normal((resamples, len(new)))  # the effect of a budget not swept
-    return {"a": p_law.exponent, "b": t_law.exponent, "params_coefficient": p_law.coefficient,
+    skews = {} if fit.skew is None else {"skew_params": kappa_n, "skew_tokens": kappa_d}
+    return {**skews, "a": p_law.exponent, "b": t_law.exponent, "params_coefficient": p_law.coefficient,
             "tokens_coefficient": t_law.coefficient, "params": p_law(new) * np.exp(at_shift),
             "tokens": t_law(new) * np.exp(-at_shift),
             "loss_min": l_law(new) + tau_loss * rng.standard_normal((resamples, len(new))),

@@ -47,6 +47,7 @@ class FitOptions:
     budget_tol: float = 0.02  # Approach 2 without a budget column: dex within which runs share a budget
     min_runs: int = 3  # Approach 2 leaves out budgets with fewer runs
     window: int | None = 2  # Approach 2: each parabola on the best size +- this many sizes; None: every size
+    skew: bool = True  # Approach 2: allow for the profiles' skew, one kappa shared by every budget (else parabolas)
     form: str = "chinchilla"  # Approach 3's law: chinchilla | kaplan (scaling.laws.LAW_FORMS)
     tie_exponents: bool = False  # Approach 3: alpha = beta (4 parameters)
     law_window: int | None = None  # Approach 3 on the runs of Approach 2's windows (best size +- K); None: all
@@ -80,8 +81,9 @@ class FitOptions:
         if self.law_window is not None and not _whole(self.law_window, 1):
             raise ScalingError(f"--law-window takes a whole number of neighbours >= 1 on each side of each budget's "
                                f"best size (or 'all' for every run), got {self.law_window!r}")
-        if not isinstance(self.tie_exponents, bool):
-            raise ScalingError(f"tie_exponents takes True or False, got {self.tie_exponents!r}")
+        for name in ("tie_exponents", "skew"):
+            if not isinstance(getattr(self, name), bool):
+                raise ScalingError(f"{name} takes True or False, got {getattr(self, name)!r}")
         if self.form not in FORMS:
             raise ScalingError(f"unknown law form {self.form!r}: choose one of {', '.join(FORMS)}")
         if self.form == "kaplan":

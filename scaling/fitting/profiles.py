@@ -72,7 +72,7 @@ def profile_check(iso: FitData, laws: dict, opts: FitOptions) -> dict:
 
     fit = isoflop.fit_isoflop(iso.params, iso.tokens, iso.flops, iso.loss, budget=iso.budget,
                               budget_tol=opts.budget_tol, min_runs=opts.min_runs, window=opts.window,
-                              compute=isoflop_compute(iso))
+                              skew=False, compute=isoflop_compute(iso))
     pool = isoflop.residual_pool(fit)
     note = None if opts.bootstrap else "no bootstrap"
     if opts.bootstrap and not len(pool):
