@@ -35,15 +35,17 @@ about the same factor, so a stays unbiased while N_opt's level does not (alpha 0
 own vertex, cannot see a bias both share. So the fit estimates one kappa for every window (`shared_skew`): each
 window's losses ~ c0 + c1 z + c2 (z^2 + kappa z^3 / 3), z = ln N less the window's mean, kappa common, by a grid
 search over [-3, 3] refined by a parabola through its neighbours; some window must hold 4 sizes (3 fit any
-kappa). With `skew` the vertices are that curve's minima (`profile_minima`), the residuals are its, and each
-resample re-estimates kappa, so every interval carries its uncertainty. Without it (the default) the vertices are
-plain parabolas', and kappa is tested instead: the resamples, drawn about plain parabolas, show how far kappa
-strays from 0 by noise alone, and where the fit's strays further than all but 1 - level of them, a warning gives
-kappa, p and how far allowing for it would move N_opt. Why off by default (`bench/skew_study.py`,
-docs/approach2_skew.md): on strongly skewed laws it takes N_opt's level from 4-12% off to within 3% and the
-per-budget intervals' coverage from as low as 0.37 to 0.82 or more, but on near-symmetric ones (Chinchilla's,
-Epoch's) it doubles the level's error, and on the published Chinchilla points kappa cannot be estimated in the
-default window (it runs to the end of the range searched).
+kappa). With `skew` (the default) the vertices are that curve's minima (`profile_minima`), the residuals are
+its, and each resample re-estimates kappa, so every interval carries its uncertainty; where kappa cannot be
+placed (every window 3 sizes, or it runs to the end of the range searched, as on the published Chinchilla points
+in the default window) the vertices stay plain parabolas', with a warning. Without it the vertices are plain
+parabolas', and kappa is tested instead (`api._skew_test`): the resamples, drawn about plain parabolas, show how
+far kappa strays from 0 by noise alone. Why on by default (`bench/skew_study.py`, docs/approach2_skew.md): on
+sweeps drawn from skewed laws (|kappa| 0.25-0.29, among them the Kaplan-form law the reference sweep favours),
+plain parabolas put N_opt's level up to 12% off with per-budget intervals that hold the true optimum as little
+as 32-53% of the time, where allowing for the skew keeps the level within 5% and the intervals at 82-95% in
+every setting; the price, on near-symmetric laws (Chinchilla's, Epoch's), is up to twice the level's error,
+with intervals widened to match.
 
 Warnings: a budget whose parabola opens downwards (or is flat) has no minimum and is left out; one whose vertex
 lies outside the sizes tried (not bracketed) is kept as an extrapolation; one whose vertex lies more than
@@ -139,7 +141,7 @@ def parabola_fit(x, ys) -> tuple[float, float, np.ndarray]:
 
 SKEW_GRID = np.linspace(-3.0, 3.0, 241)  # kappa searched; published laws have |beta - alpha| and |1 - alpha_N /
 # alpha_D| well under 1, and a profile skewed by more than 3 per unit of ln N is not near-parabolic over a window
-_CHUNK = 2000  # resamples per block of the kappa search (its residuals: block x grid x sizes)
+_CHUNK = 2000  # resamples per block of the kappa search (its projections: block x grid x 3)
 
 
 def _skew_design(z, kappa) -> np.ndarray:
@@ -159,12 +161,15 @@ def shared_skew(xs, ys) -> np.ndarray | None:
     rows = np.atleast_2d(ys[0]).shape[0]
     sse = np.zeros((rows, len(SKEW_GRID)))
     for x, y in zip(xs, ys, strict=True):
-        design = _skew_design(x - np.mean(x), SKEW_GRID)
-        residual = np.eye(len(x)) - design @ np.linalg.pinv(design)  # grid x runs x runs
+        # residual sum of squares = |y|^2 - |Q'y|^2, Q an orthonormal basis of each kappa's design (grid x runs x 3):
+        # no runs x runs matrices, so a window of many seeds costs no more memory than its runs
+        basis = np.linalg.qr(_skew_design(x - np.mean(x), SKEW_GRID))[0]
         y = np.atleast_2d(y)
+        y = y - y.mean(axis=1, keepdims=True)  # the constant column takes the mean: the rest stays small
         for s in range(0, rows, _CHUNK):
-            r = np.einsum("gij,kj->kgi", residual, y[s:s + _CHUNK])
-            sse[s:s + _CHUNK] += np.einsum("kgi,kgi->kg", r, r)
+            block = y[s:s + _CHUNK]
+            proj = np.einsum("gni,kn->kgi", basis, block)
+            sse[s:s + _CHUNK] += np.sum(block * block, axis=1)[:, None] - np.sum(proj * proj, axis=2)
     best = np.argmin(sse, axis=1)
     j = np.clip(best, 1, len(SKEW_GRID) - 2)
     at = np.arange(rows)
