@@ -439,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,
                    help="the main fits' and law.json's N: total or non-embedding; default %(default)s")
     p.add_argument("--skew", action=argparse.BooleanOptionalAction, default=fit_defaults.skew,
-                   help="Approach 2 allows for the isoFLOP profiles' shared skew (as scaling fit --skew); default: "
-                        "--no-skew, plain parabolas, with the skew tested")
+                   help="Approach 2 allows for the isoFLOP profiles' shared skew (as scaling fit --skew, the "
+                        "default); --no-skew: plain parabolas, with the skew tested")
     p.set_defaults(func=cmd_report)
 
     for p in sub.choices.values():

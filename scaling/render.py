@@ -286,18 +286,27 @@ def ci_text(ci) -> str:
     return f" [{lo}, {hi}]"
 
 
+def _signed(value: float, digits: int) -> str:
+    """+x.xx, with a value that rounds to zero printed +0.00 (not -0.00)."""
+    text = f"{value:+.{digits}f}"
+    return text if float(text) != 0 else f"{0.0:+.{digits}f}"
+
+
 def skew_line(skew: dict) -> str:
     """One sentence on the isoFLOP profiles' shared skew kappa, d3L/d(ln N)3 over d2L/d(ln N)2 (Approach 2's
-    `skew`): whether the vertices allow for it, and how far doing so moves N_opt (mean over budgets)."""
-    moved = "" if skew.get("shift_pct") is None else f" by {skew['shift_pct']:+.1f}%"
+    `skew`): whether the vertices allow for it, and how far doing so moves N_opt (median over budgets); or why
+    it cannot be allowed for."""
+    if skew.get("reason"):
+        return f"The profiles' skew cannot be allowed for ({skew['reason']}): the vertices are plain parabolas'."
+    moved = "" if skew.get("shift_pct") is None else f" by {_signed(skew['shift_pct'], 1)}%"
     if skew["applied"]:
         ci = skew.get("params_ci")
-        return (f"The vertices allow for the profiles' shared skew kappa = {skew['params']:+.2f}"
-                + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+        return (f"The vertices allow for the profiles' shared skew kappa = {_signed(skew['params'], 2)}"
+                + (f" [{_signed(ci[0], 2)}, {_signed(ci[1], 2)}]" if ci else "")
                 + f" (d3L/d(ln N)3 over d2L/d(ln N)2), which moves N_opt{moved} from plain parabolas'.")
     tested = f" (p = {skew['p']:.2g} against no skew)" if skew.get("p") is not None else ""
-    return (f"The profiles' shared skew kappa = {skew['params']:+.2f} in ln N{tested}; allowing for it (--skew) "
-            f"would move N_opt{moved}.")
+    return (f"The profiles' shared skew kappa = {_signed(skew['params'], 2)} in ln N{tested}; allowing for it "
+            f"(--skew) would move N_opt{moved}.")
 
 
 def fit_text(out: dict) -> str:

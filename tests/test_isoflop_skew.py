@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from scaling.fitting import fit
-from scaling.fitting.isoflop import shared_skew
+from scaling.fitting.isoflop import profile_minima, shared_skew
 from scaling.laws import KaplanLaw, ParametricLaw
 
 BUDGETS = np.geomspace(1e18, 1e21, 6)
@@ -136,3 +136,105 @@ def test_where_kappa_runs_to_the_end_of_its_range_the_vertices_stay_parabolas():
     assert not out["skew"]["applied"] and abs(out["skew"]["params"]) == 3.0
     assert any("runs to the end of the range searched" in s and "plain parabolas'" in s for s in said)
     assert out["a"] == plain["a"] and 0.462 < out["a"] < 0.534
+
+
+def profiles(shape, sizes=7, span: float = 30.0, noise: float = 0.0, seed: int = 0, budgets=BUDGETS,
+             shift: float = 0.0) -> pd.DataFrame:
+    """Profiles of a known shape about a known optimum n0(C) = 1e8 (C / 1e19)^0.5: loss = 2 + 0.3 (C/1e18)^-0.1 +
+    shape(ln N - ln n0), sizes log-spaced over `span` x about n0 e^shift (a list: sizes per budget)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, c in enumerate(budgets):
+        n0 = 1e8 * (c / 1e19) ** 0.5
+        count = sizes[i] if isinstance(sizes, list | tuple) else sizes
+        for n in n0 * math.exp(shift) * np.geomspace(span**-0.5, span**0.5, count):
+            rows.append({"params": n, "tokens": c / (6 * n), "flops": c, "budget": c,
+                         "loss": 2.0 + 0.3 * (c / 1e18) ** -0.1 + shape(math.log(n / n0))
+                         + noise * rng.standard_normal()})
+    return pd.DataFrame(rows)
+
+
+def skewed(kappa: float):
+    """A profile with its minimum at 0 and f'''/f'' = kappa there: 0.05 (e^(kappa z) - kappa z - 1) / kappa^2."""
+    return lambda z: 0.05 * (math.exp(kappa * z) - kappa * z - 1) / kappa**2
+
+
+def test_a_kappa_fitted_exactly_leaves_no_noise_to_draw_and_is_not_applied():
+    """One window of 4 runs, the rest of 3: kappa passes through those 4 points exactly, so the residuals would be
+    ~0 and every interval would collapse (a = 0.4988 [0.4988, 0.4988] on 0.1% noise before this was checked)."""
+    frame = profiles(skewed(-0.3), sizes=[4, 3, 3, 3, 3, 3], noise=1e-3, seed=1)
+    out, said = approach2(frame)
+    plain, _ = approach2(frame, skew=False)
+    assert not out["skew"]["applied"] and "no residual degree of freedom" in out["skew"]["reason"]
+    assert any("cannot be allowed for" in s for s in said)
+    assert out["ci"]["a"] == plain["ci"]["a"] and out["ci"]["a"][1] - out["ci"]["a"][0] > 0.01
+
+
+def test_a_kappa_whose_inflection_falls_inside_a_window_is_not_applied():
+    """True kappa 6 on windows 30x wide: f'' changes sign at z = -1/kappa inside them, so no near-parabola
+    describes them; allowing for it put every budget's interval at [0.32, 1.2] x the truth."""
+    out, said = approach2(profiles(skewed(6.0), noise=1e-4, seed=1))
+    assert not out["skew"]["applied"] and "inflection" in out["skew"]["reason"]
+    assert any("cannot be allowed for" in s for s in said)
+
+
+def test_a_budget_whose_skewed_curve_has_no_minimum_is_kept_as_an_extrapolation():
+    """Kappa -1 (placed by six centred budgets) and a seventh budget swept far to one side of its optimum: its
+    skewed curve falls throughout. It is kept, as not bracketed, with its parabola's vertex, not left out as flat."""
+    frame = pd.concat([profiles(skewed(-1.0), span=30, noise=1e-4, seed=1),
+                       profiles(skewed(-1.0), span=30, noise=1e-4, seed=2, budgets=[1e22], shift=-2.5)])
+    out, said = approach2(frame)
+    row = out["per_budget"][-1]
+    assert row["flops"] == 1e22 and row["params_opt"] is not None and not row["bracketed"]
+    assert not any("flat or opens downwards" in s for s in said)
+    assert any("budget 1e+22 FLOPs: the minimum is not bracketed" in s for s in said)
+
+
+@pytest.mark.parametrize("skew", [True, False])
+def test_a_budget_of_identical_losses_is_left_out_as_flat_not_an_overflow(skew):
+    frame = profiles(skewed(-0.3), noise=1e-3, seed=1)
+    frame.loc[frame["budget"] == BUDGETS[2], "loss"] = 2.5
+    out, said = approach2(frame, skew=skew)
+    assert out["per_budget"][2]["params_opt"] is None
+    assert any(f"budget {BUDGETS[2]:.3g} FLOPs: the loss curve is flat" in s for s in said)
+    assert sum(r["params_opt"] is not None for r in out["per_budget"]) == 5
+
+
+def test_the_lowest_point_within_a_window_is_found_past_an_inflection_too():
+    """Against a dense grid of the fitted curve, on random windows and kappas (curves opening downwards at the
+    centre included, whose minimum inside the window lies past the inflection)."""
+    from scaling.fitting.isoflop import skewed_fit
+
+    rng = np.random.default_rng(5)
+    x = np.log(np.geomspace(1e6, 3e7, 6))
+    ys = 2.0 + 0.05 * rng.standard_normal((400, len(x)))
+    kappas = rng.uniform(-3, 3, 400)
+    where, value = profile_minima(x, ys, kappas, within=True)
+    grid = np.linspace(x.min(), x.max(), 4001) - x.mean()
+    c0, c1, c2 = skewed_fit(x, ys, kappas).T
+    dense = c0[:, None] + c1[:, None] * grid + c2[:, None] * (grid**2 + kappas[:, None] * grid**3 / 3)
+    assert np.all(value <= dense.min(axis=1) + 1e-9)
+    assert np.all((where >= x.min() - 1e-12) & (where <= x.max() + 1e-12))
+
+
+def test_a_kappa_that_rounds_to_zero_prints_without_a_sign():
+    from scaling.render import skew_line
+
+    line = skew_line({"params": -1e-4, "tokens": 1e-4, "applied": True, "reason": None, "shift_pct": -0.01,
+                      "params_ci": [-0.2, 0.1]})
+    assert "kappa = +0.00 [-0.20, +0.10]" in line and "by +0.0%" in line and "-0.0" not in line.replace("-0.20", "")
+
+
+def test_the_backtest_reads_the_held_out_budget_as_it_reads_the_fitted_ones():
+    """Only the held-out (largest) budget has more than 3 sizes: the fitted budgets cannot place the skew, so
+    the held-out vertex is read with plain parabolas too (it was read skewed, and the error mixed the two)."""
+    frame = profiles(skewed(-0.5), sizes=[3, 3, 3, 3, 3, 7], noise=1e-3, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = fit(frame, approach="2", bootstrap=200).to_dict()["approach2"]
+        both = [fit(frame, approach="2", bootstrap=200, holdout_budget=BUDGETS[-1], skew=skew).to_dict()["backtest"]
+                for skew in (True, False)]
+    assert full["skew"]["applied"]  # on every budget the skew is placed ...
+    assert both[0]["observed"]["params_opt"] == both[1]["observed"]["params_opt"]  # ... but not in the backtest
+    assert both[0]["params_error_pct"] == both[1]["params_error_pct"]
+    assert any("cannot place the profiles' skew" in w for w in both[0]["warnings"])

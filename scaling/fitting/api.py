@@ -39,9 +39,10 @@ and `scaling plan --law FIT.json` read it as they read any law:
                    "min_loss": {"floor", "coefficient", "exponent", "reference_flops"},
                                               L_min = floor + coefficient (C / reference_flops)^-exponent
                    "n_budgets", "window": 2 | "all", "noise_sd",   pooled residual sd of the parabolas
-                   "skew": {"params", "tokens", "applied", "shift_pct", "p" | "params_ci", "tokens_ci"} | None,
-                                              the profiles' shared kappa in ln N and ln D (None: no window of 4
-                                              sizes); applied with --skew (then its intervals), else tested (p)
+                   "skew": {"params", "tokens", "applied", "reason", "shift_pct", "p" | "params_ci", "tokens_ci"}
+                           | None,            the profiles' shared kappa in ln N and ln D (None: no window of 4
+                                              sizes); applied with --skew (then its intervals), else tested (p);
+                                              reason: why it cannot be allowed for (then neither)
                    "per_budget": [{"flops", "compute", "n_runs", "params_tried", "params_window", "n_window",
                                    "params_best", "loss_best", "params_opt", "tokens_opt", "loss_opt", "bracketed",
                                    "in_window", "steps_from_best", "params_opt_ci", "tokens_opt_ci",
@@ -425,7 +426,7 @@ def _approach2(data: FitData, opts: FitOptions, budgets):
 
 def _skew_test(skew: dict, samples: dict, level: float) -> None:
     """The profiles' shared skew (`isoflop.shared_skew`), re-estimated by each resample: where the vertices allow for
-    it, its interval. Where they are plain parabolas (--no-skew, or a kappa that could not be estimated), the
+    it, its interval. Where they are plain parabolas by choice (--no-skew; not where kappa cannot be placed), the
     resamples, drawn about plain parabolas, show how far kappa strays from 0 by noise alone, and `p` is the share
     that stray as far as the fit's (two-sided); a warning where p < 1 - level and allowing for the skew would move
     N_opt by more than half the budgets' standard error (median sd of their resampled ln N_opt): a bias past that
@@ -435,6 +436,8 @@ def _skew_test(skew: dict, samples: dict, level: float) -> None:
     if skew["applied"]:
         for key in ("params", "tokens"):
             skew[f"{key}_ci"] = percentile_interval(samples[f"skew_{key}"], level).tolist()
+        return
+    if skew["reason"] is not None:  # a kappa that cannot be placed has nothing to test
         return
     draws = samples["skew_params"][np.isfinite(samples["skew_params"])]
     skew["p"] = float(np.mean(np.abs(draws) >= abs(skew["params"]))) if len(draws) else None

@@ -36,9 +36,12 @@ own vertex, cannot see a bias both share. So the fit estimates one kappa for eve
 window's losses ~ c0 + c1 z + c2 (z^2 + kappa z^3 / 3), z = ln N less the window's mean, kappa common, by a grid
 search over [-3, 3] refined by a parabola through its neighbours; some window must hold 4 sizes (3 fit any
 kappa). With `skew` (the default) the vertices are that curve's minima (`profile_minima`), the residuals are
-its, and each resample re-estimates kappa, so every interval carries its uncertainty; where kappa cannot be
-placed (every window 3 sizes, or it runs to the end of the range searched, as on the published Chinchilla points
-in the default window) the vertices stay plain parabolas', with a warning. Without it the vertices are plain
+its (scaled for the degree of freedom kappa takes), and each resample re-estimates kappa, so every interval
+carries its uncertainty. Where kappa cannot be placed, the vertices stay plain parabolas', with a warning: every
+window holds 3 sizes; kappa runs to the end of the range searched (as on the published Chinchilla points in the
+default window) or puts the curve's inflection, z = -1/kappa, inside a window (the windows are then not
+near-parabolic); or no residual degree of freedom is left. A budget whose skewed curve has no minimum (it falls
+or rises throughout) keeps its parabola's vertex, an extrapolation. Without it the vertices are plain
 parabolas', and kappa is tested instead (`api._skew_test`): the resamples, drawn about plain parabolas, show how
 far kappa strays from 0 by noise alone. Why on by default (`bench/skew_study.py`, docs/approach2_skew.md): on
 sweeps drawn from skewed laws (|kappa| 0.25-0.29, among them the Kaplan-form law the reference sweep favours),
@@ -92,7 +95,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -141,6 +144,9 @@ def parabola_fit(x, ys) -> tuple[float, float, np.ndarray]:
 
 SKEW_GRID = np.linspace(-3.0, 3.0, 241)  # kappa searched; published laws have |beta - alpha| and |1 - alpha_N /
 # alpha_D| well under 1, and a profile skewed by more than 3 per unit of ln N is not near-parabolic over a window
+FLAT = 1e-9  # a curvature c2 below this fraction of the losses is none: flat (identical losses give ~1e-30)
+REACH = 20.0  # ln N: a vertex further than this (x5e8) from its window's centre is no estimate, and exp() of it
+# overflows not much further out
 _CHUNK = 2000  # resamples per block of the kappa search (its projections: block x grid x 3)
 
 
@@ -193,10 +199,13 @@ def skewed_fit(x, ys, kappa) -> np.ndarray:
 
 
 def profile_minima(x, ys, kappa=0.0, within: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Minima of the skewed parabolas (`skewed_fit`) through (x, each row of `ys`): the local minimum, where
-    f'(z) = c1 + 2 c2 z + kappa c2 z^2 = 0 and f'' > 0, z = -(c1 / c2) / (1 + sqrt(1 - kappa c1 / c2)) (kappa 0:
-    the vertex); NaN where there is none (c2 <= 0, or the inflection comes first). `within`: the lowest point
-    over [min x, max x] instead, the local minimum where it lies there, else the lower end. Returns (x, y)."""
+    """Minima of the skewed parabolas (`skewed_fit`) through (x, each row of `ys`). The local minimum, where
+    f'(z) = c1 + 2 c2 z + kappa c2 z^2 = 0 and f''(z) = 2 c2 (1 + kappa z) > 0: with c2 > 0, z = -(c1 / c2) /
+    (1 + sqrt(1 - kappa c1 / c2)) (kappa 0: the vertex). NaN where there is none: c2 not above FLAT of the losses'
+    scale (flat, or opening downwards), or no stationary point (the curve falls or rises throughout). `within`:
+    the lowest point over [min x, max x] instead: the lower end, or a local minimum that lies there and is lower
+    (with c2 < 0 and kappa != 0 one lies past the inflection, at (-1 - sqrt(1 - kappa c1 / c2)) / kappa).
+    Returns (x, y)."""
     x = np.asarray(x, dtype=float)
     ys = np.atleast_2d(np.asarray(ys, dtype=float))
     kappa = np.broadcast_to(np.asarray(kappa, dtype=float), (len(ys),))
@@ -206,15 +215,21 @@ def profile_minima(x, ys, kappa=0.0, within: bool = False) -> tuple[np.ndarray, 
     def value(z):
         return c0 + c1 * z + c2 * (z * z + kappa * z**3 / 3)
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = c1 / np.where(c2 > 0, c2, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        ratio = c1 / np.where(c2 != 0, c2, 1.0)
         disc = 1 - kappa * ratio
-        z = np.where((c2 > 0) & (disc >= 0), -ratio / (1 + np.sqrt(np.maximum(disc, 0.0))), np.nan)
-    if within:
+        root = np.sqrt(np.maximum(disc, 0.0))
+        up = c2 > FLAT * np.max(np.abs(ys), axis=1)
+        z = np.where(up & (disc >= 0), -ratio / (1 + root), np.nan)
+        if not within:
+            return centre + z, value(z)
         lo, hi = x.min() - centre, x.max() - centre
-        ends = np.where(value(lo) <= value(hi), lo, hi)
-        inside = np.isfinite(z) & (z >= lo) & (z <= hi)
-        z = np.where(inside & (value(np.where(inside, z, 0.0)) <= value(ends)), z, ends)
+        past = np.where((c2 < 0) & (kappa != 0) & (disc >= 0), (-1 - root) / np.where(kappa != 0, kappa, 1.0),
+                        np.nan)
+        candidates = np.stack([np.full(len(ys), lo), np.full(len(ys), hi), z, past])
+        inside = np.isfinite(candidates) & (candidates >= lo) & (candidates <= hi)
+        values = np.where(inside, value(np.where(inside, candidates, 0.0)), np.inf)
+        z = candidates[np.argmin(values, axis=0), np.arange(len(ys))]
     return centre + z, value(z)
 
 
@@ -306,25 +321,33 @@ def _flag(c: float, row: dict, facts: dict, xn: float) -> None:
                       f"would pin it down", stacklevel=3)
 
 
-def _estimate_skew(windows: list, apply: bool) -> tuple[tuple[float, float] | None, bool]:
-    """The windows' shared kappa in ln N and in ln D (`shared_skew`), None where no window has 4 sizes, and whether
-    the vertices can allow for it: not where it runs to the end of the range searched (the windows are then not
-    near-parabolic, or too noisy to tell), nor where it is None; a warning where `apply` asked for it."""
+def _estimate_skew(windows: list, apply: bool) -> tuple[tuple[float, float] | None, str | None]:
+    """The windows' shared kappa in ln N and in ln D (`shared_skew`; None where no window has 4 sizes), and why the
+    vertices cannot allow for it (None where they can): it runs to the end of the range searched, or puts the
+    curve's inflection (z = -1 / kappa) inside a window (either way the windows are not near-parabolic, or too
+    noisy to tell), or the windows have no residual degree of freedom left once it is fitted. A warning where
+    `apply` asked for it."""
+    reason = None
+    kappa = None
     if not any(len(np.unique(w["log_n"])) > PARABOLA_SIZES for w in windows):
-        if apply:
-            warnings.warn("approach 2: every window holds 3 sizes, through which any skew fits: the vertices are "
-                          "plain parabolas'; widen --window or add sizes to allow for the profiles' skew",
-                          stacklevel=3)
-        return None, False
-    losses = [w["loss"][None, :] for w in windows]
-    kappa = tuple(float(shared_skew([w[col] for w in windows], losses)[0]) for col in ("log_n", "log_d"))
-    if max(abs(k) for k in kappa) < SKEW_GRID[-1]:
-        return kappa, apply
-    if apply:
-        warnings.warn(f"approach 2: the profiles' skew runs to the end of the range searched (kappa = "
-                      f"{kappa[0]:+.2f} in ln N, {kappa[1]:+.2f} in ln D): the windows are not near-parabolic or "
-                      f"too noisy to tell, so the vertices are plain parabolas'", stacklevel=3)
-    return kappa, False
+        reason = "every window holds 3 sizes, through which any skew fits; widen --window or add sizes"
+    else:
+        losses = [w["loss"][None, :] for w in windows]
+        kappa = tuple(float(shared_skew([w[col] for w in windows], losses)[0]) for col in ("log_n", "log_d"))
+        reach = max(abs(k) * float(np.max(np.abs(w[col] - np.mean(w[col]))))
+                    for k, col in zip(kappa, ("log_n", "log_d"), strict=True) for w in windows)
+        if max(abs(k) for k in kappa) >= SKEW_GRID[-1]:
+            reason = (f"kappa runs to the end of the range searched ({kappa[0]:+.2f} in ln N): the windows are not "
+                      f"near-parabolic, or too noisy to tell")
+        elif reach >= 1:
+            reason = (f"kappa = {kappa[0]:+.2f} puts the curve's inflection inside a window: the windows are not "
+                      f"near-parabolic; a narrower --window")
+        elif sum(len(w["runs"]) - 3 for w in windows) < 2:
+            reason = "the windows leave no residual degree of freedom once kappa is fitted; add sizes or seeds"
+    if apply and reason is not None:
+        warnings.warn(f"approach 2: the profiles' skew cannot be allowed for ({reason}): the vertices are plain "
+                      f"parabolas'", stacklevel=3)
+    return kappa, reason
 
 
 def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float = 0.02, min_runs: int = 3,
@@ -354,7 +377,8 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
         runs = members[inside]
         windows.append({"flops": c, "members": members, "facts": facts, "runs": runs, "log_n": np.log(params[runs]),
                         "log_d": np.log(tokens[runs]), "loss": loss[runs]})
-    kappa, applied = _estimate_skew(windows, skew)
+    kappa, reason = _estimate_skew(windows, skew)
+    applied = skew and reason is None
     kappa_n, kappa_d = kappa if applied else (0.0, 0.0)
     per_budget, profiles, moved = [], [], []
     for w in windows:
@@ -362,8 +386,16 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
                                                                  "log_d", "loss"))
         xn, ln = (v[0] for v in profile_minima(logn, y, kappa_n))
         xd = profile_minima(logd, y, kappa_d)[0][0]
-        if kappa is not None:  # how far allowing for the skew moves this vertex (either way round)
-            moved.append(profile_minima(logn, y, kappa[0])[0][0] - profile_minima(logn, y, 0.0)[0][0])
+        plain = profile_minima(logn, y, 0.0)
+        if applied and not np.isfinite(xn) and np.isfinite(plain[0][0]):
+            # the skewed curve falls (or rises) throughout: no minimum of its own, so the profile's lies beyond the
+            # window; the parabola's vertex stands for it, as an extrapolation (flagged below)
+            (xn,), (ln,) = plain
+            xd = profile_minima(logd, y, 0.0)[0][0]
+        if abs(xn - logn.mean()) > REACH or abs(xd - logd.mean()) > REACH:
+            xn = xd = float("nan")
+        if kappa is not None and reason is None:  # how far allowing for the skew moves this vertex
+            moved.append(profile_minima(logn, y, kappa[0])[0][0] - plain[0][0])
         row = {"flops": float(c), "n_runs": len(members), "params_tried": [float(params[members].min()),
                                                                            float(params[members].max())],
                "params_window": [math.exp(facts["lo"]), math.exp(facts["hi"])], "n_window": len(runs),
@@ -401,10 +433,14 @@ def fit_isoflop(params, tokens, flops, loss, *, budget=None, budget_tol: float =
     rows = [r for r in per_budget if r["params_opt"] is not None]
     x = np.array([r["compute"] for r in rows])
     dof = sum(len(p.members) - 3 for p in profiles) - int(applied)  # the shared kappa costs one
+    if applied and dof > 0:  # the residuals took kappa as known: scale them to the degrees of freedom left
+        widen = math.sqrt((dof + 1) / dof)
+        profiles = [replace(p, modified=p.modified * widen) for p in profiles]
     moved = [m for m in moved if math.isfinite(m)]
+    # the median, not the mean: one budget extrapolated far outside its sizes would set a mean on its own
     skew_facts = None if kappa is None else {
-        "params": kappa[0], "tokens": kappa[1], "applied": applied,
-        "shift_pct": 100 * math.expm1(float(np.mean(moved))) if moved else None}
+        "params": kappa[0], "tokens": kappa[1], "applied": applied, "reason": reason,
+        "shift_pct": 100 * math.expm1(float(np.median(moved))) if moved else None}
     sse = sum(float(np.sum((p.loss - p.fitted) ** 2)) for p in profiles)
     return IsoflopFit(per_budget, fit_power_law(x, [r["params_opt"] for r in rows]),
                       fit_power_law(x, [r["tokens_opt"] for r in rows]),
