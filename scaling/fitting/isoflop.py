@@ -46,9 +46,9 @@ parabolas', and kappa is tested instead (`api._skew_test`): the resamples, drawn
 far kappa strays from 0 by noise alone. Why on by default (`bench/skew_study.py`, docs/approach2_skew.md): on
 sweeps drawn from skewed laws (|kappa| 0.25-0.29, among them the Kaplan-form law the reference sweep favours),
 plain parabolas put N_opt's level up to 12% off with per-budget intervals that hold the true optimum as little
-as 32-53% of the time, where allowing for the skew keeps the level within 5% and the intervals at 82-95% in
-every setting; the price, on near-symmetric laws (Chinchilla's, Epoch's), is up to twice the level's error,
-with intervals widened to match.
+as 32-53% of the time, where allowing for the skew keeps the intervals at 84-96% in every setting and the level
+within 5% in all but one (6.7%); the price, on near-symmetric laws (Chinchilla's, Epoch's), is up to 2.2 times
+the level's error, with intervals widened to match.
 
 Warnings: a budget whose parabola opens downwards (or is flat) has no minimum and is left out; one whose vertex
 lies outside the sizes tried (not bracketed) is kept as an extrapolation; one whose vertex lies more than
