@@ -172,9 +172,10 @@ def shared_skew(xs, ys) -> np.ndarray | None:
         basis = np.linalg.qr(_skew_design(x - np.mean(x), SKEW_GRID))[0]
         y = np.atleast_2d(y)
         y = y - y.mean(axis=1, keepdims=True)  # the constant column takes the mean: the rest stays small
+        flat = basis.transpose(1, 0, 2).reshape(len(x), -1)  # runs x (grid * 3): one matrix product per block
         for s in range(0, rows, _CHUNK):
             block = y[s:s + _CHUNK]
-            proj = np.einsum("gni,kn->kgi", basis, block)
+            proj = (block @ flat).reshape(len(block), len(SKEW_GRID), 3)
             sse[s:s + _CHUNK] += np.sum(block * block, axis=1)[:, None] - np.sum(proj * proj, axis=2)
     best = np.argmin(sse, axis=1)
     j = np.clip(best, 1, len(SKEW_GRID) - 2)
