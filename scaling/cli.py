@@ -205,6 +205,7 @@ def backtest_lines(bt: dict) -> str:
                      + f" ({bt['params_error_pct'][name]:+.1f}%), loss {pred['loss']:.4f}"
                      + (f" [{pred['loss_ci'][0]:.4f}, {pred['loss_ci'][1]:.4f}]" if "loss_ci" in pred else "")
                      + f" ({bt['loss_error_pct'][name]:+.2f}%): {said}")
+    lines += [f"  warning: {w}" for w in bt.get("warnings", [])]
     return "\n".join(lines)
 
 

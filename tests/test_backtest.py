@@ -183,3 +183,13 @@ def test_rolled_forward_skips_a_budget_it_cannot_forecast_and_goes_on():
     assert "no finite prediction" in out["skipped"][0]["reason"]
     assert [r["holdout_flops"] for r in out["rows"]] == [3e20]
     assert all(np.isfinite(v) for v in out["loss_error_pct"].values())
+
+
+def test_the_cli_text_of_a_backtest_carries_its_warnings():
+    """The refits' warnings reach the terminal, not only the JSON."""
+    from scaling.cli import backtest_lines
+
+    bt = backtest(isoflop_sweep(3), bootstrap=0)
+    bt["warnings"] = bt["warnings"] + ["approach 2: the fitted budgets cannot place the profiles' skew"]
+    text = backtest_lines(bt)
+    assert all(f"  warning: {w}" in text.splitlines() for w in bt["warnings"])

@@ -1,4 +1,5 @@
-"""Approach 3 in Kaplan et al. 2020's form (`scaling.fitting.kaplan`): the gradient against finite differences,
+"""Approach 3 in Kaplan et al. 2020's form (`scaling.fitting.kaplan`): the objective against scipy's Huber of the
+law, its gradient and Hessian against finite differences,
 the compute-optimal N against a brute-force search along C = 6ND, recovery of a known law's a from a noisy isoFLOP
 sweep with an interval that holds it, and the lack-of-fit test telling the two forms apart on replicated runs."""
 
@@ -6,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import approx_fprime
+from scipy.special import huber
 
 from scaling.fitting import FitOptions
 from scaling.fitting.api import prepare
-from scaling.fitting.kaplan import _objective, fit_kaplan
+from scaling.fitting.kaplan import KaplanObjective, fit_kaplan, law_from_theta
 from scaling.fitting.parametric import fit_parametric, lack_of_fit
 from scaling.laws import KaplanLaw
 from tests.synthetic_runs import LAW as CHINCHILLA
@@ -31,15 +33,26 @@ def _sweep(law, seed: int, noise: float = 0.005, seeds: int = 1) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def test_the_gradient_is_the_objectives():
+def test_the_objective_its_gradient_and_hessian():
+    """The batched objective equals the weighted Huber sum of ln L(N, D) - ln loss computed from KaplanLaw itself;
+    its gradient and Hessian equal central differences of the value and of the gradient, at points where some
+    residuals fall inside the Huber threshold and some outside."""
     rng = np.random.default_rng(0)
-    log_n, log_d = np.log(rng.uniform(1e4, 1e7, 40)), np.log(rng.uniform(1e5, 1e9, 40))
-    log_loss, weights = np.log(rng.uniform(1.4, 3.0, 40)), rng.integers(0, 3, 40).astype(float)
-    for theta in ([0.1, 13, 18, 1.3, 0.12], [-5, 10, 13, 1, 0.4], [0.5, 5, 8, 2, 0.1]):
-        theta = np.array(theta, dtype=float)
-        analytic = _objective(theta, log_n, log_d, log_loss, weights, 1e-3)[1]
-        numeric = approx_fprime(theta, lambda t: _objective(t, log_n, log_d, log_loss, weights, 1e-3)[0], 1e-7)
-        assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+    n, d = rng.uniform(1e4, 1e7, 40), rng.uniform(1e5, 1e9, 40)
+    loss, weights = rng.uniform(1.4, 3.0, 40), rng.integers(0, 3, 40).astype(float)
+    thetas = np.array([[0.1, 13, 18, 1.3, 0.12], [-5, 10, 13, 1, 0.4], [0.5, 5, 8, 2, 0.1], [0.3, 12, 16, 0.8, 0.3]])
+    for delta in (1e-3, 0.1):
+        objective = KaplanObjective(np.log(n), np.log(d), np.log(loss), weights, delta)
+        value, grad, hess = objective.value_grad_hess(thetas)
+        for theta, f, g, h in zip(thetas, value, grad, hess, strict=True):
+            law = law_from_theta(theta)
+            assert f == pytest.approx(weights @ huber(delta, np.log(law.loss(n, d) / loss)), rel=1e-10)
+            numeric = approx_fprime(theta, lambda t, o=objective: o.value(t[None])[0], 1e-7)
+            assert g == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+            step = 1e-6 * np.eye(5)
+            numeric = np.stack([(objective.value_grad((theta + s)[None])[1][0]
+                                 - objective.value_grad((theta - s)[None])[1][0]) / 2e-6 for s in step], axis=1)
+            assert h == pytest.approx(numeric, rel=1e-5, abs=1e-7 * np.abs(numeric).max())
 
 
 def test_the_compute_optimal_size_is_the_minimum_along_the_isoflop_line():

@@ -124,7 +124,6 @@ from scaling.fitting.data import (
 from scaling.fitting.options import APPROACHES, FitOptions
 from scaling.laws import KAPLAN_KEYS, LAW_KEYS, KaplanLaw, ParametricLaw
 
-CHUNK = 500  # bootstrap resamples per batched refit: a progress tick, and arrays that stay in cache
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
 FAILED_SHARE = 0.1  # more failed bootstrap resamples than this share are flagged
 NUMERIC_FAILURES = (OverflowError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
@@ -259,7 +258,7 @@ def _law_of_fit(best):
 
 def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
     from scaling.fitting import parametric
-    from scaling.fitting.bootstrap import progress, resample_counts
+    from scaling.fitting.bootstrap import CHUNK, progress, resample_counts
 
     if opts.law_window is not None:
         data = frontier_runs(data, opts)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+CHUNK = 500  # resamples per batched refit (Approach 3, both forms): a progress tick, and arrays that stay in cache
+
 
 def resample_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(resamples, n): how often each of n points is drawn in each resample of n draws with replacement."""
