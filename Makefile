@@ -79,6 +79,7 @@ notebooks: install  # execute the notebooks and save them with their outputs (fi
 bench: install
 	$(PY) bench/plan_startup.py
 	$(PY) bench/fit_speed.py
+	PYTHONPATH=. $(PY) bench/kaplan_calibration.py
 	$(PY) bench/train_throughput.py
 
 clean:
