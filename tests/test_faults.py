@@ -19,7 +19,7 @@ from scaling.rundir import CHECKPOINT, CONFIG, METRICS, SUMMARY, RunLock, RunLoc
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-RUN = ("data=tiny", "budget.flops=1e11", "log_every_steps=5", "threads=1")  # ~500 steps, a few seconds
+RUN = ("data=tiny", "budget.flops=1e11", "log_every_steps=5", "threads=1", "optim.max_steps=600")  # 560 steps of 8x128
 
 
 def command(*args, cwd, module="experiments.train", timeout=300):

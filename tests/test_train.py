@@ -20,6 +20,9 @@ SUMMARY_KEYS = {"status", "params", "non_embedding_params", "tokens", "flops", "
                 "final_val_loss", "val_bits_per_byte", "steps", "wall_seconds", "tokens_per_second", "mfu", "model",
                 "allocation", "budget", "seed", "data"}
 METRIC_KEYS = {"step", "tokens", "flops", "lr", "train_loss", "tokens_per_second", "elapsed_s"}
+# The CPU cap on steps for tests whose point is not the run's length: the batch rule keeps >= 500 steps of a larger
+# batch (the same tokens), where the plain tiny-corpus runs take 2,000-2,600 steps of 2-3 sequences
+SHORT = ("optim.max_steps=600",)
 
 
 def scaling_train(*args, cwd, check=True, timeout=300):
@@ -42,7 +45,7 @@ def test_golden_losses_of_a_tiny_seeded_run(data_cache, tmp_path, style):
 def test_same_seed_same_losses_other_seed_other_losses(compose, tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        cfg = compose("data=tiny", "budget.flops=1e11", f"seed={seed}", "log_every_steps=1")
+        cfg = compose("data=tiny", "budget.flops=1e11", f"seed={seed}", "log_every_steps=1", *SHORT)
         train(cfg, tmp_path / name)
         runs[name] = [r["train_loss"] for r in read_metrics(tmp_path / name)]
     assert runs["a"] == runs["b"] and runs["a"] != runs["c"]
@@ -56,9 +59,10 @@ def test_exploding_loss_stops_the_run_as_diverged_and_keeps_its_metrics(compose,
 
 
 def test_budgeted_tiny_run_completes_with_a_complete_summary(tmp_path):
-    proc = scaling_train("model=llama", "allocation=chinchilla", "budget.flops=3e11", "data=tiny",
+    proc = scaling_train("model=llama", "allocation=chinchilla", "budget.flops=3e11", "data=tiny", *SHORT,
                          f"data.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
-    run = tmp_path / "results" / "default" / "allocation=chinchilla,budget.flops=3e11,data=tiny,model=llama"
+    run = tmp_path / "results" / "default" / ("allocation=chinchilla,budget.flops=3e11,data=tiny,model=llama,"
+                                              "optim.max_steps=600")
     summary = json.loads((run / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary) and summary["status"] == "completed"
     assert all(summary[k] is not None for k in SUMMARY_KEYS - {"mfu"})
@@ -72,14 +76,14 @@ def test_budgeted_tiny_run_completes_with_a_complete_summary(tmp_path):
 
     # the same command again: the completed run is skipped and its files are not touched
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
-    again = scaling_train("model=llama", "allocation=chinchilla", "budget.flops=3e11", "data=tiny",
+    again = scaling_train("model=llama", "allocation=chinchilla", "budget.flops=3e11", "data=tiny", *SHORT,
                           f"data.cache_dir={tmp_path / 'cache'}", cwd=tmp_path)
     assert "skipping" in again.stderr
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
 
 
 def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
-    args = ["data=tiny", "budget.flops=2e11", "threads=1", "checkpoint.every_steps=40", "log_every_steps=1",
+    args = ["data=tiny", "budget.flops=2e11", "threads=1", "checkpoint.every_steps=40", "log_every_steps=1", *SHORT,
             f"data.cache_dir={tmp_path / 'cache'}"]
     scaling_train(*args, "results_dir=whole", cwd=tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args, "results_dir=cut"], cwd=tmp_path,
@@ -150,7 +154,7 @@ def test_the_launchers_check_is_the_runs_check(compose, tmp_path, monkeypatch):
     load = trainer.load_corpus
     monkeypatch.setattr(trainer, "load_corpus", lambda cfg: calls.append(1) or load(cfg))
     monkeypatch.setattr(trainer, "_CHECKED", {})
-    cfg = compose("data=tiny", "budget.flops=1e11")
+    cfg = compose("data=tiny", "budget.flops=1e11", *SHORT)
     first = trainer.check(cfg)
     assert trainer.train(cfg, tmp_path / "once")["status"] == "completed"
     assert len(calls) == 1 and trainer.check(cfg) is first
@@ -162,7 +166,7 @@ def test_a_completed_run_planned_by_an_older_rule_is_refused_not_reused(compose,
     (the same configuration, planned otherwise) must not pass for this configuration's run."""
     from experiments import sizing, trainer
 
-    cfg = compose("data=tiny", "budget.flops=1e11")
+    cfg = compose("data=tiny", "budget.flops=1e11", *SHORT)
     done = trainer.train(cfg, tmp_path / "run")
     assert done["status"] == "completed"
     before = (tmp_path / "run" / "summary.json").read_bytes()
