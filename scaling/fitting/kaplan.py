@@ -35,6 +35,7 @@ from scipy.optimize import minimize
 from scaling.errors import ScalingError
 from scaling.fitting.bootstrap import CHUNK
 from scaling.fitting.newton import minimize_batched
+from scaling.fitting.parametric import weighted_huber
 from scaling.laws import KaplanLaw
 
 # starts: e, n_c, d_c (logs), r = alpha_N / alpha_D, alpha_D: 3^4 x 2 = 162
@@ -120,11 +121,7 @@ class KaplanObjective:
         return x, inner, share_n, share_e, pred - self.log_loss, r, alpha_d
 
     def _rho(self, res, rows):
-        w = self._weights(rows)
-        absr = np.abs(res)
-        inside = absr <= self.delta
-        value = (w * np.where(inside, 0.5 * res * res, self.delta * (absr - 0.5 * self.delta))).sum(axis=1)
-        return value, w * np.clip(res, -self.delta, self.delta), w * inside
+        return weighted_huber(res, self._weights(rows), self.delta)
 
     def value(self, theta, rows=None) -> np.ndarray:
         res = self._terms(theta)[4]

@@ -74,6 +74,15 @@ def as_grid(grid) -> np.ndarray:
     return starts
 
 
+def weighted_huber(r: np.ndarray, w: np.ndarray, delta: float):
+    """Per row s of residuals r (S x points) and point weights w: sum_i w_si rho(r_si) for Huber's rho (Huber 1964;
+    quadratic within delta, linear past it), and w rho' and w rho'' per point, what a Newton step on it needs."""
+    absr = np.abs(r)
+    inside = absr <= delta
+    value = (w * np.where(inside, 0.5 * r * r, delta * (absr - 0.5 * delta))).sum(axis=1)
+    return value, w * np.clip(r, -delta, delta), w * inside
+
+
 class LogHuberObjective:
     """sum_i w_si rho(r_si) for a batch of parameter rows s; w are per-row point weights (bootstrap counts).
 
@@ -117,10 +126,7 @@ class LogHuberObjective:
         """Weighted Huber values, rho', rho'' masks; over-predictions carry `over_weight`."""
         if self.over_weight != 1.0:
             w = w * np.where(r > 0, self.over_weight, 1.0)
-        absr = np.abs(r)
-        inside = absr <= self.delta
-        value = (w * np.where(inside, 0.5 * r * r, self.delta * (absr - 0.5 * self.delta))).sum(axis=1)
-        return value, w * np.clip(r, -self.delta, self.delta), w * inside
+        return weighted_huber(r, w, self.delta)
 
     def value(self, theta, rows=None) -> np.ndarray:
         r = self._residuals(np.atleast_2d(theta))[0]
