@@ -53,6 +53,13 @@ def test_the_objective_its_gradient_and_hessian():
             numeric = np.stack([(objective.value_grad((theta + s)[None])[1][0]
                                  - objective.value_grad((theta - s)[None])[1][0]) / 2e-6 for s in step], axis=1)
             assert h == pytest.approx(numeric, rel=1e-5, abs=1e-7 * np.abs(numeric).max())
+    # alpha_D = 0 is no law, but a Newton step can land on it: its Hessian is still the differences' (finite)
+    objective = KaplanObjective(np.log(n), np.log(d), np.log(loss), weights, 0.1)
+    theta = np.array([0.1, 13, 18, 1.3, 0])
+    hess = objective.value_grad_hess(theta[None])[2][0]
+    numeric = np.stack([(objective.value_grad((theta + s)[None])[1][0]
+                         - objective.value_grad((theta - s)[None])[1][0]) / 2e-6 for s in 1e-6 * np.eye(5)], axis=1)
+    assert hess == pytest.approx(numeric, rel=1e-5, abs=1e-7 * np.abs(numeric).max())
 
 
 def test_the_compute_optimal_size_is_the_minimum_along_the_isoflop_line():

@@ -98,7 +98,7 @@ class KaplanObjective:
       J = d pred = (s_e, (1 - s_e) dq),   dq = (0, alpha_D s_n r, alpha_D (1 - s_n), alpha_D s_n x, inner);
       d2 pred = s_e (1 - s_e) (e_1 - dq)(e_1 - dq)^T + (1 - s_e) d2q,
       d2q = alpha_D [s_n (1 - s_n) m m^T + s_n (e_2 e_4^T + e_4 e_2^T)] + e_5 dinner^T + dinner e_5^T,
-    m = (0, r, -1, x, 0), dinner = dq / alpha_D without its last entry; and H = sum w [rho'' J J^T + rho' d2 pred].
+    m = (0, r, -1, x, 0), dinner = (0, s_n r, 1 - s_n, s_n x); and H = sum w [rho'' J J^T + rho' d2 pred].
     """
 
     def __init__(self, log_n, log_d, log_loss, weights=None, delta: float = 1e-3):
@@ -130,12 +130,13 @@ class KaplanObjective:
         return np.where(np.isfinite(value), value, np.inf)
 
     def _jacobian(self, x, inner, share_n, share_e, r, alpha_d):
+        """J = d pred per point, with d inner (its first four entries) and dq, which the Hessian reuses."""
         rest = 1 - share_e
-        dq = np.stack([np.zeros_like(x), alpha_d * share_n * r, alpha_d * (1 - share_n), alpha_d * share_n * x,
-                       inner], axis=2)
+        dinner = np.stack([np.zeros_like(x), share_n * r, 1 - share_n, share_n * x], axis=2)
+        dq = np.concatenate([alpha_d[:, :, None] * dinner, inner[:, :, None]], axis=2)
         jac = rest[:, :, None] * dq
         jac[:, :, 0] = share_e
-        return jac, dq, rest
+        return jac, dq, dinner, rest
 
     def value_grad(self, theta, rows=None):
         x, inner, share_n, share_e, res, r, alpha_d = self._terms(theta)
@@ -148,7 +149,7 @@ class KaplanObjective:
         x, inner, share_n, share_e, res, r, alpha_d = self._terms(theta)
         with np.errstate(all="ignore"):
             value, psi, curv = self._rho(res, rows)
-            jac, dq, rest = self._jacobian(x, inner, share_n, share_e, r, alpha_d)
+            jac, dq, dinner, rest = self._jacobian(x, inner, share_n, share_e, r, alpha_d)
             grad = np.einsum("sp,spi->si", psi, jac)
             hess = _outer_sum(curv, jac)
             off = -dq
@@ -161,7 +162,7 @@ class KaplanObjective:
             cross = lse.sum(axis=1)
             hess[:, 1, 3] += cross
             hess[:, 3, 1] += cross
-            tail = np.einsum("sp,spi->si", psi * rest, dq[:, :, :4] / alpha_d[:, :, None])
+            tail = np.einsum("sp,spi->si", psi * rest, dinner)
             hess[:, 4, :4] += tail
             hess[:, :4, 4] += tail
         return value, grad, hess
