@@ -4,7 +4,8 @@ Hydra's command line.
 
 A run's directory is `scaling.rundir`'s: config.yaml when it starts, metrics.jsonl as it goes, checkpoint.pt
 now and then, summary.json at the end. Rerunning the same configuration resumes from the checkpoint, or skips a
-completed run; a different configuration is refused rather than mixed in.
+completed run; a different configuration is refused rather than mixed in. A run whose training a completed run
+of the same experiment directory did under another name (`computation`) copies it (`_reuse_twin`).
 
 What can go wrong, and what happens:
 - a second process on the same run directory is refused (`RunLock`), naming the one that holds it;
@@ -84,10 +85,9 @@ def _digest(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def fingerprint(cfg: DictConfig) -> str:
-    """Hash of what the run computes: the config minus the keys that do not change the result (conf/config.yaml
-    owns that list), with the model's switches spelled out from its style. A checkpoint or a completed summary
-    is only reused by the configuration that wrote it."""
+def _identity(cfg: DictConfig) -> dict:
+    """The config minus the keys that do not change the result (conf/config.yaml owns that list), with the
+    model's switches spelled out from its style."""
     data = _config_data(cfg)
     data["model"].update(model_components(cfg.model).__dict__)
     for key, default in ADDED_AT_DEFAULT.items():
@@ -101,7 +101,27 @@ def fingerprint(cfg: DictConfig) -> str:
             node = node.get(p) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
-    data = {k: v for k, v in data.items() if v != {}}  # a group whose keys all left (checkpoint) leaves too
+    return {k: v for k, v in data.items() if v != {}}  # a group whose keys all left (checkpoint) leaves too
+
+
+def fingerprint(cfg: DictConfig) -> str:
+    """Hash of what the run is asked to compute (`_identity`). A checkpoint or a completed summary is only
+    reused by the configuration that wrote it."""
+    return _digest(_identity(cfg))[:16]
+
+
+# What a run asks for, not how it trains: the planner turns these into the plan's shape, steps, batch and LR
+SIZING_GROUPS = ("allocation", "budget")
+
+
+def computation(cfg: DictConfig, plan: RunPlan) -> str:
+    """Hash of the training itself, whatever sizing request led to it: the fingerprint's config less the
+    request (SIZING_GROUPS) plus the planner's answer (shape, steps, batch, micro-batch, LR, warmup). Planner-
+    sized runs snap to one model ladder, so runs asked for differently (GPT-3's allocation at 1e11 and the 4x
+    size of that budget's isoFLOP profile) can be one training; a sweep then trains it once (`_reuse_twin`)."""
+    data = {k: v for k, v in _identity(cfg).items() if k not in SIZING_GROUPS}
+    data["plan"] = {"shape": plan.shape.to_dict(), "steps": plan.steps, "batch_size": plan.batch_size,
+                    "micro_batch_size": plan.micro_batch_size, "lr": plan.lr, "warmup_steps": plan.warmup_steps}
     return _digest(data)[:16]
 
 
@@ -637,10 +657,7 @@ def summarise(run: Run) -> dict:
         if peak and tokens_per_second else None,
         "world_size": devices, "finished_at": time.time(),  # unix time: with wall_seconds, when the run ran
         "model": {"style": cfg.model.style, **plan.shape.to_dict()},
-        "allocation": {"rule": plan.rule, "size_factor": plan.size_factor, "law": plan.law,
-                       "target_params": plan.target_params, "tokens_per_param": tokens_done / plan.params,
-                       "predicted_loss": plan.predicted_loss},
-        "budget": {"flops": plan.budget_flops, "tokens": plan.budget_tokens, "flops_method": plan.flops_method},
+        **_request(cfg, plan, run.run_dir, run.fingerprint, tokens_done),
         "seed": cfg.seed,
         "data": {"name": cfg.data.name, "tokenizer": corpus.manifest["tokenizer"],
                  "vocab_size": corpus.vocab_size, "tokens_available": train_tokens,
@@ -651,8 +668,43 @@ def summarise(run: Run) -> dict:
                   "micro_batch_size": plan.micro_batch_size, "seq_len": plan.seq_len,
                   "warmup_steps": plan.warmup_steps, "schedule": cfg.schedule.name.value},
         "device": str(run.device), "precision": "bf16" if run.bf16 else "fp32", "torch": torch.__version__,
-        "experiment": cfg.experiment_name, "run_name": run.run_dir.name, "fingerprint": run.fingerprint,
     }
+
+
+def _request(cfg: DictConfig, plan: RunPlan, run_dir: Path, fp: str, tokens_done: int) -> dict:
+    """The summary's fields that say what this run asked for and who it is (a reused training keeps the rest)."""
+    return {
+        "allocation": {"rule": plan.rule, "size_factor": plan.size_factor, "law": plan.law,
+                       "target_params": plan.target_params, "tokens_per_param": tokens_done / plan.params,
+                       "predicted_loss": plan.predicted_loss},
+        "budget": {"flops": plan.budget_flops, "tokens": plan.budget_tokens, "flops_method": plan.flops_method},
+        "experiment": cfg.experiment_name, "run_name": run_dir.name, "fingerprint": fp,
+        "computation": computation(cfg, plan),
+    }
+
+
+def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict | None:
+    """Where a completed run in the same experiment directory did this run's training under another name (the
+    same `computation`), its curve and results are copied here instead of training again, and the summary names
+    it (`reused_from`); None otherwise. Only into a fresh directory: a run with a checkpoint or metrics of its
+    own resumes them. The twin is only read; this run's lock covers what is written."""
+    if any((run_dir / name).exists() for name in (CHECKPOINT, METRICS)):
+        return None
+    wanted = computation(cfg, plan)
+    for other in sorted(p for p in run_dir.parent.iterdir() if p != run_dir and (p / SUMMARY).is_file()):
+        done = read_summary(other, warn=False)
+        if not done or done.get("status") != "completed" or done.get("computation") != wanted \
+                or not (other / METRICS).is_file():
+            continue
+        curve = (other / METRICS).read_text()
+        _write_config(cfg, run_dir, plan, fresh=True)
+        atomic_write_text(run_dir / METRICS, curve)
+        summary = {**done, **_request(cfg, plan, run_dir, fp, done["tokens"]), "reused_from": other.name}
+        write_summary(run_dir, summary)
+        print(f"{run_dir.name}: the same training as {other.name} (completed): its curve and results copied, "
+              f"not trained again; val loss {summary['final_val_loss']:.4f}", file=sys.stderr)
+        return summary
+    return None
 
 
 def _previous_summary(run_dir: Path) -> dict | None:
@@ -746,7 +798,9 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, loc
                   stop: StopSignals, world: World = SINGLE) -> dict:
     def finished() -> dict | None:  # again under the lock: another writer may have finished meanwhile
         done = _previous_summary(run_dir)
-        return done if _completed(done, fp, run_dir, checked.plan) else None
+        if _completed(done, fp, run_dir, checked.plan):
+            return done
+        return _reuse_twin(cfg, run_dir, checked.plan, fp)
 
     done = _on_main(world, finished)
     if distributed.broadcast(world, done is not None):

@@ -46,9 +46,51 @@ def test_same_seed_same_losses_other_seed_other_losses(compose, tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         cfg = compose("data=tiny", "budget.flops=1e11", f"seed={seed}", "log_every_steps=1", *SHORT)
-        train(cfg, tmp_path / name)
-        runs[name] = [r["train_loss"] for r in read_metrics(tmp_path / name)]
+        train(cfg, tmp_path / name / "run")  # apart: a sibling's completed twin would be copied, not retrained
+        runs[name] = [r["train_loss"] for r in read_metrics(tmp_path / name / "run")]
     assert runs["a"] == runs["b"] and runs["a"] != runs["c"]
+
+
+LADDER_1E11 = ("data=tiny", "model.shape_rule=ladder", "budget.flops=1e11", "log_every_steps=10", *SHORT)
+
+
+def test_runs_asked_for_differently_that_train_the_same_model_share_a_computation(compose):
+    """On the model ladder, LLaMA's allocation at 1e11 lands on the isoFLOP profile's half-size model: same shape,
+    steps, batch and LR (the planner's answer), though the requests and so the fingerprints differ."""
+    from experiments.sizing import resolve
+    from experiments.trainer import computation, fingerprint
+
+    def ids(*overrides):
+        cfg = compose(*LADDER_1E11, *overrides)
+        return fingerprint(cfg), computation(cfg, resolve(cfg, 256))
+
+    profile, llama = ids("allocation=chinchilla", "allocation.size_factor=0.5"), ids("allocation=llama")
+    assert profile[0] != llama[0] and profile[1] == llama[1]
+    assert ids("allocation=llama", "seed=1")[1] != llama[1]
+    assert ids("allocation=chinchilla", "allocation.size_factor=1")[1] != profile[1]
+
+
+def test_a_run_whose_training_a_sibling_did_copies_it_and_matches_training_it(compose, tmp_path, monkeypatch):
+    import experiments.trainer as trainer
+
+    profile = compose(*LADDER_1E11, "allocation=chinchilla", "allocation.size_factor=0.5")
+    llama = compose(*LADDER_1E11, "allocation=llama")
+    alone = train(llama, tmp_path / "alone" / "llama")  # the oracle: the same run trained where no twin is
+    train(profile, tmp_path / "sweep" / "profile")
+    monkeypatch.setattr(trainer, "train_loop", lambda *a, **k: pytest.fail("trained again"))
+    reused = train(llama, tmp_path / "sweep" / "llama")
+    assert reused["reused_from"] == "profile" and reused["status"] == "completed"
+    assert reused["allocation"]["rule"] == "llama" and reused["run_name"] == "llama"
+    assert reused["fingerprint"] == alone["fingerprint"] and reused["computation"] == alone["computation"]
+    for key in ("params", "tokens", "steps", "final_train_loss", "final_val_loss"):
+        assert reused[key] == alone[key], key
+    curve = [(r["step"], r["train_loss"]) for r in read_metrics(tmp_path / "sweep" / "llama")]
+    assert curve == [(r["step"], r["train_loss"]) for r in read_metrics(tmp_path / "alone" / "llama")]
+    assert "resolved:" in (tmp_path / "sweep" / "llama" / "config.yaml").read_text()
+    # asked again, the reused run is this configuration's completed run: skipped, its files untouched
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sweep" / "llama").iterdir()}
+    assert train(llama, tmp_path / "sweep" / "llama") == reused
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sweep" / "llama").iterdir()} == before
 
 
 def test_exploding_loss_stops_the_run_as_diverged_and_keeps_its_metrics(compose, tmp_path):
