@@ -258,7 +258,7 @@ def _law_of_fit(best):
 
 def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
     from scaling.fitting import parametric
-    from scaling.fitting.bootstrap import CHUNK, progress, resample_counts
+    from scaling.fitting.bootstrap import progress, refit_in_chunks, resample_counts
 
     if opts.law_window is not None:
         data = frontier_runs(data, opts)
@@ -289,13 +289,9 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
         out["budgets"] = _budget_rows(budgets, estimates, None, opts.level)
         return best, out, None
     counts = resample_counts(len(data), k, np.random.default_rng([opts.seed, 3]))
-    theta = np.empty((k, 5))
-    converged = np.empty(k, dtype=bool)
     bar = progress(k, "approach 3 bootstrap", opts.progress)
-    for start in range(0, k, CHUNK):
-        theta[start:start + CHUNK], converged[start:start + CHUNK] = parametric.refit_resamples(
-            best, data.params, data.tokens, data.loss, counts[start:start + CHUNK])
-        bar.update(len(counts[start:start + CHUNK]))
+    theta, converged = refit_in_chunks(
+        counts, lambda block: parametric.refit_resamples(best, data.params, data.tokens, data.loss, block), bar)
     bar.close()
     samples = _law_samples(theta, budgets, per_token)
     ok = converged & np.all([np.isfinite(samples[name]) for name in PARAMS_3], axis=0)

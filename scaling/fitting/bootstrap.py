@@ -18,6 +18,20 @@ def resample_counts(n: int, resamples: int, rng: np.random.Generator) -> np.ndar
     return np.bincount(picks.ravel(), minlength=resamples * n).reshape(resamples, n)
 
 
+def refit_in_chunks(counts: np.ndarray, refit, bar=None):
+    """`refit(block)` on CHUNK rows of `counts` at a time, the blocks' outputs (an array, or a tuple of arrays,
+    one row per resample) joined in order; `bar` (a progress bar) ticks per resample."""
+    parts = []
+    for first in range(0, len(counts), CHUNK):
+        block = counts[first:first + CHUNK]
+        parts.append(refit(block))
+        if bar is not None:
+            bar.update(len(block))
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+    return np.concatenate(parts)
+
+
 def percentile_interval(samples, level: float = 0.95, axis: int = 0) -> np.ndarray:
     """[lo, hi] percentiles holding `level` of the samples (NaN samples, from failed refits, are left out)."""
     import warnings

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from scaling.errors import ScalingError
-from scaling.fitting.bootstrap import CHUNK
+from scaling.fitting.bootstrap import refit_in_chunks
 from scaling.fitting.newton import minimize_batched
 from scaling.fitting.parametric import weighted_huber
 from scaling.laws import KaplanLaw
@@ -204,14 +204,13 @@ def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, d
                      bar=None) -> np.ndarray:
     """theta (K x 5) per resample (one row of point multiplicities each), refitted from `law` and from `law` with
     E at each of E_STARTS' shares of the lowest loss, the best kept; a row of NaN where the refit's exponents are
-    not both positive. The refits of CHUNK resamples at a time run together (`newton.minimize_batched`); `bar` (a
-    progress bar) ticks per resample."""
+    not both positive. The refits of CHUNK resamples at a time run together (`newton.minimize_batched`, through
+    `bootstrap.refit_in_chunks`); `bar` (a progress bar) ticks per resample."""
     log_n, log_d, log_loss = (np.log(np.asarray(v, dtype=float)) for v in (params, tokens, loss))
     start = np.maximum(theta_of(law), LOG_E_FLOOR)  # the optimiser needs a finite e
     starts = np.array([start] + [np.r_[math.log(share) + log_loss.min(), start[1:]] for share in E_STARTS])
-    out = np.full((len(counts), 5), np.nan)
-    for first in range(0, len(counts), CHUNK):
-        block = counts[first:first + CHUNK]
+
+    def refit_block(block: np.ndarray) -> np.ndarray:
         objective = KaplanObjective(log_n, log_d, log_loss, np.repeat(block, len(starts), axis=0), delta)
         refit = minimize_batched(np.tile(starts, (len(block), 1)), objective.value, objective.value_grad_hess,
                                  max_iter=MAX_ITER)
@@ -219,10 +218,9 @@ def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, d
         theta = refit.theta.reshape(len(block), len(starts), 5)[np.arange(len(block)), np.argmin(values, axis=1)]
         theta[:, 0] = np.maximum(theta[:, 0], LOG_E_FLOOR)
         ok = (theta[:, 3] > 0) & (theta[:, 4] > 0) & np.all(np.isfinite(theta), axis=1)
-        out[first:first + CHUNK][ok] = theta[ok]
-        if bar is not None:
-            bar.update(len(block))
-    return out
+        return np.where(ok[:, None], theta, np.nan)
+
+    return refit_in_chunks(counts, refit_block, bar)
 
 
 def require_6nd(data) -> None:
