@@ -6,6 +6,9 @@ import pytest
 import torch
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# experiment=debug's runs at the CPU recipe's length (1,000+ steps) instead of its ~200: for the tests that must
+# catch a run mid-way (a kill, a cancellation)
+DEBUG_AT_LENGTH = ("optim.target_steps=500", "optim.max_steps=4000")
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,14 @@ import pytest
 from experiments import trainer
 from scaling.errors import ScalingError
 from scaling.rundir import CHECKPOINT, CONFIG, METRICS, SUMMARY, RunLock, RunLocked, read_metrics
+from tests.conftest import DEBUG_AT_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-RUN = ("data=tiny", "budget.flops=1e11", "log_every_steps=5", "threads=1", "optim.max_steps=600")  # 560 steps of 8x128
+# ~200 steps of 23x128 (the batch rule's larger batches under a lower step target): these tests are about files,
+# signals and locks, not about the recipe
+RUN = ("data=tiny", "budget.flops=1e11", "log_every_steps=5", "threads=1", "optim.target_steps=150",
+       "optim.max_steps=200")
 
 
 def command(*args, cwd, module="experiments.train", timeout=300):
@@ -243,14 +247,14 @@ def test_a_deleted_or_garbled_config_is_written_again(compose, monkeypatch, tmp_
     written = (run_dir / CONFIG).read_text()
     (run_dir / CONFIG).unlink()
     with monkeypatch.context() as m:
-        stop_at(m, 200)
+        stop_at(m, 150)
         with pytest.raises(trainer.RunInterrupted):
             trainer.train(cfg, run_dir)
     assert (run_dir / CONFIG).read_text() == written
     for n, garbage in enumerate((": [ not yaml", "::: not yaml [", "just a string\n"), start=1):
         (run_dir / CONFIG).write_text(garbage)
         with monkeypatch.context() as m:
-            stop_at(m, 200 + 20 * n)
+            stop_at(m, 150 + 10 * n)
             with pytest.warns(UserWarning, match=f"{CONFIG} is unreadable"), pytest.raises(trainer.RunInterrupted):
                 trainer.train(cfg, run_dir)
         assert (run_dir / CONFIG).read_text() == written
@@ -325,7 +329,7 @@ def test_killing_a_joblib_sweep_stops_its_workers_with_their_checkpoints(tmp_pat
     """kill -9 of the sweep's process: its workers notice, save their checkpoints and exit (no orphans left
     training under init); the relaunch then resumes them."""
     args = ["-m", "experiment=debug", "budget.flops=3e11", "allocation.size_factor=1,2", "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2", "checkpoint.every_minutes=60", f"data.cache_dir={data_cache}",
+            "hydra.launcher.n_jobs=2", "checkpoint.every_minutes=60", *DEBUG_AT_LENGTH, f"data.cache_dir={data_cache}",
             f"results_dir={tmp_path}"]
     sweep = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=tmp_path, env=ENV,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
