@@ -6,9 +6,12 @@ import pytest
 import torch
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-# experiment=debug's runs at the CPU recipe's length (1,000+ steps) instead of its ~200: for the tests that must
-# catch a run mid-way (a kill, a cancellation)
-DEBUG_AT_LENGTH = ("optim.target_steps=500", "optim.max_steps=4000")
+# ~200 steps of larger batches (the batch rule's, over the same tokens), for tests about files, signals, loggers and
+# evaluation rather than the recipe: a tiny run at 1e11 takes ~2,200 steps of 2 sequences without it
+BRIEF = ("optim.target_steps=150", "optim.max_steps=200")
+# ~400 steps instead of BRIEF's ~200 (experiment=debug's): for the tests that must catch a run mid-way (a kill, a
+# cancellation) at any machine's speed
+KILLABLE = ("optim.target_steps=300", "optim.max_steps=400")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from experiments.extrapolate import extrapolate, main, model_at_context, positio
 from experiments.trainer import train
 from scaling.architecture import ModelShape
 from scaling.rundir import read_summary
+from tests.conftest import BRIEF
 
 T = 32
 
@@ -22,7 +23,7 @@ T = 32
 def trained(compose, tmp_path):
     def _train(position: str):
         cfg = compose("data=tiny", "budget.flops=3e9", f"model.seq_len={T}", f"model.position={position}",
-                      "data.val_windows=16", "eval.count=2", "checkpoint.keep=true", "threads=1")
+                      "data.val_windows=16", "eval.count=2", "checkpoint.keep=true", "threads=1", *BRIEF)
         run_dir = tmp_path / position
         assert train(cfg, run_dir)["status"] == "completed"
         return run_dir, cfg

@@ -16,14 +16,11 @@ import pytest
 from experiments import trainer
 from scaling.errors import ScalingError
 from scaling.rundir import CHECKPOINT, CONFIG, METRICS, SUMMARY, RunLock, RunLocked, read_metrics
-from tests.conftest import DEBUG_AT_LENGTH
+from tests.conftest import BRIEF, KILLABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-# ~200 steps of 23x128 (the batch rule's larger batches under a lower step target): these tests are about files,
-# signals and locks, not about the recipe
-RUN = ("data=tiny", "budget.flops=1e11", "log_every_steps=5", "threads=1", "optim.target_steps=150",
-       "optim.max_steps=200")
+RUN = ("data=tiny", "budget.flops=3e10", "log_every_steps=5", "threads=1", *BRIEF)  # 191 steps of 13x128
 
 
 def command(*args, cwd, module="experiments.train", timeout=300):
@@ -328,8 +325,8 @@ def test_a_sweep_with_a_failed_job_ends_with_its_count_and_a_nonzero_exit(tmp_pa
 def test_killing_a_joblib_sweep_stops_its_workers_with_their_checkpoints(tmp_path, data_cache):
     """kill -9 of the sweep's process: its workers notice, save their checkpoints and exit (no orphans left
     training under init); the relaunch then resumes them."""
-    args = ["-m", "experiment=debug", "budget.flops=3e11", "allocation.size_factor=1,2", "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2", "checkpoint.every_minutes=60", *DEBUG_AT_LENGTH, f"data.cache_dir={data_cache}",
+    args = ["-m", "experiment=debug", "budget.flops=1e11", "allocation.size_factor=1,2", "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2", "checkpoint.every_minutes=60", *KILLABLE, f"data.cache_dir={data_cache}",
             f"results_dir={tmp_path}"]
     sweep = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=tmp_path, env=ENV,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

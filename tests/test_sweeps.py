@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEBUG_AT_LENGTH
+from tests.conftest import KILLABLE
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -100,7 +100,7 @@ def test_a_cancelled_slurm_job_fails_the_sweep_instead_of_hanging(tmp_path, data
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "-m", "experiment=debug",
                              f"results_dir={tmp_path}", f"data.cache_dir={data_cache}", "hydra/launcher=slurm",
                              "hydra.launcher.partition=debug", "budget.flops=3e11", "allocation.size_factor=1",
-                             "threads=1", *DEBUG_AT_LENGTH],
+                             "threads=1", *KILLABLE],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     # cancel the job once it is training (a ~20 s run), so the cancellation cannot miss it
     assert _wait_for(lambda: any((tmp_path / "debug").glob("*/metrics.jsonl")), 120), "the SLURM job never started"
@@ -123,13 +123,13 @@ def _wait_for(predicate, timeout: float) -> bool:
 
 def test_killed_sweep_relaunched_skips_completed_runs_and_resumes_the_interrupted_one(tmp_path, data_cache):
     args = ["experiment=debug", "allocation.size_factor=1,2,4", "checkpoint.every_steps=100", "threads=1",
-            "hydra/launcher=basic", *DEBUG_AT_LENGTH, f"data.cache_dir={data_cache}"]
+            "hydra/launcher=basic", *KILLABLE, f"data.cache_dir={data_cache}"]
     sweep(*args, "results_dir=whole", cwd=tmp_path)
     cut = tmp_path / "cut" / "debug"
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "-m", *args, "results_dir=cut"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
                             start_new_session=True)
-    first, second = (cut / ",".join(sorted([f"allocation.size_factor={f}", *DEBUG_AT_LENGTH])) for f in (1, 2))
+    first, second = (cut / ",".join(sorted([f"allocation.size_factor={f}", *KILLABLE])) for f in (1, 2))
     assert _wait_for(lambda: (first / "summary.json").exists() and (second / "checkpoint.pt").exists(), 120)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from experiments import tracking
 from experiments.tracking import TRACKERS, LoggerConfig, Tracker, check_logger, open_tracker, run_key
 from scaling.errors import ScalingError
+from tests.conftest import BRIEF
 
 LOGGER_DIR = Path(__file__).resolve().parent.parent / "conf" / "logger"
 INSTALL = "pip install 'chinchilla-scaling[tracking]'"
@@ -279,7 +280,7 @@ def test_a_training_run_with_logger_tensorboard_mirrors_metrics_jsonl(compose, t
     from experiments.trainer import fingerprint, train
     from scaling.rundir import read_metrics
 
-    overrides = ("data=tiny", "budget.flops=1e11", "log_every_steps=10", "threads=1")
+    overrides = ("data=tiny", "budget.flops=1e11", "log_every_steps=10", "threads=1", *BRIEF)
     cfg = compose(*overrides, "logger=tensorboard")
     assert fingerprint(cfg) == fingerprint(compose(*overrides))
     run_dir = tmp_path / "tb-run"

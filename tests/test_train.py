@@ -15,13 +15,15 @@ from experiments.trainer import train
 from scaling.errors import ScalingError
 from scaling.rundir import read_metrics
 from tests import golden_losses
+from tests.conftest import BRIEF
 
 SUMMARY_KEYS = {"status", "params", "non_embedding_params", "tokens", "flops", "flops_exact", "final_train_loss",
                 "final_val_loss", "val_bits_per_byte", "steps", "wall_seconds", "tokens_per_second", "mfu", "model",
                 "allocation", "budget", "seed", "data"}
 METRIC_KEYS = {"step", "tokens", "flops", "lr", "train_loss", "tokens_per_second", "elapsed_s"}
-# The CPU cap on steps for tests whose point is not the run's length: the batch rule keeps >= 500 steps of a larger
-# batch (the same tokens), where the plain tiny-corpus runs take 2,000-2,600 steps of 2-3 sequences
+# The CPU cap on steps for tests of the recipe's runs (>= 500 steps, the model learns) whose point is not the run's
+# length: the batch rule keeps >= 500 steps of a larger batch (the same tokens), where the plain tiny-corpus runs
+# take 2,000-2,600 steps of 2-3 sequences. Tests of the machinery alone take conftest's BRIEF (~200 steps).
 SHORT = ("optim.max_steps=600",)
 
 
@@ -45,26 +47,26 @@ def test_golden_losses_of_a_tiny_seeded_run(data_cache, tmp_path, style):
 def test_same_seed_same_losses_other_seed_other_losses(compose, tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        cfg = compose("data=tiny", "budget.flops=1e11", f"seed={seed}", "log_every_steps=1", *SHORT)
+        cfg = compose("data=tiny", "budget.flops=3e10", f"seed={seed}", "log_every_steps=1", *BRIEF)
         train(cfg, tmp_path / name / "run")  # apart: a sibling's completed twin would be copied, not retrained
         runs[name] = [r["train_loss"] for r in read_metrics(tmp_path / name / "run")]
     assert runs["a"] == runs["b"] and runs["a"] != runs["c"]
 
 
-LADDER_1E11 = ("data=tiny", "model.shape_rule=ladder", "budget.flops=1e11", "log_every_steps=10", *SHORT)
+LADDER_3E10 = ("data=tiny", "model.shape_rule=ladder", "budget.flops=3e10", "log_every_steps=10", *BRIEF)
 
 
 def test_runs_asked_for_differently_that_train_the_same_model_share_a_computation(compose):
-    """On the model ladder, LLaMA's allocation at 1e11 lands on the isoFLOP profile's half-size model: same shape,
-    steps, batch and LR (the planner's answer), though the requests and so the fingerprints differ."""
+    """On the model ladder, LLaMA's allocation at 3e10 lands on the isoFLOP profile's quarter-size model: same
+    shape, steps, batch and LR (the planner's answer), though the requests and so the fingerprints differ."""
     from experiments.sizing import resolve
     from experiments.trainer import computation, fingerprint
 
     def ids(*overrides):
-        cfg = compose(*LADDER_1E11, *overrides)
+        cfg = compose(*LADDER_3E10, *overrides)
         return fingerprint(cfg), computation(cfg, resolve(cfg, 256))
 
-    profile, llama = ids("allocation=chinchilla", "allocation.size_factor=0.5"), ids("allocation=llama")
+    profile, llama = ids("allocation=chinchilla", "allocation.size_factor=0.25"), ids("allocation=llama")
     assert profile[0] != llama[0] and profile[1] == llama[1]
     assert ids("allocation=llama", "seed=1")[1] != llama[1]
     assert ids("allocation=chinchilla", "allocation.size_factor=1")[1] != profile[1]
@@ -73,8 +75,8 @@ def test_runs_asked_for_differently_that_train_the_same_model_share_a_computatio
 def test_a_run_whose_training_a_sibling_did_copies_it_and_matches_training_it(compose, tmp_path, monkeypatch):
     import experiments.trainer as trainer
 
-    profile = compose(*LADDER_1E11, "allocation=chinchilla", "allocation.size_factor=0.5")
-    llama = compose(*LADDER_1E11, "allocation=llama")
+    profile = compose(*LADDER_3E10, "allocation=chinchilla", "allocation.size_factor=0.25")
+    llama = compose(*LADDER_3E10, "allocation=llama")
     alone = train(llama, tmp_path / "alone" / "llama")  # the oracle: the same run trained where no twin is
     train(profile, tmp_path / "sweep" / "profile")
     monkeypatch.setattr(trainer, "train_loop", lambda *a, **k: pytest.fail("trained again"))
@@ -125,7 +127,7 @@ def test_budgeted_tiny_run_completes_with_a_complete_summary(tmp_path):
 
 
 def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
-    args = ["data=tiny", "budget.flops=2e11", "threads=1", "checkpoint.every_steps=40", "log_every_steps=1", *SHORT,
+    args = ["data=tiny", "budget.flops=1e11", "threads=1", "checkpoint.every_steps=40", "log_every_steps=1", *BRIEF,
             f"data.cache_dir={tmp_path / 'cache'}"]
     scaling_train(*args, "results_dir=whole", cwd=tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "experiments.train", *args, "results_dir=cut"], cwd=tmp_path,
