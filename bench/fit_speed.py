@@ -30,8 +30,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
-from scaling.fitting.api import CHUNK  # noqa: E402
-from scaling.fitting.bootstrap import percentile_interval, resample_counts  # noqa: E402
+from scaling.fitting.bootstrap import percentile_interval, refit_in_chunks, resample_counts  # noqa: E402
 from scaling.fitting.data import drop_highest_losses, read_csv  # noqa: E402
 from scaling.fitting.parametric import fit_parametric, hoffmann_grid, refit_resamples  # noqa: E402
 
@@ -88,8 +87,8 @@ def main() -> None:
     fit = fit_parametric(data.params, data.tokens, data.loss)
     f_grid = time.perf_counter() - start
     start = time.perf_counter()
-    fast_boot = np.concatenate([refit_resamples(fit, data.params, data.tokens, data.loss, counts[i:i + CHUNK])[0]
-                                for i in range(0, args.resamples, CHUNK)])
+    fast_boot, _ = refit_in_chunks(counts, lambda block: refit_resamples(fit, data.params, data.tokens, data.loss,
+                                                                         block))
     f_boot = time.perf_counter() - start
 
     base_t, fast_t = t_grid + t_boot, f_grid + f_boot

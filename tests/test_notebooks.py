@@ -15,7 +15,12 @@ def test_the_four_notebooks_exist():
                                            "architecture.ipynb"}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# ~20 s each: in `make test-slow` (and `make notebooks`, which executes them all), the other two in `make test`
+SLOW_NOTEBOOKS = ("architecture", "isoflop_analysis")
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_NOTEBOOKS else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.stem)
 def test_notebook_runs_top_to_bottom(path):
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
