@@ -691,12 +691,18 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
     if any((run_dir / name).exists() for name in (CHECKPOINT, METRICS)):
         return None
     wanted = computation(cfg, plan)
-    for other in sorted(p for p in run_dir.parent.iterdir() if p != run_dir and (p / SUMMARY).is_file()):
+    try:  # an unreadable sibling is no twin: looking for one must never stop a run
+        siblings = sorted(p for p in run_dir.parent.iterdir() if p != run_dir and (p / SUMMARY).is_file())
+    except OSError:
+        return None
+    for other in siblings:
         done = read_summary(other, warn=False)
-        if not done or done.get("status") != "completed" or done.get("computation") != wanted \
-                or not (other / METRICS).is_file():
+        if not done or done.get("status") != "completed" or done.get("computation") != wanted:
             continue
-        curve = (other / METRICS).read_text()
+        try:
+            curve = (other / METRICS).read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
         _write_config(cfg, run_dir, plan, fresh=True)
         atomic_write_text(run_dir / METRICS, curve)
         summary = {**done, **_request(cfg, plan, run_dir, fp, done["tokens"]), "reused_from": other.name}

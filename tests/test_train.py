@@ -95,6 +95,34 @@ def test_a_run_whose_training_a_sibling_did_copies_it_and_matches_training_it(co
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "sweep" / "llama").iterdir()} == before
 
 
+def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp_path):
+    """Only a completed sibling with its metrics is copied; anything else leaves the run to train (nothing written)."""
+    import json as _json
+
+    from experiments.sizing import resolve
+    from experiments.trainer import _reuse_twin, computation, fingerprint
+
+    cfg = compose(*LADDER_3E10, "allocation=llama")
+    plan = resolve(cfg, 256)
+    twin = tmp_path / "sweep" / "twin"
+    twin.mkdir(parents=True)
+    run_dir = tmp_path / "sweep" / "llama"
+    run_dir.mkdir()
+    base = {"status": "completed", "computation": computation(cfg, plan), "tokens": plan.tokens,
+            "final_val_loss": 2.0}
+    for summary, metrics in ((base, None), ({**base, "status": "diverged"}, "{}\n"),
+                             ({**base, "computation": "0" * 16}, "{}\n")):
+        (twin / "summary.json").write_text(_json.dumps(summary))
+        (twin / "metrics.jsonl").unlink(missing_ok=True)
+        if metrics is not None:
+            (twin / "metrics.jsonl").write_text(metrics)
+        assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
+        assert list(run_dir.iterdir()) == []
+    (twin / "summary.json").write_text(_json.dumps(base))  # the control: a sound twin is copied
+    assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg))["reused_from"] == "twin"
+    assert (run_dir / "metrics.jsonl").read_text() == "{}\n"
+
+
 def test_exploding_loss_stops_the_run_as_diverged_and_keeps_its_metrics(compose, tmp_path):
     summary = train(compose("data=tiny", "budget.flops=1e11", "optim.lr=30", "log_every_steps=1"), tmp_path / "d")
     assert summary["status"] == "diverged" and summary["steps"] < 50
