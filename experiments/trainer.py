@@ -705,10 +705,11 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
             continue
         _write_config(cfg, run_dir, plan, fresh=True)
         atomic_write_text(run_dir / METRICS, curve)
-        summary = {**done, **_request(cfg, plan, run_dir, fp, done["tokens"]), "reused_from": other.name}
+        tokens = done.get("tokens") or plan.tokens
+        summary = {**done, **_request(cfg, plan, run_dir, fp, tokens), "reused_from": other.name}
         write_summary(run_dir, summary)
         print(f"{run_dir.name}: the same training as {other.name} (completed): its curve and results copied, "
-              f"not trained again; val loss {summary['final_val_loss']:.4f}", file=sys.stderr)
+              f"not trained again; val loss {summary.get('final_val_loss')}", file=sys.stderr)
         return summary
     return None
 
