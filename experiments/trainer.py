@@ -705,8 +705,8 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
             continue
         _write_config(cfg, run_dir, plan, fresh=True)
         atomic_write_text(run_dir / METRICS, curve)
-        tokens = done.get("tokens") or plan.tokens
-        summary = {**done, **_request(cfg, plan, run_dir, fp, tokens), "reused_from": other.name}
+        # a completed run of this computation trained the plan's steps, so its tokens are the plan's
+        summary = {**done, **_request(cfg, plan, run_dir, fp, plan.tokens), "reused_from": other.name}
         write_summary(run_dir, summary)
         print(f"{run_dir.name}: the same training as {other.name} (completed): its curve and results copied, "
               f"not trained again; val loss {summary.get('final_val_loss')}", file=sys.stderr)

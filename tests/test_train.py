@@ -97,8 +97,6 @@ def test_a_run_whose_training_a_sibling_did_copies_it_and_matches_training_it(co
 
 def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp_path):
     """Only a completed sibling with its metrics is copied; anything else leaves the run to train (nothing written)."""
-    import json as _json
-
     from experiments.sizing import resolve
     from experiments.trainer import _reuse_twin, computation, fingerprint
 
@@ -112,13 +110,13 @@ def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp
             "final_val_loss": 2.0}
     for summary, metrics in ((base, None), ({**base, "status": "diverged"}, "{}\n"),
                              ({**base, "computation": "0" * 16}, "{}\n")):
-        (twin / "summary.json").write_text(_json.dumps(summary))
+        (twin / "summary.json").write_text(json.dumps(summary))
         (twin / "metrics.jsonl").unlink(missing_ok=True)
         if metrics is not None:
             (twin / "metrics.jsonl").write_text(metrics)
         assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
         assert list(run_dir.iterdir()) == []
-    (twin / "summary.json").write_text(_json.dumps(base))  # the control: a sound twin is copied
+    (twin / "summary.json").write_text(json.dumps(base))  # the control: a sound twin is copied
     assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg))["reused_from"] == "twin"
     assert (run_dir / "metrics.jsonl").read_text() == "{}\n"
 
