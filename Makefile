@@ -27,7 +27,7 @@ demo: install
 	$(PY) -m experiments.data gutenberg
 	@echo; echo "== isoFLOP sweep: 4 budgets x 5 model sizes, 2 processes x 1 thread (~11 min on 2 cores)"
 	$(VENV)/bin/scaling-train -m experiment=isoflop_cpu
-	@echo; echo "== GPT-3 vs Chinchilla vs optimal vs LLaMA allocations at the same budgets (~3.5 min: 7 of its 12 new runs are isoFLOP runs already trained)"
+	@echo; echo "== GPT-3 vs Chinchilla vs optimal vs LLaMA allocations at the three smaller budgets (~1.5 min: 6 of its 9 new runs are isoFLOP runs already trained)"
 	$(VENV)/bin/scaling-train -m experiment=allocations_cpu
 	@echo; echo "== Report: fits, plots, headline"
 	$(VENV)/bin/scaling report results/cpu
