@@ -133,14 +133,15 @@ def seed_spread(runs: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def headline_table(allocations: pd.DataFrame) -> str:
-    """Markdown: at each budget, the final loss of each allocation, the winner, and chinchilla minus gpt3."""
+    """Markdown: at each budget, the final loss of each allocation, the winner (where two or more were run: one
+    allocation alone has beaten nothing), and chinchilla minus gpt3."""
     rules = list(allocations.columns)
     head = "| budget (FLOPs) | " + " | ".join(rules) + " | winner |" + (
         " chinchilla - gpt3 |" if {"gpt3", "chinchilla"} <= set(rules) else "")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for c, row in allocations.iterrows():
         cells = [f"{row[r]:.4f}" if pd.notna(row[r]) else "-" for r in rules]
-        winner = row.idxmin() if row.notna().any() else "-"
+        winner = row.idxmin() if row.notna().sum() >= 2 else "-"
         line = f"| {c:.3g} | " + " | ".join(cells) + f" | {winner} |"
         if {"gpt3", "chinchilla"} <= set(rules):
             line += f" {row['chinchilla'] - row['gpt3']:+.4f} |" if row[["gpt3", "chinchilla"]].notna().all() \

@@ -71,6 +71,17 @@ def test_headline_winner_is_the_allocation_the_law_prefers(report):
         assert row["chinchilla"] < row["gpt3"]
 
 
+def test_a_budget_with_one_allocation_names_no_winner():
+    import pandas as pd
+
+    from scaling.report import headline_table
+
+    table = pd.DataFrame({"gpt3": [2.10, np.nan], "chinchilla": [1.95, 1.70]}, index=[1e11, 3e12])
+    rows = {line.split(" | ")[0]: line for line in headline_table(table).splitlines()[2:]}
+    assert rows["| 1e+11"] == "| 1e+11 | 2.1000 | 1.9500 | chinchilla | -0.1500 |"
+    assert rows["| 3e+12"] == "| 3e+12 | - | 1.7000 | - | - |"  # nothing to have beaten
+
+
 def test_approach_2_recovers_the_known_exponent_within_its_ci(report):
     section = report.fits["2"]
     lo, hi = section["ci"]["a"]
