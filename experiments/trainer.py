@@ -686,9 +686,14 @@ def _request(cfg: DictConfig, plan: RunPlan, run_dir: Path, fp: str, tokens_done
 def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict | None:
     """Where a completed run in the same experiment directory did this run's training under another name (the
     same `computation`), its curve and results are copied here instead of training again, and the summary names
-    it (`reused_from`); None otherwise. Only into a fresh directory: a run with a checkpoint or metrics of its
-    own resumes them. The twin is only read; this run's lock covers what is written."""
-    if any((run_dir / name).exists() for name in (CHECKPOINT, METRICS)):
+    it (`reused_from`); None otherwise. Only into a fresh directory, or one where such a copy was cut short (the
+    twin's curve byte for byte, no checkpoint, no summary): a run with a checkpoint or metrics of its own resumes
+    them. The twin is only read; this run's lock covers what is written."""
+    if (run_dir / CHECKPOINT).exists():
+        return None
+    try:  # the curve a copy cut short left here (the summary is written last), else this run's own log
+        own = (run_dir / METRICS).read_text() if (run_dir / METRICS).exists() else None
+    except (OSError, UnicodeDecodeError):
         return None
     wanted = computation(cfg, plan)
     try:  # an unreadable sibling is no twin: looking for one must never stop a run
@@ -703,6 +708,8 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
             curve = (other / METRICS).read_text()
         except (OSError, UnicodeDecodeError):
             continue
+        if own is not None and own != curve:  # a log of this run's own training: it resumes or starts over
+            return None
         _write_config(cfg, run_dir, plan, fresh=True)
         atomic_write_text(run_dir / METRICS, curve)
         # a completed run of this computation trained the plan's steps, so its tokens are the plan's

@@ -116,9 +116,33 @@ def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp
             (twin / "metrics.jsonl").write_text(metrics)
         assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
         assert list(run_dir.iterdir()) == []
-    (twin / "summary.json").write_text(json.dumps(base))  # the control: a sound twin is copied
-    assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg))["reused_from"] == "twin"
+    (twin / "summary.json").write_text(json.dumps(base))
+    (run_dir / "metrics.jsonl").write_text('{"step": 5}\n')  # this run's own log (trained before a kill): kept
+    assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
+    assert (run_dir / "metrics.jsonl").read_text() == '{"step": 5}\n' and len(list(run_dir.iterdir())) == 1
+    (run_dir / "metrics.jsonl").unlink()
+    assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg))["reused_from"] == "twin"  # the control: a sound twin
     assert (run_dir / "metrics.jsonl").read_text() == "{}\n"
+
+
+def test_a_copy_cut_short_before_its_summary_is_finished_on_the_rerun(compose, tmp_path, monkeypatch):
+    """A kill between the copied curve and the summary (written last) leaves the twin's curve and no checkpoint:
+    the rerun finishes the copy rather than training again."""
+    import experiments.trainer as trainer
+
+    profile = compose(*LADDER_3E10, "allocation=chinchilla", "allocation.size_factor=0.25")
+    llama = compose(*LADDER_3E10, "allocation=llama")
+    done = train(profile, tmp_path / "sweep" / "profile")
+    monkeypatch.setattr(trainer, "train_loop", lambda *a, **k: pytest.fail("trained again"))
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "write_summary", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt("killed")))
+        with pytest.raises(KeyboardInterrupt):
+            train(llama, tmp_path / "sweep" / "llama")
+    assert not (tmp_path / "sweep" / "llama" / "summary.json").exists()
+    reused = train(llama, tmp_path / "sweep" / "llama")
+    assert reused["reused_from"] == "profile" and reused["final_val_loss"] == done["final_val_loss"]
+    assert (tmp_path / "sweep" / "llama" / "metrics.jsonl").read_bytes() == \
+        (tmp_path / "sweep" / "profile" / "metrics.jsonl").read_bytes()
 
 
 def test_exploding_loss_stops_the_run_as_diverged_and_keeps_its_metrics(compose, tmp_path):
