@@ -194,6 +194,12 @@ def _lr_runs(lr_runs: pd.DataFrame) -> pd.DataFrame:
         raise ScalingError(f"the LR sweep's runs lack {', '.join(missing)}: give --lr-sweep the results dir of "
                            f"scaling-train -m experiment=arch_postnorm_lr_cpu")
     runs = lr_runs[lr_runs["status"].isin(["completed", "diverged"])].copy()
+    scales = pd.to_numeric(runs["optim.lr_scale"], errors="coerce").dropna().unique()
+    if len(scales) < 2:  # e.g. an isoFLOP sweep: every run at the rule's LR, nothing about stability to read
+        tried = ", ".join(f"{x:g}" for x in sorted(scales))
+        raise ScalingError(f"the LR sweep's finished runs are at {len(scales)} LR multiple(s) ({tried}), not a "
+                           f"sweep: give --lr-sweep the results dir of scaling-train -m "
+                           f"experiment=arch_postnorm_lr_cpu")
     runs["warmup"] = runs["optim.warmup_steps"] > 0
     return runs
 

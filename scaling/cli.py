@@ -46,6 +46,14 @@ def _flops_list(text: str, flag: str = "--flops") -> list[float]:
     return [check_budget(x, f"every {flag} value") for x in parts]
 
 
+def _names(text: str, flag: str) -> list[str]:
+    """A comma-separated list of names (rules), at least one."""
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if not names:
+        raise ScalingError(f"{flag} takes comma-separated rules, got {text!r}")
+    return names
+
+
 # --- count ---------------------------------------------------------------------------------------------------------
 
 def _shape_from_args(args):
@@ -89,6 +97,10 @@ def _budget(args) -> float:
     if args.flops is not None:
         if args.gpu_hours is not None:
             raise ScalingError("give either --flops or --gpu-hours with --gpu, not both")
+        ignored = [flag for flag, value in (("--gpu", args.gpu), ("--mfu", args.mfu)) if value is not None]
+        if ignored:  # they convert GPU-hours into FLOPs; with --flops they would be silently unused
+            raise ScalingError(f"{' and '.join(ignored)} {'convert' if len(ignored) > 1 else 'converts'} --gpu-hours "
+                               f"into FLOPs: with --flops, drop {'them' if len(ignored) > 1 else 'it'}")
         return check_budget(args.flops, "--flops")
     if args.gpu_hours is None:
         raise ScalingError("give a budget: --flops C, or --gpu-hours H --gpu NAME [--mfu F]")
@@ -139,7 +151,7 @@ def cmd_plan(args) -> int:
         _emit(args, payload, render.judge_text(runs))
         return 0
     flops = _budget(args)
-    rules = [r.strip() for r in args.rules.split(",") if r.strip()] if args.rules else None
+    rules = _names(args.rules, "--rules") if args.rules is not None else None
     payload = plan(flops, args.law, rules=rules, style=args.style, vocab_size=args.vocab, seq_len=args.seq_len,
                    inference_tokens=args.inference_tokens, unique_tokens=args.unique_tokens)
     note = getattr(args, "compute_note", "")
@@ -158,13 +170,13 @@ def cmd_grid(args) -> int:
     budgets = _flops_list(args.flops)
     common = {"style": args.style, "vocab_size": args.vocab, "seq_len": args.seq_len,
               "flops_method": args.flops_method}
-    if args.allocations:
-        rules = [r.strip() for r in args.allocations.split(",") if r.strip()]
+    if args.allocations is not None:
+        rules = _names(args.allocations, "--allocations")
         points = allocation_grid(budgets, rules, args.law, inference_tokens=args.inference_tokens, **common)
     else:
         points = isoflop_grid(budgets, args.law, points=args.points, span=args.span, **common)
     rows = [p.to_dict() for p in points]
-    _emit(args, rows, render.grid_text(rows, allocations=bool(args.allocations)))
+    _emit(args, rows, render.grid_text(rows, allocations=args.allocations is not None))
     return 0
 
 
@@ -401,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--skew", action=argparse.BooleanOptionalAction, default=fit_defaults.skew,
                    help="Approach 2: allow for the isoFLOP profiles' skew, one d3L/d(ln N)3 over d2L/d(ln N)2 shared "
-                        "by every budget, so that the vertices are not pulled off the minima; default: --no-skew, "
-                        "plain parabolas, with the skew tested and a warning where it shows")
+                        "by every budget, so that the vertices are not pulled off the minima (the default); "
+                        "--no-skew: plain parabolas, with the skew tested and a warning where it shows")
     p.add_argument("--holdout-budget", nargs="?", const="largest", metavar="C",
                    help="backtest: fit without budget C (alone: the largest), predict its N_opt and minimum loss by "
                         "Approaches 2 and 3 with intervals, and compare with what its runs show")
@@ -421,8 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "%(default)s")
     for key, default in (("params", "params"), ("tokens", "tokens"), ("flops", "flops"), ("loss", "loss"),
                          ("run", "run"), ("budget", "budget")):
+        optional = key in ("run", "budget")  # used where present under the default name (scaling.fitting.data)
         p.add_argument(f"--{key}-col", default=default, metavar="NAME",
-                       help=f"CSV column holding {key} (default %(default)s)")
+                       help=f"CSV column holding {key} (default %(default)s"
+                            + (", used where present; a column named otherwise must exist)" if optional else ")"))
     p.add_argument("--out", metavar="FIT.json",
                    help="write the fit JSON here (atomically); scaling plan --law FIT.json reads it")
     p.set_defaults(func=cmd_fit)
@@ -462,6 +476,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATH_ARGS = {"path": "the path", "law": "--law", "out": "--out", "lr_sweep": "--lr-sweep"}
+
+
+def _no_empty_paths(args) -> None:
+    """An empty path would name the current directory (a report would fit and write there): refused."""
+    for key, flag in PATH_ARGS.items():
+        value = getattr(args, key, None)
+        if isinstance(value, str) and not value.strip():
+            raise ScalingError(f"{flag} is empty: give a file or directory")
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     if words[:1] in (["fit"], ["report"]):
@@ -470,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            _no_empty_paths(args)
             code = args.func(args)
         except ScalingError as err:
             print(f"scaling {args.command}: error: {err}", file=sys.stderr)

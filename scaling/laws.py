@@ -562,6 +562,24 @@ def law_of_section(section: dict, name: str, where: str) -> ParametricLaw | Kapl
     return kind(**{k: section[k] for k in kind.KEYS}, name=name)
 
 
+# What `scaling plan` counts: N with embeddings, C = 6ND. A law fitted under other conventions names other models.
+PLANNER_CONVENTIONS = {"params": "total", "compute": "6nd"}
+
+
+def _check_conventions(conventions, path: Path) -> None:
+    """A fit file's `conventions` must be the planner's: its N_opt and D_opt are read as total parameters and
+    tokens at C = 6ND, so a law of non-embedding N (or exact C) would plan too small (or too large) a model.
+    Files without the field predate it and were all fitted under the planner's conventions."""
+    if conventions is None or conventions == PLANNER_CONVENTIONS:
+        return
+    if not isinstance(conventions, dict) or set(conventions) != set(PLANNER_CONVENTIONS):
+        raise ScalingError(f"fit file {str(path)!r}: conventions must be an object with params and compute, got "
+                           f"{conventions!r}")
+    raise ScalingError(f"fit file {str(path)!r} was fitted with N = {conventions['params']} parameters and C = "
+                       f"{conventions['compute']} FLOPs; the planner counts N with embeddings and C = 6ND: refit "
+                       f"with --params total --compute 6nd (the defaults) to plan with it")
+
+
 def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
     """The law in a fit file (`scaling fit --out`, schema in scaling/fitting/api.py): Approach 3's where it holds
     one, else Approach 2's, else 1's; `approach` picks one. With its draws and data range where present."""
@@ -571,6 +589,7 @@ def read_fit_law(path: str | Path, approach: str | None = None) -> FittedLaw:
         raise ScalingError(f"fit file {str(path)!r} must hold a JSON object with E, A, B, alpha, beta (or an "
                            f"approach2/approach1 section)")
     data = _as_fit_file(data, approach)
+    _check_conventions(data.get("conventions"), path)
     held = [x for x in APPROACH_ORDER if (x == "3" and any(k in data for k in (*LAW_KEYS, *KAPLAN_KEYS)))
             or (x != "3" and isinstance(data.get(f"approach{x}"), dict))]
     if approach is None:

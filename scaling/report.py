@@ -37,6 +37,8 @@ import pandas as pd
 from scaling.allocation import KAPLAN_EXPONENT, TOKENS_PER_PARAM
 from scaling.atomic import json_ready, json_text, replace_together
 from scaling.errors import ScalingError
+from scaling.fitting.options import COMPUTES, PARAMS
+from scaling.laws import PLANNER_CONVENTIONS
 from scaling.render import ci_text, skew_line
 from scaling.results import RunSelection, in_isoflop_profile, load_curves, select_runs
 
@@ -46,10 +48,10 @@ APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoF
                   "3": "Approach 3 (parametric L(N, D))", "3w": "Approach 3 on Approach 2's windows",
                   "3k": "Approach 3 in Kaplan's form"}
 CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
-CONVENTIONS = [(params, compute) for params in ("total", "non-embedding") for compute in ("6nd", "exact")]
+CONVENTIONS = [(params, compute) for params in PARAMS for compute in COMPUTES]
 LAW_FILES = {"3": "law.json", "3k": "law_kaplan.json"}  # Approach 3's laws in Chinchilla's and Kaplan's form
 FIGURES = ("loss_curves.png", "isoflop.png", "optimal_scaling.png", "allocations.png", "backtest.png")
-PLANNER_CONVENTION = ("total", "6nd")  # what `scaling plan` counts: N with embeddings, C = 6ND
+PLANNER_CONVENTION = (PLANNER_CONVENTIONS["params"], PLANNER_CONVENTIONS["compute"])  # (params, compute)
 CONVENTION_NAMES = {"total": "total (with embeddings)", "non-embedding": "non-embedding (Kaplan)",
                     "6nd": "6ND", "exact": "exact (Appendix F)"}
 

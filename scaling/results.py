@@ -143,6 +143,7 @@ def select_runs(path: str | Path) -> RunSelection:
     runs = runs[done].copy()
     if runs.empty:
         raise ScalingError(f"results dir {str(path)!r} has no completed runs yet: wait for the sweep, or fit a CSV")
+    _one_corpus(runs, path)
     loss = _loss_column(runs)
     checks = [("params", MAX_COUNT, True), ("tokens", MAX_COUNT, True), (loss, None, True),
               ("flops", None, False), ("budget.flops", None, False)]
@@ -169,6 +170,30 @@ def select_runs(path: str | Path) -> RunSelection:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce").astype(float)
     return RunSelection(runs, loss, tuple(skipped), total)
+
+
+CORPUS_KEYS = ("data.name", "data.tokenizer", "data.vocab_size")  # what makes two runs' losses the same units
+
+
+def _one_corpus(runs: pd.DataFrame, path: str | Path) -> None:
+    """A law holds for one corpus and tokenizer: losses in nats per token of different tokenizers or texts are not
+    one quantity, so runs that record different ones are refused rather than fitted as one (runs that record none
+    are not judged). Runs of one corpus from several sweep directories are fitted together, with a warning."""
+    keys = [k for k in CORPUS_KEYS if k in runs]
+    if keys:
+        known = runs.dropna(subset=keys)
+        kinds = known.groupby(keys, sort=False).size()
+        if len(kinds) > 1:
+            named = ", ".join(f"{'/'.join(str(v) for v in (k if isinstance(k, tuple) else (k,)))} ({n} runs)"
+                              for k, n in kinds.items())
+            raise ScalingError(f"results dir {str(path)!r} holds runs of more than one corpus or tokenizer "
+                               f"({'/'.join(keys)}: {named}): a law is fitted to one; give one sweep's directory")
+    # a sweep is a directory of runs (summary.json's `experiment` is the config's name, which sweeps may share)
+    sweeps = runs["path"].map(lambda p: Path(p).parent.name).value_counts(sort=False)
+    if len(sweeps) > 1:
+        warnings.warn(f"{str(path)!r}: the runs of {len(sweeps)} sweep directories are fitted as one ("
+                      + ", ".join(f"{name}: {n}" for name, n in sweeps.items()) + "); give one sweep's directory "
+                      "to fit one", stacklevel=3)
 
 
 def in_isoflop_profile(runs: pd.DataFrame) -> pd.Series:

@@ -19,6 +19,7 @@ from scaling.ablation import (
 )
 from scaling.architecture import STYLES
 from scaling.cli import main
+from scaling.errors import ScalingError
 from scaling.results import load_runs
 from tests.synthetic_runs import write_run
 
@@ -125,3 +126,14 @@ def test_lr_stability_reports_the_first_diverged_multiple(tmp_path):
     assert table.loc[("post", True), "diverged_at_step"] == 7
     assert math.isnan(table.loc[("pre", False), "first_diverged_scale"])
     assert table.loc[("pre", True), "best_scale"] == 1
+
+
+def test_a_sweep_at_one_lr_multiple_is_no_lr_sweep(tmp_path):
+    """An isoFLOP sweep records the same optim fields at the rule's LR: nothing about stability to read in it."""
+    for size in (1, 2, 4):
+        write_run(tmp_path / f"size{size}", {
+            "status": "completed", "final_val_loss": 2.0 + size / 100,
+            "model": {"components": {"norm_position": "pre"}}, "steps": 100,
+            "optim": {"lr": 0.01, "lr_scale": 1.0, "warmup_steps": 10}}, [])
+    with pytest.raises(ScalingError, match=r"are at 1 LR multiple\(s\) \(1\), not a sweep"):
+        lr_stability(load_runs(tmp_path))

@@ -83,6 +83,12 @@ BAD_INPUT = {
     "no subcommand": [],
     "gpu-hours that overflows": ["plan", "--gpu-hours", "1e300", "--gpu", "h100-sxm"],
     "a run whose 6ND overflows": ["plan", "--params", "1e300", "--tokens", "1e9"],
+    "an empty results path": ["report", ""],  # would read as the current directory and write a report there
+    "an empty fit path": ["fit", " "],
+    "an empty law path": ["plan", "--flops", "1e20", "--law", ""],
+    "no allocations in the list": ["grid", "--flops", "1e18", "--allocations", ","],
+    "no rules in the list": ["plan", "--flops", "1e20", "--rules", ","],
+    "a device with a FLOP budget": ["plan", "--flops", "1e21", "--gpu", "h100-sxm", "--mfu", "0.5"],
 }
 
 
@@ -105,6 +111,25 @@ def test_malformed_fit_file_is_one_line_and_exit_2(tmp_path, content):
     proc = run("plan", "--flops", "1e20", "--law", str(fit), check=False)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert str(fit) in proc.stderr and "Traceback" not in proc.stderr
+
+
+PLANNER_SAYS = "the planner counts N with embeddings and C = 6ND"
+MALFORMED = "conventions must be an object with params and compute"
+
+
+@pytest.mark.parametrize("conventions,says", [({"params": "non-embedding", "compute": "6nd"}, PLANNER_SAYS),
+                                              ({"params": "total", "compute": "exact"}, PLANNER_SAYS),
+                                              ({"params": "bogus"}, MALFORMED), ("6nd", MALFORMED)])
+def test_a_law_fitted_under_other_conventions_is_refused_for_planning(tmp_path, conventions, says):
+    """The planner reads N_opt as total parameters at C = 6ND: a non-embedding law would name too small a model."""
+    law = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
+    fit = tmp_path / "fit.json"
+    fit.write_text(json.dumps({**law, "conventions": conventions}))
+    proc = run("plan", "--flops", "1e21", "--law", str(fit), check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert str(fit) in proc.stderr and says in proc.stderr
+    fit.write_text(json.dumps({**law, "conventions": {"params": "total", "compute": "6nd"}}))  # the planner's
+    assert run("plan", "--flops", "1e21", "--law", str(fit), "--json").returncode == 0
 
 
 def test_plan_imports_no_torch_pandas_hydra_or_matplotlib():

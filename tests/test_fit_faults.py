@@ -169,8 +169,9 @@ def test_a_results_dir_holding_a_run_twice_names_the_copy(tmp_path):
     write_sweep(tmp_path, sweep, experiment="a")
     write_sweep(tmp_path, sweep.iloc[[3]], experiment="b")  # a copy of a/r03 under another experiment
     out, said = caught(lambda: fit(tmp_path, approach="2", bootstrap=0).to_dict())
-    assert "dropped 1 duplicate point(s) with the same params, tokens and loss as another, so the bootstrap " \
-           "resamples each run once: b/r03 (= a/r03)" in said[0]
+    assert any("dropped 1 duplicate point(s) with the same params, tokens and loss as another, so the bootstrap "
+               "resamples each run once: b/r03 (= a/r03)" in s for s in said), said
+    assert any("the runs of 2 sweep directories are fitted as one (a: 14, b: 1)" in s for s in said), said
     assert out["n_points"] == 14
 
 
@@ -251,7 +252,15 @@ def test_too_few_resamples_are_refused(capsys, tmp_path, k):
                                 "100,000"),
     (("--min-runs", "0"), "--min-runs takes a whole number of runs >= 1, got 0"),
     (("--approach", "2", "--min-runs", "50"), "(6 left out with fewer than 50 runs or 3 sizes: --min-runs 50 may "
-                                              "ask for more runs than a budget has)")])
+                                              "ask for more runs than a budget has)"),
+    # checked before any approach runs: with --approach all they used to pass as "approach 3 skipped", exit 0
+    (("--approach", "all", "--delta", "-1"), "--delta (Approach 3's Huber width) takes a positive number, got -1.0"),
+    (("--approach", "all", "--delta", "nan"), "--delta (Approach 3's Huber width) takes a positive number, got nan"),
+    (("--approach", "all", "--loss", "asymmetric", "--asymmetry", "0"), "--asymmetry (the weight of over-predictions) "
+                                                                        "takes a number >= 1, got 0.0"),
+    (("--approach", "3", "--budget-tol", "-1"), "--budget-tol takes a distance in dex >= 0, got -1.0"),
+    (("--budget-col", "nope"), "has no column 'nope' (named by --budget-col; columns: "),
+    (("--run-col", "nope"), "has no column 'nope' (named by --run-col; columns: ")])
 def test_options_out_of_range_are_one_line_naming_the_option(capsys, tmp_path, args, says):
     """A resample count no memory holds (1e11 asked for 50 TiB) and a --min-runs no budget meets are the
     option's fault, and the line says so."""

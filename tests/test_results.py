@@ -101,3 +101,24 @@ def test_a_summary_that_is_json_but_not_an_object_is_named_unreadable(tmp_path):
     with pytest.warns(UserWarning, match="listed/summary.json: unreadable summary.json"):
         runs = load_runs(tmp_path)
     assert list(runs["status"]) == ["running"]
+
+
+def test_runs_of_two_corpora_are_refused_and_two_sweeps_fitted_as_one_are_named(tmp_path):
+    """Losses per token of two tokenizers or texts are not one quantity: no law is fitted through both."""
+    import warnings
+
+    gutenberg = {**SUMMARY, "data": {"name": "gutenberg", "tokenizer": "byte", "vocab_size": 256}}
+    write_run(tmp_path / "a" / "r1", gutenberg, METRICS)
+    write_run(tmp_path / "a" / "r2", {**gutenberg, "params": 23456}, METRICS)
+    write_run(tmp_path / "b" / "r3", {**gutenberg, "data": {"name": "c4", "tokenizer": "gpt2", "vocab_size": 50257}},
+              METRICS)
+    with pytest.raises(ScalingError, match=r"more than one corpus or tokenizer .*gutenberg/byte/256 \(2 runs\), "
+                                           r"c4/gpt2/50257 \(1 runs\)"):
+        select_runs(tmp_path)
+    write_run(tmp_path / "b" / "r3", {**gutenberg, "params": 34567}, METRICS)  # the control: one corpus
+    with pytest.warns(UserWarning, match=r"the runs of 2 sweep directories are fitted as one \(a: 2, b: 1\)"):
+        assert len(select_runs(tmp_path).runs) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one sweep's directory: no warning
+        assert len(select_runs(tmp_path / "a").runs) == 2
+

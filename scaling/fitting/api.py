@@ -122,7 +122,7 @@ from scaling.fitting.data import (
     warn_isolated,
 )
 from scaling.fitting.options import APPROACHES, FitOptions
-from scaling.laws import KAPLAN_KEYS, LAW_KEYS, KaplanLaw, ParametricLaw
+from scaling.laws import KAPLAN_KEYS, LAW_KEYS, PLANNER_CONVENTIONS, KaplanLaw, ParametricLaw
 
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
 FAILED_SHARE = 0.1  # more failed bootstrap resamples than this share are flagged
@@ -545,7 +545,7 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
                                        for n, why in failed.items()))
     for name, why in failed.items():
         warnings.warn(f"approach {name} skipped: {why}", stacklevel=2)
-    if data.conventions != {"compute": "6nd", "params": "total"} and set(fits) & {"2", "3"}:
+    if data.conventions != PLANNER_CONVENTIONS and set(fits) & {"2", "3"}:
         warnings.warn(f"fitted with N = {data.conventions['params']} parameters and C = "
                       f"{data.conventions['compute']} FLOPs: `scaling plan` counts N with embeddings and C = 6ND, so "
                       f"the laws in this fit are for comparison, not for planning", stacklevel=2)

@@ -205,12 +205,21 @@ def _fit_data(finals: pd.DataFrame, curves: pd.DataFrame | None, source: str, la
                    budget_method=methods.pop() if len(methods) == 1 else "mixed", **extra)
 
 
+# The optional columns: under these names they are used where present; a column named otherwise must exist.
+RUN_COL, BUDGET_COL = "run", "budget"
+
+
 def from_frame(frame: pd.DataFrame, *, source: str = "DataFrame", params_col: str = "params",
-               tokens_col: str = "tokens", flops_col: str = "flops", loss_col: str = "loss", run_col: str = "run",
-               budget_col: str = "budget") -> FitData:
-    """FitData from a table (see the module docstring); `budget_col` and `run_col` are used where present."""
+               tokens_col: str = "tokens", flops_col: str = "flops", loss_col: str = "loss", run_col: str = RUN_COL,
+               budget_col: str = BUDGET_COL) -> FitData:
+    """FitData from a table (see the module docstring); `budget_col` and `run_col` are used where present
+    under their default names, and must be present under any other."""
     if not len(frame):
         raise ScalingError(f"{source} has no rows: a fit needs runs with params, tokens or flops, and loss")
+    for name, default, flag in ((run_col, RUN_COL, "--run-col"), (budget_col, BUDGET_COL, "--budget-col")):
+        if name is not None and name != default and name not in frame.columns:
+            raise ScalingError(f"{source} has no column {name!r} (named by {flag}; columns: "
+                               f"{', '.join(map(str, frame.columns))})")
     frame = frame.reset_index(drop=True)
     table = _final_table(frame, source, params_col, tokens_col, flops_col, loss_col, budget_col)
     vocab = _one_vocab(frame["vocab_size"]) if "vocab_size" in frame.columns else None

@@ -32,6 +32,10 @@ def _whole(value, at_least: int) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= at_least
 
 
+def _finite(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How the approaches fit, checked when made: one ScalingError line per bad value."""
@@ -75,6 +79,15 @@ class FitOptions:
             raise ScalingError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.engine not in ENGINES:
             raise ScalingError(f"unknown engine {self.engine!r}: choose one of {', '.join(ENGINES)}")
+        # checked here, not only where an approach uses them: a bad value must not pass because that approach
+        # was skipped or failed for another reason
+        if not (_finite(self.delta) and self.delta > 0):
+            raise ScalingError(f"--delta (Approach 3's Huber width) takes a positive number, got {self.delta!r}")
+        if self.loss == "asymmetric" and not (_finite(self.asymmetry) and self.asymmetry >= 1):
+            raise ScalingError(f"--asymmetry (the weight of over-predictions) takes a number >= 1, got "
+                               f"{self.asymmetry!r}")
+        if not (_finite(self.budget_tol) and self.budget_tol >= 0):
+            raise ScalingError(f"--budget-tol takes a distance in dex >= 0, got {self.budget_tol!r}")
         if self.window is not None and not _whole(self.window, 1):
             raise ScalingError(f"--window takes a whole number of neighbours >= 1 on each side of the best size "
                                f"(or 'all' for every size), got {self.window!r}")
