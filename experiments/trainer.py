@@ -695,6 +695,7 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
         own = (run_dir / METRICS).read_text() if (run_dir / METRICS).exists() else None
     except (OSError, UnicodeDecodeError):
         return None
+    own = own or None  # an empty log (a run stopped before its first log point) holds nothing of its own
     wanted = computation(cfg, plan)
     try:  # an unreadable sibling is no twin: looking for one must never stop a run
         siblings = sorted(p for p in run_dir.parent.iterdir() if p != run_dir and (p / SUMMARY).is_file())
@@ -708,8 +709,8 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
             curve = (other / METRICS).read_text()
         except (OSError, UnicodeDecodeError):
             continue
-        if own is not None and own != curve:  # a log of this run's own training: it resumes or starts over
-            return None
+        if own is not None and own != curve:  # not this twin's copy (another twin's, or this run's own log)
+            continue
         _write_config(cfg, run_dir, plan, fresh=True)
         atomic_write_text(run_dir / METRICS, curve)
         # a completed run of this computation trained the plan's steps, so its tokens are the plan's
@@ -718,7 +719,7 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
         print(f"{run_dir.name}: the same training as {other.name} (completed): its curve and results copied, "
               f"not trained again; val loss {summary.get('final_val_loss')}", file=sys.stderr)
         return summary
-    return None
+    return None  # no twin, or a log of this run's own training: it resumes or starts over
 
 
 def _previous_summary(run_dir: Path) -> dict | None:

@@ -195,6 +195,9 @@ def _lr_runs(lr_runs: pd.DataFrame) -> pd.DataFrame:
                            f"scaling-train -m experiment=arch_postnorm_lr_cpu")
     runs = lr_runs[lr_runs["status"].isin(["completed", "diverged"])].copy()
     scales = pd.to_numeric(runs["optim.lr_scale"], errors="coerce").dropna().unique()
+    if not len(scales):
+        raise ScalingError("the LR sweep has no finished (completed or diverged) runs yet: wait for it, or leave "
+                           "out --lr-sweep")
     if len(scales) < 2:  # e.g. an isoFLOP sweep: every run at the rule's LR, nothing about stability to read
         tried = ", ".join(f"{x:g}" for x in sorted(scales))
         raise ScalingError(f"the LR sweep's finished runs are at {len(scales)} LR multiple(s) ({tried}), not a "

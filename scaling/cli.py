@@ -272,11 +272,11 @@ def cmd_report(args) -> int:
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
     print(report.selection.line(args.path))  # which runs (the same as `scaling fit DIR`)
-    from scaling.report import LAW_FILES
+    from scaling.report import LAW_FILES, PLANNER_CONVENTION
 
     laws = [report.directory / file for name, file in LAW_FILES.items() if name in report.fits]
     print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
-                             report.figures, laws, report.removed))
+                             report.figures, laws, report.removed, plannable=report.convention == PLANNER_CONVENTION))
     if report.backtest is not None:
         print(backtest_lines(report.backtest))
     if report.rolling is not None:
@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PATH_ARGS = {"path": "the path", "law": "--law", "out": "--out", "lr_sweep": "--lr-sweep"}
+PATH_ARGS = {"path": "the path", "law": "--law", "out": "--out", "lr_sweep": "--lr-sweep",
+             "extrapolation": "--extrapolation"}
 
 
 def _no_empty_paths(args) -> None:

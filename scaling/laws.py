@@ -570,11 +570,13 @@ def _check_conventions(conventions, path: Path) -> None:
     """A fit file's `conventions` must be the planner's: its N_opt and D_opt are read as total parameters and
     tokens at C = 6ND, so a law of non-embedding N (or exact C) would plan too small (or too large) a model.
     Files without the field predate it and were all fitted under the planner's conventions."""
-    if conventions is None or conventions == PLANNER_CONVENTIONS:
+    if conventions is None:
         return
-    if not isinstance(conventions, dict) or set(conventions) != set(PLANNER_CONVENTIONS):
+    if not (isinstance(conventions, dict) and all(isinstance(conventions.get(k), str) for k in PLANNER_CONVENTIONS)):
         raise ScalingError(f"fit file {str(path)!r}: conventions must be an object with params and compute, got "
                            f"{conventions!r}")
+    if all(conventions[k] == v for k, v in PLANNER_CONVENTIONS.items()):
+        return
     raise ScalingError(f"fit file {str(path)!r} was fitted with N = {conventions['params']} parameters and C = "
                        f"{conventions['compute']} FLOPs; the planner counts N with embeddings and C = 6ND: refit "
                        f"with --params total --compute 6nd (the defaults) to plan with it")
@@ -635,6 +637,7 @@ def _as_fit_file(data: dict, approach: str | None) -> dict:
             out[f"approach{x}"] = data[x]
     if isinstance(data.get(chosen), dict):
         out["data_range"] = data[chosen].get("data_range")
+        out["conventions"] = data[chosen].get("conventions", out.get("conventions"))
     return out
 
 

@@ -378,7 +378,8 @@ def fit_text(out: dict) -> str:
 
 # --- report ------------------------------------------------------------------------------------------------------
 
-def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, laws=(), removed=()) -> str:
+def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, laws=(), removed=(),
+                plannable: bool = True) -> str:
     lines = [headline]
     for name in ("1", "2", "3", "3k"):
         section = fits.get(name)
@@ -390,7 +391,8 @@ def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, 
             lines.append(f"{label}: not fitted ({skipped.get(name)})")
     lines.append(f"report: {report_path}; figures: " + (", ".join(str(p) for p in figures) or "none drawn"))
     if laws:
-        lines.append("laws for `scaling plan --law`: " + ", ".join(str(p) for p in laws))
+        lines.append(("laws for `scaling plan --law`: " if plannable else "laws, for comparison (`scaling plan` "
+                      "refuses their conventions): ") + ", ".join(str(p) for p in laws))
     if removed:
         lines.append("removed, as these runs no longer give them (an earlier report's): "
                      + ", ".join(str(p) for p in removed))

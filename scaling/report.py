@@ -249,7 +249,9 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
     for name in ("2", "1", "3"):
         try:
             payload, said = _quiet_fit(data, name, options=opts, budgets=band)
-            section = payload if name == "3" else {**payload[f"approach{name}"], "data_range": payload["data_range"]}
+            # each section carries its fit's conventions: `scaling plan --law fits.json:2` checks them
+            section = payload if name == "3" else {**payload[f"approach{name}"], "data_range": payload["data_range"],
+                                                   "conventions": payload["conventions"]}
             section["warnings"] = said
             report.fits[name] = section
         except ScalingError as err:
@@ -398,7 +400,13 @@ def _window_note(full: dict, window: dict, iso: dict | None) -> str:
             f"fit on every run.")
 
 
-def _kaplan_note(kaplan: dict, chinchilla: dict, directory) -> str:
+def _plans_with(directory, file: str, plannable: bool) -> str:
+    """How to plan with a law file the report wrote: `scaling plan` refuses one under other conventions."""
+    return (f"`scaling plan --flops C --law {directory}/{file}` plans with it." if plannable else
+            "it is for comparison: `scaling plan` refuses a law of other conventions than its own.")
+
+
+def _kaplan_note(kaplan: dict, chinchilla: dict, directory, plannable: bool) -> str:
     """Approach 3 in Kaplan et al.'s form beside Chinchilla's: a, the two objectives (5 parameters each), each
     one's lack of fit, and which form the runs favour where both measures agree."""
     ci = _ci(kaplan, "a")
@@ -409,7 +417,7 @@ def _kaplan_note(kaplan: dict, chinchilla: dict, directory) -> str:
             f"{kaplan['a']:.3f}{ci} (alpha_N = {kaplan['alpha_N']:.3f}, alpha_D = {kaplan['alpha_D']:.3f}, "
             f"{floor}); objective {kaplan['objective']:.4g} against {chinchilla['objective']:.4g} for "
             f"Chinchilla's form, both with 5 parameters; {_misfit(kaplan)}. It is saved as `{LAW_FILES['3k']}`: "
-            f"`scaling plan --flops C --law {directory}/{LAW_FILES['3k']}` plans with it.")
+            f"{_plans_with(directory, LAW_FILES['3k'], plannable)}")
     f_k, f_c = (s.get("lack_of_fit", {}).get("F") for s in (kaplan, chinchilla))
     if f_k is None or f_c is None:
         return text
@@ -653,6 +661,7 @@ def runs_paragraph(selection: RunSelection) -> str:
 
 def markdown(report: Report) -> str:
     runs = report.runs
+    plannable = report.convention == PLANNER_CONVENTION  # the laws it writes are the planner's to use
     data = runs["data.name"].iloc[0] if "data.name" in runs else "?"
     tokenizer = runs["data.tokenizer"].iloc[0] if "data.tokenizer" in runs else "?"
     out = [f"# Scaling report: {report.directory}", "",
@@ -689,12 +698,12 @@ def markdown(report: Report) -> str:
     if "3w" in report.fits:
         out += [_window_note(report.fits["3"], report.fits["3w"], report.fits.get("2")), ""]
     if "3k" in report.fits:
-        out += [_kaplan_note(report.fits["3k"], report.fits["3"], report.directory), ""]
+        out += [_kaplan_note(report.fits["3k"], report.fits["3"], report.directory, plannable), ""]
     if "3" in report.fits:
         s = report.fits["3"]
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"
-                f" (objective {s['objective']:.4g}), saved as `law.json`: `scaling plan --flops C --law "
-                f"{report.directory}/law.json` plans with it.", ""]
+                f" (objective {s['objective']:.4g}), saved as `{LAW_FILES['3']}`: "
+                f"{_plans_with(report.directory, LAW_FILES['3'], plannable)}", ""]
     if report.profiles is not None:
         out += profiles_section(report.profiles)
     elif report.profiles_skipped:

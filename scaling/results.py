@@ -143,7 +143,6 @@ def select_runs(path: str | Path) -> RunSelection:
     runs = runs[done].copy()
     if runs.empty:
         raise ScalingError(f"results dir {str(path)!r} has no completed runs yet: wait for the sweep, or fit a CSV")
-    _one_corpus(runs, path)
     loss = _loss_column(runs)
     checks = [("params", MAX_COUNT, True), ("tokens", MAX_COUNT, True), (loss, None, True),
               ("flops", None, False), ("budget.flops", None, False)]
@@ -166,30 +165,41 @@ def select_runs(path: str | Path) -> RunSelection:
         first = ", ".join(f"{r} ({why})" for r, why in named[:3]) + (", ..." if len(named) > 3 else "")
         raise ScalingError(f"results dir {str(path)!r} has no completed run with usable numbers (params, tokens, "
                            f"{loss}): {first}")
+    _one_corpus(runs, path)
     for column, _, _ in checks:
         if column in runs:
             runs[column] = pd.to_numeric(runs[column], errors="coerce").astype(float)
     return RunSelection(runs, loss, tuple(skipped), total)
 
 
-CORPUS_KEYS = ("data.name", "data.tokenizer", "data.vocab_size")  # what makes two runs' losses the same units
+# What makes two runs' losses one quantity: the text (its name, source, version and validation split) and the
+# tokenizer. `data.name` alone is the config's name, which corpora can share (data=library and data=library_prose).
+CORPUS_KEYS = ("data.name", "data.source", "data.version", "data.val_tokens", "data.tokenizer", "data.vocab_size")
+
+
+def _shown(value) -> str:
+    """A recorded value as written (256, not the 256.0 a column with gaps holds), exact: values are compared so."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _one_corpus(runs: pd.DataFrame, path: str | Path) -> None:
     """A law holds for one corpus and tokenizer: losses in nats per token of different tokenizers or texts are not
-    one quantity, so runs that record different ones are refused rather than fitted as one (runs that record none
-    are not judged). Runs of one corpus from several sweep directories are fitted together, with a warning."""
-    keys = [k for k in CORPUS_KEYS if k in runs]
-    if keys:
-        known = runs.dropna(subset=keys)
-        kinds = known.groupby(keys, sort=False).size()
-        if len(kinds) > 1:
-            named = ", ".join(f"{'/'.join(str(v) for v in (k if isinstance(k, tuple) else (k,)))} ({n} runs)"
-                              for k, n in kinds.items())
-            raise ScalingError(f"results dir {str(path)!r} holds runs of more than one corpus or tokenizer "
-                               f"({'/'.join(keys)}: {named}): a law is fitted to one; give one sweep's directory")
+    one quantity, so runs that record different ones are refused rather than fitted as one (runs that lack
+    a key are not judged on it: older summaries lack some). Runs of one corpus from several sweep directories are
+    fitted together, with a warning."""
+    differ = [k for k in CORPUS_KEYS if k in runs and runs[k].dropna().map(_shown).nunique() > 1]
+    if differ:
+        values = runs[differ].astype(object).where(runs[differ].notna(), "(none)")
+        kinds = values.apply(lambda column: column.map(_shown)).value_counts(sort=False)  # DataFrame.map: pandas 2.1
+        named = "; ".join(", ".join(f"{k.removeprefix('data.')} {v}" for k, v in zip(differ, kind, strict=True))
+                          + f" ({n} run{'s' if n > 1 else ''})" for kind, n in kinds.items())
+        raise ScalingError(f"results dir {str(path)!r} holds runs of more than one corpus or tokenizer: {named}: "
+                           f"losses on different text or tokens are not one quantity, so a law is fitted to one; "
+                           f"give the directory of one corpus's runs (move the others out)")
     # a sweep is a directory of runs (summary.json's `experiment` is the config's name, which sweeps may share)
-    sweeps = runs["path"].map(lambda p: Path(p).parent.name).value_counts(sort=False)
+    root = Path(path)
+    sweeps = runs["path"].map(lambda p: Path(p).parent.relative_to(root).as_posix() if Path(p) != root
+                              else ".").value_counts(sort=False)
     if len(sweeps) > 1:
         warnings.warn(f"{str(path)!r}: the runs of {len(sweeps)} sweep directories are fitted as one ("
                       + ", ".join(f"{name}: {n}" for name, n in sweeps.items()) + "); give one sweep's directory "

@@ -1,12 +1,16 @@
 """The `scaling` command line: its JSON contracts, and one clear line for every bad input."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from scaling.architecture import PRESETS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args, check=True):
@@ -83,9 +87,6 @@ BAD_INPUT = {
     "no subcommand": [],
     "gpu-hours that overflows": ["plan", "--gpu-hours", "1e300", "--gpu", "h100-sxm"],
     "a run whose 6ND overflows": ["plan", "--params", "1e300", "--tokens", "1e9"],
-    "an empty results path": ["report", ""],  # would read as the current directory and write a report there
-    "an empty fit path": ["fit", " "],
-    "an empty law path": ["plan", "--flops", "1e20", "--law", ""],
     "no allocations in the list": ["grid", "--flops", "1e18", "--allocations", ","],
     "no rules in the list": ["plan", "--flops", "1e20", "--rules", ","],
     "a device with a FLOP budget": ["plan", "--flops", "1e21", "--gpu", "h100-sxm", "--mfu", "0.5"],
@@ -113,6 +114,17 @@ def test_malformed_fit_file_is_one_line_and_exit_2(tmp_path, content):
     assert str(fit) in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args, flag", [(["report", ""], "the path"), (["fit", " "], "the path"),
+                                        (["plan", "--flops", "1e20", "--law", ""], "--law"),
+                                        (["ablation", ".", "--lr-sweep", ""], "--lr-sweep")])
+def test_an_empty_path_is_refused_not_read_as_the_current_directory(tmp_path, args, flag):
+    """Path('') is '.': a report there would fit whatever runs lie below and write its files into it."""
+    proc = subprocess.run([sys.executable, "-m", "scaling.cli", *args], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(f"{flag} is empty: give a file or directory")
+    assert len(proc.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
 PLANNER_SAYS = "the planner counts N with embeddings and C = 6ND"
 MALFORMED = "conventions must be an object with params and compute"
 
@@ -130,6 +142,18 @@ def test_a_law_fitted_under_other_conventions_is_refused_for_planning(tmp_path, 
     assert str(fit) in proc.stderr and says in proc.stderr
     fit.write_text(json.dumps({**law, "conventions": {"params": "total", "compute": "6nd"}}))  # the planner's
     assert run("plan", "--flops", "1e21", "--law", str(fit), "--json").returncode == 0
+
+
+def test_a_reports_approach_2_law_under_other_conventions_is_refused_too(tmp_path):
+    """A report's fits.json keeps each approach in its own section; Approach 2's carries its conventions."""
+    section = {"a": 0.5, "b": 0.5, "params_coefficient": 0.1, "tokens_coefficient": 1.6}
+    fits = tmp_path / "fits.json"
+    fits.write_text(json.dumps({"2": {**section, "conventions": {"params": "non-embedding", "compute": "6nd"}},
+                                "conventions": [{"params": "total", "compute": "6nd"}]}))  # the report's table
+    proc = run("plan", "--flops", "1e21", "--law", f"{fits}:2", check=False)
+    assert proc.returncode == 2 and PLANNER_SAYS in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    fits.write_text(json.dumps({"2": {**section, "conventions": {"params": "total", "compute": "6nd"}}}))
+    assert run("plan", "--flops", "1e21", "--law", f"{fits}:2", "--json").returncode == 0  # the control
 
 
 def test_plan_imports_no_torch_pandas_hydra_or_matplotlib():

@@ -156,6 +156,9 @@ def test_report_in_another_convention_says_law_json_is_not_for_planning(report, 
     text = markdown(other)
     assert "law.json uses N = non-embedding (Kaplan) and C = 6ND, which is NOT the planner's" in text
     assert "| non-embedding (Kaplan) (law.json) | 6ND |" in text
+    # nowhere does it offer its laws to the planner, which would refuse them
+    assert "plans with it" not in text and "it is for comparison: `scaling plan` refuses" in text
+    assert "plans with it" in markdown(report)  # the control: the planner's convention
 
 
 def test_rolled_forward_forecasts_the_largest_budget_as_the_backtest_does(report, sweep_dir):

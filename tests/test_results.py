@@ -110,15 +110,37 @@ def test_runs_of_two_corpora_are_refused_and_two_sweeps_fitted_as_one_are_named(
     gutenberg = {**SUMMARY, "data": {"name": "gutenberg", "tokenizer": "byte", "vocab_size": 256}}
     write_run(tmp_path / "a" / "r1", gutenberg, METRICS)
     write_run(tmp_path / "a" / "r2", {**gutenberg, "params": 23456}, METRICS)
+    write_run(tmp_path / "a" / "still", None, METRICS[:2])  # running: its data.* are gaps (the columns turn float)
     write_run(tmp_path / "b" / "r3", {**gutenberg, "data": {"name": "c4", "tokenizer": "gpt2", "vocab_size": 50257}},
               METRICS)
-    with pytest.raises(ScalingError, match=r"more than one corpus or tokenizer .*gutenberg/byte/256 \(2 runs\), "
-                                           r"c4/gpt2/50257 \(1 runs\)"):
+    with pytest.warns(UserWarning, match="not completed"), \
+            pytest.raises(ScalingError, match=r"more than one corpus or tokenizer: name gutenberg, tokenizer byte, "
+                                              r"vocab_size 256 \(2 runs\); name c4, tokenizer gpt2, vocab_size 50257 "
+                                              r"\(1 run\): "):
         select_runs(tmp_path)
-    write_run(tmp_path / "b" / "r3", {**gutenberg, "params": 34567}, METRICS)  # the control: one corpus
-    with pytest.warns(UserWarning, match=r"the runs of 2 sweep directories are fitted as one \(a: 2, b: 1\)"):
+    # one config name, two texts (data=library and data=library_prose): their validation splits tell them apart
+    write_run(tmp_path / "b" / "r3", {**gutenberg, "params": 34567,
+                                      "data": {**gutenberg["data"], "val_tokens": 1000}}, METRICS)
+    write_run(tmp_path / "a" / "r2", {**gutenberg, "params": 23456,
+                                      "data": {**gutenberg["data"], "val_tokens": 2000}}, METRICS)
+    with pytest.warns(UserWarning, match="not completed"), \
+            pytest.raises(ScalingError, match=r"val_tokens \(none\) \(1 run\); val_tokens 2000 \(1 run\); "
+                                              r"val_tokens 1000 \(1 run\)"):
+        select_runs(tmp_path)
+    # the control: one corpus (a summary without val_tokens, as older ones are, is not judged on it)
+    write_run(tmp_path / "a" / "r2", {**gutenberg, "params": 23456,
+                                      "data": {**gutenberg["data"], "val_tokens": 1000}}, METRICS)
+    with pytest.warns(UserWarning) as said:
         assert len(select_runs(tmp_path).runs) == 3
+    assert any("the runs of 2 sweep directories are fitted as one (a: 2, b: 1)" in str(w.message) for w in said)
+    (tmp_path / "a" / "still" / "metrics.jsonl").unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one sweep's directory: no warning
         assert len(select_runs(tmp_path / "a").runs) == 2
 
+
+def test_sweep_directories_are_told_apart_by_their_path_not_their_name(tmp_path):
+    write_run(tmp_path / "x" / "cpu" / "r1", SUMMARY, METRICS)
+    write_run(tmp_path / "y" / "cpu" / "r2", {**SUMMARY, "params": 23456}, METRICS)
+    with pytest.warns(UserWarning, match=r"the runs of 2 sweep directories are fitted as one \(x/cpu: 1, y/cpu: 1\)"):
+        select_runs(tmp_path)

@@ -120,7 +120,7 @@ def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp
     (run_dir / "metrics.jsonl").write_text('{"step": 5}\n')  # this run's own log (trained before a kill): kept
     assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
     assert (run_dir / "metrics.jsonl").read_text() == '{"step": 5}\n' and len(list(run_dir.iterdir())) == 1
-    (run_dir / "metrics.jsonl").unlink()
+    (run_dir / "metrics.jsonl").write_text("")  # an empty log (stopped before its first point) holds nothing
     assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg))["reused_from"] == "twin"  # the control: a sound twin
     assert (run_dir / "metrics.jsonl").read_text() == "{}\n"
 
