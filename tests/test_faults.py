@@ -4,6 +4,7 @@ the message is one line (no traceback), and that a resumed run matches an uninte
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,14 +78,28 @@ def stop_at(monkeypatch, step: int, signum=signal.SIGTERM) -> None:
     monkeypatch.setattr(trainer, "train_step", train_step)
 
 
-def interrupted_run(compose, monkeypatch, run_dir: Path, step: int = 137):
-    """A run stopped by SIGTERM at `step` (between log points): checkpoint and metrics on disk, no summary."""
-    cfg = compose(*RUN)
-    with monkeypatch.context() as m:
-        stop_at(m, step)
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory, data_cache):
+    """A run of RUN stopped by SIGTERM at step 137 (between log points, logged every 5): checkpoint and metrics on
+    disk, no summary; with its config. Trained once: each test damages or resumes its own copy."""
+    from hydra import compose, initialize_config_dir
+
+    out = tmp_path_factory.mktemp("interrupted")
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"data.cache_dir={data_cache}", f"results_dir={out}",
+                                                       "progress=false", *RUN])
+    with pytest.MonkeyPatch.context() as m:
+        stop_at(m, 137)
         with pytest.raises(trainer.RunInterrupted) as stopped:
-            trainer.train(cfg, run_dir)
-    assert stopped.value.step == step and (run_dir / CHECKPOINT).exists() and not (run_dir / SUMMARY).exists()
+            trainer.train(cfg, out / "run")
+    assert stopped.value.step == 137 and (out / "run" / CHECKPOINT).exists() and not (out / "run" / SUMMARY).exists()
+    return cfg, out / "run"
+
+
+def interrupted_run(interrupted, run_dir: Path):
+    """A copy of the interrupted run at `run_dir` (its files byte for byte, times kept); the config to resume it."""
+    cfg, source = interrupted
+    shutil.copytree(source, run_dir)
     return cfg
 
 
@@ -126,10 +141,9 @@ def test_without_flock_the_lock_file_is_exclusive_and_a_dead_holders_is_taken_ov
         RunLock(tmp_path).acquire().release()
 
 
-def test_a_second_scaling_train_on_a_busy_run_is_refused_and_changes_nothing(compose, monkeypatch, tmp_path,
-                                                                             data_cache):
+def test_a_second_scaling_train_on_a_busy_run_is_refused_and_changes_nothing(interrupted, tmp_path, data_cache):
     run_dir = tmp_path / "results" / "default" / "busy"
-    interrupted_run(compose, monkeypatch, run_dir)
+    interrupted_run(interrupted, run_dir)
     before = snapshot(run_dir)
     with RunLock(run_dir):  # the first writer, still at work
         proc = command(*RUN, f"data.cache_dir={data_cache}", f"results_dir={tmp_path / 'results'}",
@@ -166,9 +180,9 @@ def test_a_signal_saves_a_checkpoint_and_exits_with_one_line_and_the_rerun_match
     same_curve(curve(run_dir), reference[0])
 
 
-def test_a_checkpoint_between_log_points_resumes_the_same_averages(compose, monkeypatch, tmp_path, reference):
+def test_a_checkpoint_between_log_points_resumes_the_same_averages(interrupted, tmp_path, reference):
     run_dir = tmp_path / "run"
-    cfg = interrupted_run(compose, monkeypatch, run_dir, step=137)  # logs every 5 steps: 136 < 137 < 140
+    cfg = interrupted_run(interrupted, run_dir)  # logs every 5 steps: 136 < 137 < 140
     assert trainer.train(cfg, run_dir)["status"] == "completed"
     same_curve(curve(run_dir), reference[0])
 
@@ -187,11 +201,10 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("case", sorted(DAMAGE))
-def test_a_damaged_file_is_named_moved_aside_and_the_run_ends_sound(compose, monkeypatch, tmp_path, reference,
-                                                                     case):
+def test_a_damaged_file_is_named_moved_aside_and_the_run_ends_sound(interrupted, tmp_path, reference, case):
     name, damage = DAMAGE[case]
     run_dir = tmp_path / "run"
-    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    cfg = interrupted_run(interrupted, run_dir)
     damaged = None if damage is None else damage((run_dir / name).read_bytes())
     if damaged is None:
         (run_dir / name).unlink()
@@ -208,10 +221,9 @@ def test_a_damaged_file_is_named_moved_aside_and_the_run_ends_sound(compose, mon
         assert len(kept) == 1 and kept[0].read_bytes() == damaged
 
 
-def test_a_metrics_file_that_is_a_directory_is_moved_aside_and_the_run_ends_sound(compose, monkeypatch, tmp_path,
-                                                                                     reference):
+def test_a_metrics_file_that_is_a_directory_is_moved_aside_and_the_run_ends_sound(interrupted, tmp_path, reference):
     run_dir = tmp_path / "run"
-    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    cfg = interrupted_run(interrupted, run_dir)
     (run_dir / METRICS).unlink()
     (run_dir / METRICS).mkdir()
     (run_dir / METRICS / "inside").write_text("kept")
@@ -223,12 +235,11 @@ def test_a_metrics_file_that_is_a_directory_is_moved_aside_and_the_run_ends_soun
     assert (kept / "inside").read_text() == "kept"
 
 
-def test_a_torn_undecodable_last_metrics_line_is_dropped_and_the_run_resumes(compose, monkeypatch, tmp_path,
-                                                                               reference):
+def test_a_torn_undecodable_last_metrics_line_is_dropped_and_the_run_resumes(interrupted, tmp_path, reference):
     """Bytes that are not UTF-8 after the last complete line (a write cut off by a crash): a partial last
     line like any other, so the run resumes from its checkpoint, nothing moved aside."""
     run_dir = tmp_path / "run"
-    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    cfg = interrupted_run(interrupted, run_dir)
     with (run_dir / METRICS).open("ab") as f:
         f.write(b"\xff\xfe garbage\n")
     with warnings.catch_warnings():
@@ -238,9 +249,9 @@ def test_a_torn_undecodable_last_metrics_line_is_dropped_and_the_run_resumes(com
     same_curve(curve(run_dir), reference[0])
 
 
-def test_a_deleted_or_garbled_config_is_written_again(compose, monkeypatch, tmp_path):
+def test_a_deleted_or_garbled_config_is_written_again(interrupted, monkeypatch, tmp_path):
     run_dir = tmp_path / "run"
-    cfg = interrupted_run(compose, monkeypatch, run_dir)
+    cfg = interrupted_run(interrupted, run_dir)
     written = (run_dir / CONFIG).read_text()
     (run_dir / CONFIG).unlink()
     with monkeypatch.context() as m:
