@@ -43,7 +43,11 @@ def _flops_list(text: str, flag: str = "--flops") -> list[float]:
     parts = [x.strip() for x in text.split(",") if x.strip()]
     if not parts:
         raise ScalingError(f"{flag} takes comma-separated budgets in FLOPs, got {text!r}")
-    return [check_budget(x, f"every {flag} value") for x in parts]
+    budgets = [check_budget(x, f"every {flag} value") for x in parts]
+    twice = sorted({c for c in budgets if budgets.count(c) > 1})
+    if twice:  # a budget given twice would be planned (or reported) twice
+        raise ScalingError(f"{flag} lists {', '.join(f'{c:g}' for c in twice)} more than once: give each budget once")
+    return budgets
 
 
 def _names(text: str, flag: str) -> list[str]:
@@ -168,6 +172,9 @@ def cmd_grid(args) -> int:
     from scaling.grid import allocation_grid, isoflop_grid
 
     budgets = _flops_list(args.flops)
+    if args.inference_tokens is not None and args.allocations is None:
+        raise ScalingError("--inference-tokens is for the inference rule in --allocations: an isoFLOP grid does not "
+                           "use it")
     common = {"style": args.style, "vocab_size": args.vocab, "seq_len": args.seq_len,
               "flops_method": args.flops_method}
     if args.allocations is not None:

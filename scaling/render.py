@@ -106,6 +106,10 @@ def _intervals_line(law: dict, ci: dict | None, where: str) -> str | None:
 def _repetition_note(rep: dict, flops: float) -> list[str]:
     c = rep["constrained"]
     epochs = c["epochs"]
+    if rep["optimal_epochs"] <= 1:  # the optimum reads each token at most once: nothing repeats, nothing to cost
+        return [f"With {human(rep['unique_tokens'])} unique tokens: the law-optimal split reads "
+                f"{human(c['tokens'])} of them ({rep['optimal_epochs']:.3g} epochs), so the data do not limit this "
+                f"budget."]
     if epochs <= 4:
         regime = "up to ~4 epochs repeated tokens are worth almost as much as fresh ones"
     elif epochs <= rep["r_star_tokens"] + 1:

@@ -90,6 +90,8 @@ BAD_INPUT = {
     "no allocations in the list": ["grid", "--flops", "1e18", "--allocations", ","],
     "no rules in the list": ["plan", "--flops", "1e20", "--rules", ","],
     "a device with a FLOP budget": ["plan", "--flops", "1e21", "--gpu", "h100-sxm", "--mfu", "0.5"],
+    "a budget given twice": ["grid", "--flops", "1e18,1e18"],
+    "inference tokens an isoFLOP grid does not use": ["grid", "--flops", "1e18", "--inference-tokens", "1e12"],
 }
 
 

@@ -297,6 +297,17 @@ def test_plan_with_unique_tokens_reports_epochs_and_the_cost_of_repeating():
     assert "data-constrained" not in {a["rule"] for a in free["allocations"]} and "repetition" not in free
 
 
+def test_unique_tokens_beyond_what_the_optimum_reads_cost_nothing_and_say_so():
+    """The epoch law's optimum at 1e21 reads 60.0B tokens (D_opt = C / (6 G (C/6)^a), G = (alpha A / beta
+    B)^(1/(alpha+beta)), with the replication's E, A, B, alpha, beta): 10T unique tokens are never repeated, so
+    there is no data limit to price (it printed "costs -0.0000 nats")."""
+    text = run("plan", "--flops", "1e21", "--law", "epoch", "--unique-tokens", "1e13").stdout
+    assert "reads 60B of them (0.006 epochs), so the data do not limit this budget" in text
+    assert "costs" not in text
+    limited = run("plan", "--flops", "1e21", "--law", "epoch", "--unique-tokens", "1e10").stdout  # the control
+    assert "the data limit costs +" in limited
+
+
 def test_judge_with_unique_tokens_counts_the_repeats():
     # The paper's Figure 1 model: 8.67B params on 178B tokens of 25B unique (7.1 epochs).
     out = judge(8.67e9, 178e9, "muennighoff", unique_tokens=25e9)
