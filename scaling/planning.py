@@ -160,8 +160,11 @@ def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None,
     if unique_tokens is not None:
         unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")
     given = {"inference_tokens": inference_tokens, "unique_tokens": unique_tokens}
-    if rules:
+    if rules is not None:
         rules = list(rules)
+        if not rules:  # as on the command line: an empty list is a mistake, None asks for every rule that applies
+            raise ScalingError(f"rules is empty: give one or more of {', '.join(RULES)}, or None for every rule "
+                               f"that applies")
     else:
         rules = [r for r in RULES if r not in RULE_NEEDS or (given[RULE_NEEDS[r]] is not None and law.has_loss)]
     runs = [plan_point(flops, rule, law, style=style, vocab_size=vocab_size, seq_len=seq_len,

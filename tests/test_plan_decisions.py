@@ -308,6 +308,13 @@ def test_unique_tokens_beyond_what_the_optimum_reads_cost_nothing_and_say_so():
     assert "the data limit costs +" in limited
 
 
+def test_an_empty_rule_list_is_refused_and_none_plans_every_rule_that_applies():
+    with pytest.raises(ScalingError, match="rules is empty"):
+        plan(1e21, "epoch", rules=[])
+    assert [a["rule"] for a in plan(1e21, "epoch", rules=["gpt3"])["allocations"]] == ["gpt3"]
+    assert len(plan(1e21, "epoch")["allocations"]) > 1  # None: every rule that needs no extra input
+
+
 def test_judge_with_unique_tokens_counts_the_repeats():
     # The paper's Figure 1 model: 8.67B params on 178B tokens of 25B unique (7.1 epochs).
     out = judge(8.67e9, 178e9, "muennighoff", unique_tokens=25e9)
