@@ -8,6 +8,7 @@ blink.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -495,6 +496,19 @@ def _no_empty_paths(args) -> None:
             raise ScalingError(f"{flag} is empty: give a file or directory")
 
 
+# Errors writing the command's output (a full disk or device): one line and exit 2, not a traceback
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT}
+
+
+def _output_failed(command: str, err: OSError) -> int:
+    try:  # what stayed in the buffer would fail again when Python flushes at exit: it goes nowhere instead
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout with no file (a test's capture)
+        pass
+    print(f"scaling {command}: error: cannot write the output: {err.strerror or err}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     if words[:1] in (["fit"], ["report"]):
@@ -505,12 +519,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _no_empty_paths(args)
             code = args.func(args)
+            sys.stdout.flush()  # the output reaches its file here, where a failure is still one line
         except ScalingError as err:
             print(f"scaling {args.command}: error: {err}", file=sys.stderr)
             return 2
         except BrokenPipeError:  # `scaling ... | head`
             sys.stderr.close()
             return 0
+        except OSError as err:
+            if err.errno not in OUTPUT_ERRNOS:
+                raise
+            return _output_failed(args.command, err)
     for w in caught:
         print(f"scaling {args.command}: warning: {w.message}", file=sys.stderr)
     return code

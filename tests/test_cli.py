@@ -158,6 +158,16 @@ def test_a_reports_approach_2_law_under_other_conventions_is_refused_too(tmp_pat
     assert run("plan", "--flops", "1e21", "--law", f"{fits}:2", "--json").returncode == 0  # the control
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux) to fill the disk on write")
+@pytest.mark.parametrize("args", [["plan", "--flops", "1e21"], ["count", "--preset", "all", "--json"]])
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(args):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "scaling.cli", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.stderr.strip() == f"scaling {args[0]}: error: cannot write the output: No space left on device"
+
+
 def test_plan_imports_no_torch_pandas_hydra_or_matplotlib():
     code = ("import sys; from scaling.cli import main; main(['plan', '--flops', '1e21', '--json']); "
             "heavy = [m for m in ('torch', 'pandas', 'hydra', 'matplotlib', 'scipy.optimize') if m in sys.modules]; "
