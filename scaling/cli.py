@@ -38,25 +38,22 @@ def _number(text: str, flag: str, unit: str) -> float:
     return check_positive(text, flag, unit)
 
 
+def _comma_list(text: str, flag: str, what: str) -> list[str]:
+    """The non-empty items of a comma-separated option, at least one."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise ScalingError(f"{flag} takes comma-separated {what}, got {text!r}")
+    return items
+
+
 def _flops_list(text: str, flag: str = "--flops") -> list[float]:
     from scaling.allocation import check_budget
 
-    parts = [x.strip() for x in text.split(",") if x.strip()]
-    if not parts:
-        raise ScalingError(f"{flag} takes comma-separated budgets in FLOPs, got {text!r}")
-    budgets = [check_budget(x, f"every {flag} value") for x in parts]
+    budgets = [check_budget(x, f"every {flag} value") for x in _comma_list(text, flag, "budgets in FLOPs")]
     twice = sorted({c for c in budgets if budgets.count(c) > 1})
     if twice:  # a budget given twice would be planned (or reported) twice
         raise ScalingError(f"{flag} lists {', '.join(f'{c:g}' for c in twice)} more than once: give each budget once")
     return budgets
-
-
-def _names(text: str, flag: str) -> list[str]:
-    """A comma-separated list of names (rules), at least one."""
-    names = [x.strip() for x in text.split(",") if x.strip()]
-    if not names:
-        raise ScalingError(f"{flag} takes comma-separated rules, got {text!r}")
-    return names
 
 
 # --- count ---------------------------------------------------------------------------------------------------------
@@ -156,7 +153,7 @@ def cmd_plan(args) -> int:
         _emit(args, payload, render.judge_text(runs))
         return 0
     flops = _budget(args)
-    rules = _names(args.rules, "--rules") if args.rules is not None else None
+    rules = _comma_list(args.rules, "--rules", "rules") if args.rules is not None else None
     payload = plan(flops, args.law, rules=rules, style=args.style, vocab_size=args.vocab, seq_len=args.seq_len,
                    inference_tokens=args.inference_tokens, unique_tokens=args.unique_tokens)
     note = getattr(args, "compute_note", "")
@@ -179,7 +176,7 @@ def cmd_grid(args) -> int:
     common = {"style": args.style, "vocab_size": args.vocab, "seq_len": args.seq_len,
               "flops_method": args.flops_method}
     if args.allocations is not None:
-        rules = _names(args.allocations, "--allocations")
+        rules = _comma_list(args.allocations, "--allocations", "rules")
         points = allocation_grid(budgets, rules, args.law, inference_tokens=args.inference_tokens, **common)
     else:
         points = isoflop_grid(budgets, args.law, points=args.points, span=args.span, **common)
@@ -280,11 +277,11 @@ def cmd_report(args) -> int:
                                           for c, row in report.allocations.iterrows()}}, indent=2))
         return 0
     print(report.selection.line(args.path))  # which runs (the same as `scaling fit DIR`)
-    from scaling.report import LAW_FILES, PLANNER_CONVENTION
+    from scaling.report import LAW_FILES
 
     laws = [report.directory / file for name, file in LAW_FILES.items() if name in report.fits]
     print(render.report_text(report.headline(), report.fits, report.skipped, report.directory / "report.md",
-                             report.figures, laws, report.removed, plannable=report.convention == PLANNER_CONVENTION))
+                             report.figures, laws, report.removed, plannable=report.plannable))
     if report.backtest is not None:
         print(backtest_lines(report.backtest))
     if report.rolling is not None:

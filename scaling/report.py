@@ -79,6 +79,11 @@ class Report:
     conventions: list[dict] = field(default_factory=list)  # per (params, compute): a of Approaches 2 and 3
     convention: tuple[str, str] = PLANNER_CONVENTION  # (params, compute) of the main fits and law.json
 
+    @property
+    def plannable(self) -> bool:
+        """Whether the laws it writes are the planner's to use (`scaling plan` refuses other conventions)."""
+        return self.convention == PLANNER_CONVENTION
+
     def headline(self) -> str:
         return headline_table(self.allocations)
 
@@ -661,7 +666,6 @@ def runs_paragraph(selection: RunSelection) -> str:
 
 def markdown(report: Report) -> str:
     runs = report.runs
-    plannable = report.convention == PLANNER_CONVENTION  # the laws it writes are the planner's to use
     data = runs["data.name"].iloc[0] if "data.name" in runs else "?"
     tokenizer = runs["data.tokenizer"].iloc[0] if "data.tokenizer" in runs else "?"
     out = [f"# Scaling report: {report.directory}", "",
@@ -698,12 +702,12 @@ def markdown(report: Report) -> str:
     if "3w" in report.fits:
         out += [_window_note(report.fits["3"], report.fits["3w"], report.fits.get("2")), ""]
     if "3k" in report.fits:
-        out += [_kaplan_note(report.fits["3k"], report.fits["3"], report.directory, plannable), ""]
+        out += [_kaplan_note(report.fits["3k"], report.fits["3"], report.directory, report.plannable), ""]
     if "3" in report.fits:
         s = report.fits["3"]
         out += [f"Approach 3 law: L = {s['E']:.3f} + {s['A']:.4g}/N^{s['alpha']:.3f} + {s['B']:.4g}/D^{s['beta']:.3f}"
                 f" (objective {s['objective']:.4g}), saved as `{LAW_FILES['3']}`: "
-                f"{_plans_with(report.directory, LAW_FILES['3'], plannable)}", ""]
+                f"{_plans_with(report.directory, LAW_FILES['3'], report.plannable)}", ""]
     if report.profiles is not None:
         out += profiles_section(report.profiles)
     elif report.profiles_skipped:
