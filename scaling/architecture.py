@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from scaling.errors import ScalingError
 
@@ -56,6 +56,12 @@ STYLES: dict[str, Components] = {
     # Gopher/Chinchilla (Rae et al. 2021; Hoffmann et al. 2022): RMSNorm, 4d dense FFN, relative positions, tied.
     "gopher": Components(norm="rmsnorm", ffn="gelu", position="relative", bias=False, tied=True),
 }
+
+# A shape's context where none is given (the solver, the planner, the command line): LLaMA's (Touvron et al.
+# 2023: the llama style, a 32,000-token SentencePiece vocabulary, context 2048).
+DEFAULT_STYLE = "llama"
+DEFAULT_VOCAB = 32000
+DEFAULT_SEQ_LEN = 2048
 
 
 def style_components(style: str) -> Components:
@@ -258,12 +264,15 @@ PRESETS: dict[str, ModelShape] = {
 }
 
 
-def preset(name: str) -> ModelShape:
-    """A published model's shape by name (see `PRESETS`)."""
+def preset(name: str, *, vocab_size: int | None = None, seq_len: int | None = None) -> ModelShape:
+    """A published model's shape by name (see `PRESETS`), with another vocabulary or context where given (the
+    same layers under another tokenizer or context length)."""
     try:
-        return PRESETS[name]
+        shape = PRESETS[name]
     except KeyError:
         raise ScalingError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}") from None
+    changes = {k: v for k, v in (("vocab_size", vocab_size), ("seq_len", seq_len)) if v is not None}
+    return replace(shape, **changes) if changes else shape
 
 
 # --- Shape solver -----------------------------------------------------------------------------------------------
@@ -319,7 +328,8 @@ def _standard_ffn(c: Components, d: int) -> int:
     return default_ffn_hidden(c, d, width_quantum(d)[2])
 
 
-def shape_limits(style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+def shape_limits(style: str = DEFAULT_STYLE, *,
+                 vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
                  components: Components | None = None) -> tuple[int, int]:
     """(smallest, largest) exact counts the solver's shapes reach: d 8 with one layer, d `MAX_WIDTH` with
     `MAX_LAYERS`. `solve_shape` answers targets from half the smallest (with the smallest) to the largest."""
@@ -330,7 +340,8 @@ def shape_limits(style: str = "llama", *, vocab_size: int = 32000, seq_len: int 
             _count(c, WIDTHS[-1], MAX_LAYERS, _standard_ffn(c, WIDTHS[-1]), vocab_size, seq_len))
 
 
-def no_shape_reason(target_params: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+def no_shape_reason(target_params: float, style: str = DEFAULT_STYLE, *,
+                    vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
                     components: Components | None = None) -> str | None:
     """Why `solve_shape` has no shape for `target_params` (one line), or None where it has one."""
     smallest, largest = shape_limits(style, vocab_size=vocab_size, seq_len=seq_len, components=components)
@@ -356,7 +367,8 @@ def _shape(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: in
                       seq_len=seq_len, components=c, ffn_hidden=ffn_hidden, multiple_of=multiple_of)
 
 
-def shape_ladder(up_to: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+def shape_ladder(up_to: float, style: str = DEFAULT_STYLE, *,
+                 vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
                  components: Components | None = None) -> list[ModelShape]:
     """A model ladder, grown the way model families are (Pythia, OLMo's ladder, Chinchilla's Table A9): from
     d 8 and two layers, each rung adds one width step (`WIDTHS`) or one layer, whichever leaves d/L nearer
@@ -386,7 +398,8 @@ def shape_ladder(up_to: float, style: str = "llama", *, vocab_size: int = 32000,
             for i, depth, _ in rungs]
 
 
-def solve_shape(target_params: float, style: str = "llama", *, vocab_size: int = 32000, seq_len: int = 2048,
+def solve_shape(target_params: float, style: str = DEFAULT_STYLE, *,
+                vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
                 components: Components | None = None, tolerance: float = 0.02,
                 rule: str = "exact") -> ModelShape:
     """A sensible shape whose exact parameter count (embeddings included) is close to `target_params`.

@@ -68,25 +68,32 @@ def _shape_from_args(args):
     base = style_components(args.style)
     switches = {k: getattr(args, k) for k in SWITCHES if getattr(args, k) is not None}
     components = Components(**{**base.__dict__, **switches})
+    rounding = {"multiple_of": args.multiple_of} if args.multiple_of is not None else {}
     return ModelShape(d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
                       n_kv_heads=args.n_kv_heads, head_dim=args.head_dim, ffn_hidden=args.ffn_hidden,
-                      multiple_of=args.multiple_of, vocab_size=args.vocab, seq_len=args.seq_len,
-                      components=components)
+                      vocab_size=args.vocab, seq_len=args.seq_len, components=components, **rounding)
 
 
 def cmd_count(args) -> int:
-    if args.preset is not None and any(getattr(args, k) is not None for k in ("d_model", "n_layers", "n_heads")):
-        raise ScalingError("give either --preset or --d-model/--n-layers/--n-heads, not both")
     from scaling import render
-    from scaling.architecture import PRESETS
+    from scaling.architecture import PRESETS, SWITCHES, preset
     from scaling.planning import count
 
-    if args.preset == "all":
-        records = [count(name) for name in PRESETS]
-        _emit(args, records, render.count_table(records))
+    if args.preset is None:
+        _shape_context(args)
+        record = count(_shape_from_args(args))
+        _emit(args, record, render.count_text(record))
         return 0
-    record = count(args.preset if args.preset is not None else _shape_from_args(args))
-    _emit(args, record, render.count_text(record))
+    _shape_context(args, preset_given=True, also=("d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim",
+                                                  "ffn_hidden", "multiple_of", *SWITCHES),
+                   instead="a shape: --d-model/--n-layers/--n-heads")
+    names = list(PRESETS) if args.preset == "all" else [args.preset]
+    records = [{"preset": name, **count(preset(name, vocab_size=args.vocab, seq_len=args.seq_len))}
+               for name in names]
+    if args.preset == "all":
+        _emit(args, records, render.count_table(records))
+    else:
+        _emit(args, records[0], render.count_text(records[0]))
     return 0
 
 
@@ -141,6 +148,7 @@ def cmd_plan(args) -> int:
     from scaling import render
     from scaling.planning import judge, plan
 
+    _shape_context(args, preset_given=args.preset is not None)
     if any(getattr(args, k) is not None for k in ("params", "preset", "tokens")):
         runs = []
         for model, tokens in _runs(args):
@@ -169,6 +177,7 @@ def cmd_grid(args) -> int:
     from scaling import render
     from scaling.grid import allocation_grid, isoflop_grid
 
+    _shape_context(args)
     budgets = _flops_list(args.flops)
     if args.inference_tokens is not None and args.allocations is None:
         raise ScalingError("--inference-tokens is for the inference rule in --allocations: an isoFLOP grid does not "
@@ -313,14 +322,38 @@ def cmd_ablation(args) -> int:
 
 # --- parser --------------------------------------------------------------------------------------------------------
 
-def _add_shape_context(p, style_default: str = "llama") -> None:
-    p.add_argument("--style", default=style_default, help="llama | gpt3 | gopher (default %(default)s)")
-    p.add_argument("--vocab", type=int, default=32000, help="vocabulary size (default %(default)s)")
-    p.add_argument("--seq-len", type=int, default=2048, help="context length T (default %(default)s)")
+def _add_shape_context(p) -> None:
+    """--style, --vocab and --seq-len, left None when not given so that a preset keeps its own
+    (`_shape_context` fills in the defaults)."""
+    from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, DEFAULT_VOCAB
+
+    p.add_argument("--style", help=f"llama | gpt3 | gopher (default {DEFAULT_STYLE}; a preset has its own)")
+    p.add_argument("--vocab", type=int, help=f"vocabulary size (default {DEFAULT_VOCAB}; replaces a preset's)")
+    p.add_argument("--seq-len", type=int, help=f"context length T (default {DEFAULT_SEQ_LEN}; replaces a preset's)")
+
+
+def _shape_context(args, preset_given: bool = False, also: tuple[str, ...] = (), instead: str = "--params N") -> None:
+    """Fills in --style, --vocab and --seq-len where not given. A preset keeps its own style and components:
+    --style (and the `also` options, which change a shape) are refused with one; --vocab and --seq-len replace
+    the preset's own and are left None where not given."""
+    from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, DEFAULT_VOCAB
+
+    if preset_given:
+        given = [f"--{k.replace('_', '-')}" for k in ("style", *also) if getattr(args, k) is not None]
+        if given:
+            raise ScalingError(f"--preset fixes the model's shape and style; {', '.join(given)} would change it: "
+                               f"give the preset alone (--vocab and --seq-len may replace its own), or the model as "
+                               f"{instead}")
+        return
+    for key, default in (("style", DEFAULT_STYLE), ("vocab", DEFAULT_VOCAB), ("seq_len", DEFAULT_SEQ_LEN)):
+        if getattr(args, key) is None:
+            setattr(args, key, default)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from scaling.architecture import FFNS, NORM_POSITIONS, NORMS, POSITIONS
+    from dataclasses import fields
+
+    from scaling.architecture import FFNS, NORM_POSITIONS, NORMS, POSITIONS, ModelShape
     from scaling.fitting.options import APPROACHES, ENGINES, LOSSES, FitOptions
     from scaling.flops import METHODS
     from scaling.laws import NAMED_LAWS
@@ -334,7 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="a published model (llama-7b, gpt3-175b, chinchilla-70b, ...) or 'all'")
     for flag in ("--d-model", "--n-layers", "--n-heads", "--n-kv-heads", "--head-dim", "--ffn-hidden"):
         p.add_argument(flag, type=int)
-    p.add_argument("--multiple-of", type=int, default=256, help="SwiGLU width rounding (default %(default)s)")
+    rounding = next(f.default for f in fields(ModelShape) if f.name == "multiple_of")
+    p.add_argument("--multiple-of", type=int, help=f"SwiGLU width rounding (default {rounding}, LLaMA's)")
     _add_shape_context(p)
     p.add_argument("--norm", choices=NORMS)
     p.add_argument("--norm-position", choices=NORM_POSITIONS)

@@ -12,7 +12,16 @@ import warnings
 from dataclasses import dataclass
 
 from scaling.allocation import RULE_NEEDS, RULES, Allocation, allocate, check_budget, check_positive
-from scaling.architecture import Components, ModelShape, no_shape_reason, preset, solve_shape
+from scaling.architecture import (
+    DEFAULT_SEQ_LEN,
+    DEFAULT_STYLE,
+    DEFAULT_VOCAB,
+    Components,
+    ModelShape,
+    no_shape_reason,
+    preset,
+    solve_shape,
+)
 from scaling.errors import ScalingError
 from scaling.flops import all_methods, flops_per_token
 from scaling.laws import EXTRAPOLATION_DECADES, R_STAR_PARAMS, R_STAR_TOKENS, FittedLaw, Law, get_law, load_law
@@ -43,7 +52,7 @@ class PlannedRun(Allocation):
 
 
 def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_factor: float = 1.0,
-               style: str = "llama", vocab_size: int = 32000, seq_len: int = 2048,
+               style: str = DEFAULT_STYLE, vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
                components: Components | None = None, flops_method: str = "6N",
                inference_tokens: float | None = None, unique_tokens: float | None = None,
                allow_no_shape: bool = False, shape_rule: str = "exact") -> PlannedRun:
@@ -147,8 +156,8 @@ def _repetition(flops: float, law, unique_tokens: float) -> dict:
             "compute_equivalent": law.compute_for_loss(best.predicted_loss)}
 
 
-def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None, style: str = "llama",
-         vocab_size: int = 32000, seq_len: int = 2048, inference_tokens: float | None = None,
+def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None, style: str = DEFAULT_STYLE,
+         vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN, inference_tokens: float | None = None,
          unique_tokens: float | None = None) -> dict:
     """`flops` split by each rule (default: all of RULES that apply: the inference rule needs
     `inference_tokens`, the data-constrained one `unique_tokens`), each as a PlannedRun's dict with, where the
@@ -188,23 +197,27 @@ def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None,
 
 
 def judge(model: float | str | ModelShape, tokens: float, law: Law | FittedLaw | str = "chinchilla", *,
-          unique_tokens: float | None = None, style: str = "llama", vocab_size: int = 32000,
-          seq_len: int = 2048) -> dict:
+          unique_tokens: float | None = None, style: str = DEFAULT_STYLE, vocab_size: int | None = None,
+          seq_len: int | None = None) -> dict:
     """A given run (N = a preset's name, a shape or a parameter count; D = `tokens`) against its law: its compute
     C = 6ND, predicted loss, the law-optimal split at C and the loss the run leaves there, and its
     compute-equivalent C' (L_opt(C') = L(N, D), `ParametricLaw.compute_for_loss`): the optimal split reaches the
-    run's loss with C'/C of its compute. With `unique_tokens`, losses count repeated data."""
+    run's loss with C'/C of its compute. With `unique_tokens`, losses count repeated data. `vocab_size` and
+    `seq_len` replace a preset's own where given; a parameter count takes `DEFAULT_VOCAB` and `DEFAULT_SEQ_LEN`
+    where not; a shape has its own."""
     fitted = load_law(law)
     law = fitted.law
     name, shape, components = None, None, None
     if isinstance(model, str):
-        name, shape = model, preset(model)
+        name, shape = model, preset(model, vocab_size=vocab_size, seq_len=seq_len)
     elif isinstance(model, ModelShape):
         shape = model
     if shape is not None:
         params, vocab_size, seq_len, components = shape.params, shape.vocab_size, shape.seq_len, shape.components
     else:
         params = check_positive(model, "--params", "parameters")
+        vocab_size = DEFAULT_VOCAB if vocab_size is None else vocab_size
+        seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
     tokens = check_positive(tokens, "--tokens", "tokens")
     if unique_tokens is not None:
         unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")

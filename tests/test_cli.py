@@ -41,6 +41,27 @@ def test_count_from_flags_matches_gpt2_without_biases():
     assert out["params"] == 124_337_664
 
 
+
+def test_a_presets_vocabulary_and_context_can_be_replaced_and_its_style_cannot():
+    # LLaMA-7B under a 50,000-token vocabulary: the published 6,738,415,616 with 18,000 more rows in its untied
+    # embedding and output layer (d 4096 each); a longer context adds nothing to a RoPE model's count
+    more = 6_738_415_616 + 2 * (50_000 - 32_000) * 4096
+    out = json.loads(run("count", "--preset", "llama-7b", "--vocab", "50000", "--seq-len", "4096", "--json").stdout)
+    assert out["preset"] == "llama-7b" and out["params"] == more
+    assert (out["shape"]["vocab_size"], out["shape"]["seq_len"]) == (50_000, 4096)
+    # GPT-3's learned positions grow by 2048 rows of d 12288 when its context doubles to 4096
+    gpt3 = json.loads(run("count", "--preset", "all", "--seq-len", "4096", "--json").stdout)
+    assert {r["preset"]: r["params"] for r in gpt3}["gpt3-175b"] == 174_604_259_328 + 2048 * 12288
+    judged = json.loads(run("plan", "--preset", "llama-7b", "--tokens", "1e12", "--vocab", "50000",
+                            "--json").stdout)
+    assert judged["runs"][0]["params"] == more
+    for command in (["count", "--preset", "llama-7b"], ["plan", "--preset", "llama-7b", "--tokens", "1e12"]):
+        proc = run(*command, "--style", "gpt3", check=False)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert "--preset fixes the model's shape and style; --style would change it" in proc.stderr
+    proc = run("count", "--preset", "llama-7b", "--multiple-of", "64", "--no-tied", check=False)
+    assert proc.returncode == 2 and "--multiple-of, --tied would change it" in proc.stderr
+
 def test_plan_at_gpt3_budget_shows_gpt3_allocation_above_optimal():
     out = json.loads(run("plan", "--flops", "3.14e23", "--law", "epoch", "--json").stdout)
     by_rule = {a["rule"]: a for a in out["allocations"]}
