@@ -214,10 +214,10 @@ def judge_text(runs: list[dict]) -> str:
         lines.append(f"  predicted loss       {r['predicted_loss']:.4f}"
                      + (f" ({law['level']:.0%} interval {ci})" if ci else "")
                      + (f" * above ln V = {r['uniform_loss']:.2f}, a uniform guess" if r["above_uniform"] else ""))
-        shape_cell = _shape_cell(o["shape"]) if o["shape"] else o["shape_note"]
+        shape_cell = f"{o['shape']['style']} {_shape_cell(o['shape'])}" if o["shape"] else o["shape_note"]
         lines.append(f"  law-optimal split    {human(o['params_closed_form'])} params on "
                      f"{human(o['tokens_closed_form'])} tokens "
-                     f"({o['tokens_closed_form'] / o['params_closed_form']:.3g}/param; {style_of(o)} {shape_cell}) "
+                     f"({o['tokens_closed_form'] / o['params_closed_form']:.3g}/param; {shape_cell}) "
                      f"-> {o['loss']:.4f}")
         lines.append(f"  left on the table    {r['loss_gap']:+.4f} nats")
         lines.append(f"  compute-equivalent   {r['compute_equivalent']:.4g} FLOPs: the optimal split reaches "
@@ -255,10 +255,6 @@ def judge_text(runs: list[dict]) -> str:
         lines.append(f"The law sees only N and D: architecture, data and tokenizer are not in it, and its losses are "
                      f"per token of {data}, not the models' own reported losses.")
     return "\n".join(lines)
-
-
-def style_of(run: dict) -> str:
-    return run["shape"]["style"] if run.get("shape") else "no"
 
 
 # --- grid --------------------------------------------------------------------------------------------------------

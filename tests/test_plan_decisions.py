@@ -477,3 +477,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_judged_run_whose_optimum_has_no_shape_says_so_once():
+    # 2.5M tokens at 1.85e12 FLOPs: the law's optimum (~2e5 parameters) is under the smallest shape with a
+    # 32,000-token vocabulary (d 8, one layer: 2 x 32000 x 8 embedding and output weights alone)
+    text = run("plan", "--params", "123456", "--tokens", "2.5e6", "--law", "epoch").stdout
+    line = next(x for x in text.splitlines() if "law-optimal split" in x)
+    assert "/param; no shape: " in line and "is below the smallest shape with vocab 32000" in line
+    assert "no no shape" not in line
