@@ -432,10 +432,16 @@ def lr_figure(lr_runs: pd.DataFrame):
     return fig
 
 
+# ablation.md's figures: the first is drawn always, the others with their study (`write`)
+FIGURES = ("ablation_loss_vs_compute.png", "ablation_context.png", "ablation_lr.png")
+
+
 def write(path: str | Path, lr_sweep: str | Path | None = None, extrapolation: str | Path | None = None,
           irreducible: float = 0.0, bootstrap: int = 1000, seed: int = 0,
-          figures: bool = True) -> tuple[Ablation, list[Path]]:
-    """`analyse`, then ablation.md and the figures written into `path`, replaced together once all are made."""
+          figures: bool = True) -> tuple[Ablation, list[Path], list[Path]]:
+    """`analyse`, then ablation.md and the figures written into `path`, replaced together once all are made; an
+    earlier write's figures that this one does not draw are removed (they would show other runs or studies).
+    Returns the analysis, the files written and the files removed."""
     from scaling.atomic import replace_together
 
     a = analyse(path, lr_sweep, extrapolation, irreducible, bootstrap, seed)
@@ -443,10 +449,11 @@ def write(path: str | Path, lr_sweep: str | Path | None = None, extrapolation: s
     files = {root / "ablation.md": markdown(a)}
     if figures:
         png = _plots().png
-        files[root / "ablation_loss_vs_compute.png"] = png(loss_vs_compute_figure(a))
+        loss_figure, context, lr = (root / f for f in FIGURES)
+        files[loss_figure] = png(loss_vs_compute_figure(a))
         if extrapolation:
-            files[root / "ablation_context.png"] = png(context_figure(load_extrapolation(extrapolation)))
+            files[context] = png(context_figure(load_extrapolation(extrapolation)))
         if lr_sweep:
-            files[root / "ablation_lr.png"] = png(lr_figure(load_runs(lr_sweep)))
-    replace_together(files)
-    return a, list(files)
+            files[lr] = png(lr_figure(load_runs(lr_sweep)))
+    removed = replace_together(files, remove=[root / f for f in FIGURES])
+    return a, list(files), removed

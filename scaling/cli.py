@@ -313,10 +313,13 @@ def cmd_report(args) -> int:
 def cmd_ablation(args) -> int:
     from scaling.ablation import markdown, write
 
-    ablation, written = write(args.path, args.lr_sweep, args.extrapolation, args.irreducible, args.bootstrap,
-                              args.seed, figures=not args.no_plots)
+    ablation, written, removed = write(args.path, args.lr_sweep, args.extrapolation, args.irreducible,
+                                       args.bootstrap, args.seed, figures=not args.no_plots)
     print(markdown(ablation), end="")
     print("wrote " + ", ".join(str(p) for p in written))
+    if removed:
+        print("removed an earlier ablation's figures that this one does not draw: "
+              + ", ".join(str(p) for p in removed))
     return 0
 
 
@@ -486,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=fit_defaults.bootstrap,
                    help="resamples for the CIs (default %(default)s)")
     p.add_argument("--seed", type=int, default=fit_defaults.seed)
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--no-plots", action="store_true",
+                   help="skip the figures (an earlier run's figures in the dir are removed: they would not match)")
     p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
                    help="the main fits' and law.json's C: 6ND or exact (the report compares all four); default "
                         "%(default)s")
@@ -510,7 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="E of the per-architecture power law L = E + k C^-g (default %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="seed resamples for the multipliers' intervals")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--no-plots", action="store_true",
+                   help="skip the figures (an earlier run's figures in the dir are removed: they would not match)")
     p.set_defaults(func=cmd_ablation)
     return parser
 

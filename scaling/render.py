@@ -394,6 +394,6 @@ def report_text(headline: str, fits: dict, skipped: dict, report_path, figures, 
         lines.append(("laws for `scaling plan --law`: " if plannable else "laws, for comparison (`scaling plan` "
                       "refuses their conventions): ") + ", ".join(str(p) for p in laws))
     if removed:
-        lines.append("removed, as these runs no longer give them (an earlier report's): "
+        lines.append("removed an earlier report's files that this one does not make: "
                      + ", ".join(str(p) for p in removed))
     return "\n".join(lines)

@@ -307,7 +307,8 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
              **{directory / file: json_text(report.fits[name])  # laws `scaling plan --law DIR/FILE` takes as is
                 for name, file in LAW_FILES.items() if name in report.fits},
              directory / "report.md": markdown(report), **drawn}
-    stale = [directory / f for f in LAW_FILES.values()] + ([directory / f for f in FIGURES] if figures else [])
+    # with figures=False too: an earlier report's figures would show other runs beside this report.md
+    stale = [directory / f for f in (*LAW_FILES.values(), *FIGURES)]
     report.removed = replace_together(files, remove=stale)
     return report
 

@@ -87,6 +87,16 @@ def test_cli_writes_the_table_and_a_missing_dir_is_one_line(tmp_path, capsys):
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_an_ablation_without_figures_removes_an_earlier_ones(tmp_path, capsys):
+    root = _sweep(tmp_path / "runs", {None: 0.0, ("norm", "layernorm"): 0.05})
+    assert main(["ablation", str(root), "--bootstrap", "200"]) == 0
+    assert (root / "ablation_loss_vs_compute.png").is_file()
+    capsys.readouterr()
+    assert main(["ablation", str(root), "--bootstrap", "200", "--no-plots"]) == 0
+    assert not (root / "ablation_loss_vs_compute.png").exists() and (root / "ablation.md").is_file()
+    assert "removed an earlier ablation's figures that this one does not draw" in capsys.readouterr().out
+
+
 def _refused(capsys, *args) -> str:
     assert main(["ablation", *map(str, args), "--no-plots"]) == 2
     err = capsys.readouterr().err

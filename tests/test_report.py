@@ -284,6 +284,10 @@ def test_a_report_removes_the_laws_and_figures_an_earlier_report_made_that_its_r
     proc = subprocess.run([sys.executable, "-m", "scaling.cli", "plan", "--flops", "1e20", "--law",
                            str(copy / "law.json")], capture_output=True, text=True)
     assert proc.returncode == 2  # no stale law left to plan with
+    with pytest.warns(UserWarning):  # without figures, the earlier ones go too: they need not match report.md
+        plain = build(copy, bootstrap=0, figures=False)
+    assert sorted(p.name for p in plain.removed) == ["isoflop.png", "loss_curves.png"]
+    assert set(_outputs(copy)) == {"report.md", "fits.json"}
 
 
 def test_the_reports_fits_json_is_a_law_file_for_each_approach(report, sweep_dir):
