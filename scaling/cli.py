@@ -11,6 +11,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import sys
 import warnings
 
@@ -19,6 +20,12 @@ from scaling.errors import ScalingError
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (what is wrong, where to look) and exit code 2."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # a negative number in any notation is a value (argparse before 3.13 took -1e12 for an option, and the
+        # user heard "expected one argument" instead of why the value is refused); no option here starts "-digit"
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
