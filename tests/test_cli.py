@@ -125,7 +125,7 @@ def test_bad_input_is_one_line_and_exit_2(case):
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    if "-1e12" in BAD_INPUT[case][2]:  # the value is refused for what it is, not taken for an unknown option
+    if "-1e12" in " ".join(BAD_INPUT[case]):  # the value is refused for what it is, not taken for an unknown option
         assert "must be a finite positive number of FLOPs, got '-1e12'" in proc.stderr
     if "overflows" in case:  # says which input overflowed, not a budget of inf the user never typed
         assert "overflows (inf FLOPs)" in proc.stderr and ("--gpu-hours 1e+300" in proc.stderr
