@@ -57,11 +57,21 @@ STYLES: dict[str, Components] = {
     "gopher": Components(norm="rmsnorm", ffn="gelu", position="relative", bias=False, tied=True),
 }
 
-# A shape's context where none is given (the solver, the planner, the command line): LLaMA's (Touvron et al.
-# 2023: the llama style, a 32,000-token SentencePiece vocabulary, context 2048).
+# A shape's context where none is given (the solver, the planner, the command line): the llama style, and each
+# style's published tokenizer and context: GPT-2's and GPT-3's BPE of 50,257 tokens (Radford et al. 2019; Brown
+# et al. 2020), LLaMA's SentencePiece of 32,000 (Touvron et al. 2023), Gopher's and Chinchilla's SentencePiece of
+# 32,000 (Rae et al. 2021); a context of 2048 for all three.
 DEFAULT_STYLE = "llama"
-DEFAULT_VOCAB = 32000
+STYLE_VOCAB = {"llama": 32000, "gpt3": 50257, "gopher": 32000}
 DEFAULT_SEQ_LEN = 2048
+
+
+def style_vocab(style: str, vocab_size: int | None = None) -> int:
+    """`vocab_size`, or where it is None the style's published vocabulary (`STYLE_VOCAB`)."""
+    if vocab_size is not None:
+        return vocab_size
+    style_components(style)  # an unknown style is one line naming the styles
+    return STYLE_VOCAB[style]
 
 
 def style_components(style: str) -> Components:
@@ -224,17 +234,17 @@ class ModelShape:
 
 def _gpt3(d_model: int, n_layers: int, n_heads: int, head_dim: int | None = None) -> ModelShape:
     return ModelShape.of_style("gpt3", d_model=d_model, n_layers=n_layers, n_heads=n_heads, head_dim=head_dim,
-                               vocab_size=50257, seq_len=2048)
+                               vocab_size=STYLE_VOCAB["gpt3"], seq_len=DEFAULT_SEQ_LEN)
 
 
 def _llama(d_model: int, n_layers: int, n_heads: int) -> ModelShape:
-    return ModelShape.of_style("llama", d_model=d_model, n_layers=n_layers, n_heads=n_heads, vocab_size=32000,
-                               seq_len=2048, multiple_of=256)
+    return ModelShape.of_style("llama", d_model=d_model, n_layers=n_layers, n_heads=n_heads,
+                               vocab_size=STYLE_VOCAB["llama"], seq_len=DEFAULT_SEQ_LEN, multiple_of=256)
 
 
 def _gopher(d_model: int, n_layers: int, n_heads: int) -> ModelShape:
     return ModelShape.of_style("gopher", d_model=d_model, n_layers=n_layers, n_heads=n_heads, head_dim=128,
-                               vocab_size=32000, seq_len=2048)
+                               vocab_size=STYLE_VOCAB["gopher"], seq_len=DEFAULT_SEQ_LEN)
 
 
 PRESETS: dict[str, ModelShape] = {
@@ -256,7 +266,7 @@ PRESETS: dict[str, ModelShape] = {
     "gpt3-13b": _gpt3(5140, 40, 40, head_dim=128),
     "gpt3-175b": _gpt3(12288, 96, 96),
     # OpenAI's GPT-2 small checkpoint: 1024 context, every bias present.
-    "gpt2-124m": ModelShape.of_style("gpt3", d_model=768, n_layers=12, n_heads=12, vocab_size=50257,
+    "gpt2-124m": ModelShape.of_style("gpt3", d_model=768, n_layers=12, n_heads=12, vocab_size=STYLE_VOCAB["gpt3"],
                                      seq_len=1024),
     # Hoffmann et al. 2022 Table 4 and Rae et al. 2021 Table 1: key size 128, ffw 4d, relative positions.
     "chinchilla-70b": _gopher(8192, 80, 64),
@@ -329,21 +339,22 @@ def _standard_ffn(c: Components, d: int) -> int:
 
 
 def shape_limits(style: str = DEFAULT_STYLE, *,
-                 vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+                 vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                  components: Components | None = None) -> tuple[int, int]:
     """(smallest, largest) exact counts the solver's shapes reach: d 8 with one layer, d `MAX_WIDTH` with
     `MAX_LAYERS`. `solve_shape` answers targets from half the smallest (with the smallest) to the largest."""
     c = components if components is not None else style_components(style)
-    vocab_size = _positive_int("vocab_size", vocab_size)
+    vocab_size = _positive_int("vocab_size", style_vocab(style, vocab_size))
     seq_len = _positive_int("seq_len", seq_len)
     return (_count(c, WIDTHS[0], 1, _standard_ffn(c, WIDTHS[0]), vocab_size, seq_len),
             _count(c, WIDTHS[-1], MAX_LAYERS, _standard_ffn(c, WIDTHS[-1]), vocab_size, seq_len))
 
 
 def no_shape_reason(target_params: float, style: str = DEFAULT_STYLE, *,
-                    vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+                    vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                     components: Components | None = None) -> str | None:
     """Why `solve_shape` has no shape for `target_params` (one line), or None where it has one."""
+    vocab_size = style_vocab(style, vocab_size)
     smallest, largest = shape_limits(style, vocab_size=vocab_size, seq_len=seq_len, components=components)
     if target_params < smallest / 2:
         return (f"below the smallest shape with vocab {vocab_size} ({smallest:,} parameters at d {WIDTHS[0]}, one "
@@ -368,7 +379,7 @@ def _shape(c: Components, d: int, n_layers: int, ffn_hidden: int, vocab_size: in
 
 
 def shape_ladder(up_to: float, style: str = DEFAULT_STYLE, *,
-                 vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+                 vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                  components: Components | None = None) -> list[ModelShape]:
     """A model ladder, grown the way model families are (Pythia, OLMo's ladder, Chinchilla's Table A9): from
     d 8 and two layers, each rung adds one width step (`WIDTHS`) or one layer, whichever leaves d/L nearer
@@ -378,7 +389,7 @@ def shape_ladder(up_to: float, style: str = DEFAULT_STYLE, *,
     induction heads, Olsson et al. 2022), a different model rather than a smaller one, and on the reference sweep
     its final loss varied 0.05-0.14 nats between seeds where two layers and more varied by 0.02 at most."""
     c = components if components is not None else style_components(style)
-    vocab_size = _positive_int("vocab_size", vocab_size)
+    vocab_size = _positive_int("vocab_size", style_vocab(style, vocab_size))
     seq_len = _positive_int("seq_len", seq_len)
 
     def count(i: int, n_layers: int) -> int:
@@ -399,7 +410,7 @@ def shape_ladder(up_to: float, style: str = DEFAULT_STYLE, *,
 
 
 def solve_shape(target_params: float, style: str = DEFAULT_STYLE, *,
-                vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+                vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                 components: Components | None = None, tolerance: float = 0.02,
                 rule: str = "exact") -> ModelShape:
     """A sensible shape whose exact parameter count (embeddings included) is close to `target_params`.
@@ -419,7 +430,7 @@ def solve_shape(target_params: float, style: str = DEFAULT_STYLE, *,
     if rule not in SHAPE_RULES:
         raise ScalingError(f"unknown shape rule {rule!r}: choose one of {', '.join(SHAPE_RULES)}")
     c = components if components is not None else style_components(style)
-    vocab_size = _positive_int("vocab_size", vocab_size)
+    vocab_size = _positive_int("vocab_size", style_vocab(style, vocab_size))
     seq_len = _positive_int("seq_len", seq_len)
 
     def standard(d: int) -> int:

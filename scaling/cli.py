@@ -335,18 +335,19 @@ def cmd_ablation(args) -> int:
 def _add_shape_context(p) -> None:
     """--style, --vocab and --seq-len, left None when not given so that a preset keeps its own
     (`_shape_context` fills in the defaults)."""
-    from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, DEFAULT_VOCAB
+    from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, STYLE_VOCAB, STYLES
 
-    p.add_argument("--style", help=f"llama | gpt3 | gopher (default {DEFAULT_STYLE}; a preset has its own)")
-    p.add_argument("--vocab", type=int, help=f"vocabulary size (default {DEFAULT_VOCAB}; replaces a preset's)")
+    p.add_argument("--style", help=f"{' | '.join(STYLES)} (default {DEFAULT_STYLE}; a preset has its own)")
+    p.add_argument("--vocab", type=int, help="vocabulary size (default: the style's, "
+                   + ", ".join(f"{v} for {k}" for k, v in STYLE_VOCAB.items()) + "; replaces a preset's)")
     p.add_argument("--seq-len", type=int, help=f"context length T (default {DEFAULT_SEQ_LEN}; replaces a preset's)")
 
 
 def _shape_context(args, preset_given: bool = False, also: tuple[str, ...] = (), instead: str = "--params N") -> None:
-    """Fills in --style, --vocab and --seq-len where not given. A preset keeps its own style and components:
-    --style (and the `also` options, which change a shape) are refused with one; --vocab and --seq-len replace
-    the preset's own and are left None where not given."""
-    from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, DEFAULT_VOCAB
+    """Fills in --style, --vocab (the style's) and --seq-len where not given. A preset keeps its own style and
+    components: --style (and the `also` options, which change a shape) are refused with one; --vocab and --seq-len
+    replace the preset's own and are left None where not given."""
+    from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, style_vocab
 
     if preset_given:
         given = [f"--{k.replace('_', '-')}" for k in ("style", *also) if getattr(args, k) is not None]
@@ -355,9 +356,9 @@ def _shape_context(args, preset_given: bool = False, also: tuple[str, ...] = (),
                                f"give the preset alone (--vocab and --seq-len may replace its own), or the model as "
                                f"{instead}")
         return
-    for key, default in (("style", DEFAULT_STYLE), ("vocab", DEFAULT_VOCAB), ("seq_len", DEFAULT_SEQ_LEN)):
-        if getattr(args, key) is None:
-            setattr(args, key, default)
+    args.style = DEFAULT_STYLE if args.style is None else args.style
+    args.vocab = style_vocab(args.style, args.vocab)
+    args.seq_len = DEFAULT_SEQ_LEN if args.seq_len is None else args.seq_len
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from scaling.allocation import check_budget
-from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, DEFAULT_VOCAB, Components
+from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, Components
 from scaling.errors import ScalingError
 from scaling.laws import ParametricLaw, get_law
 from scaling.planning import PlannedRun, plan_point
@@ -34,7 +34,7 @@ def size_factors(points: int, span: float) -> np.ndarray:
 
 
 def isoflop_grid(budgets, law: ParametricLaw | str = "chinchilla", *, points: int = 7, span: float = 4.0,
-                 style: str = DEFAULT_STYLE, vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+                 style: str = DEFAULT_STYLE, vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                  components: Components | None = None, flops_method: str = "6N") -> list[PlannedRun]:
     """isoFLOP grid: `points` sizes per budget around the law's N_opt; sizes that resolve to the same shape are
     kept once (a warning says how many were merged)."""
@@ -59,7 +59,7 @@ def isoflop_grid(budgets, law: ParametricLaw | str = "chinchilla", *, points: in
 
 
 def allocation_grid(budgets, rules, law: ParametricLaw | str = "chinchilla", *, style: str = DEFAULT_STYLE,
-                    vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+                    vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                     components: Components | None = None, flops_method: str = "6N",
                     inference_tokens: float | None = None) -> list[PlannedRun]:
     """One point per allocation rule per budget; each rule's N gets a shape, and D spends the budget on it."""

@@ -15,12 +15,12 @@ from scaling.allocation import RULE_NEEDS, RULES, Allocation, allocate, check_bu
 from scaling.architecture import (
     DEFAULT_SEQ_LEN,
     DEFAULT_STYLE,
-    DEFAULT_VOCAB,
     Components,
     ModelShape,
     no_shape_reason,
     preset,
     solve_shape,
+    style_vocab,
 )
 from scaling.errors import ScalingError
 from scaling.flops import all_methods, flops_per_token
@@ -52,7 +52,7 @@ class PlannedRun(Allocation):
 
 
 def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_factor: float = 1.0,
-               style: str = DEFAULT_STYLE, vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN,
+               style: str = DEFAULT_STYLE, vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
                components: Components | None = None, flops_method: str = "6N",
                inference_tokens: float | None = None, unique_tokens: float | None = None,
                allow_no_shape: bool = False, shape_rule: str = "exact") -> PlannedRun:
@@ -157,7 +157,7 @@ def _repetition(flops: float, law, unique_tokens: float) -> dict:
 
 
 def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None, style: str = DEFAULT_STYLE,
-         vocab_size: int = DEFAULT_VOCAB, seq_len: int = DEFAULT_SEQ_LEN, inference_tokens: float | None = None,
+         vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN, inference_tokens: float | None = None,
          unique_tokens: float | None = None) -> dict:
     """`flops` split by each rule (default: all of RULES that apply: the inference rule needs
     `inference_tokens`, the data-constrained one `unique_tokens`), each as a PlannedRun's dict with, where the
@@ -166,6 +166,7 @@ def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None,
     fitted = load_law(law)
     law = fitted.law
     flops = check_budget(flops)
+    vocab_size = style_vocab(style, vocab_size)
     if unique_tokens is not None:
         unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")
     given = {"inference_tokens": inference_tokens, "unique_tokens": unique_tokens}
@@ -203,8 +204,8 @@ def judge(model: float | str | ModelShape, tokens: float, law: Law | FittedLaw |
     C = 6ND, predicted loss, the law-optimal split at C and the loss the run leaves there, and its
     compute-equivalent C' (L_opt(C') = L(N, D), `ParametricLaw.compute_for_loss`): the optimal split reaches the
     run's loss with C'/C of its compute. With `unique_tokens`, losses count repeated data. `vocab_size` and
-    `seq_len` replace a preset's own where given; a parameter count takes `DEFAULT_VOCAB` and `DEFAULT_SEQ_LEN`
-    where not; a shape has its own."""
+    `seq_len` replace a preset's own where given; a parameter count takes the style's vocabulary (`style_vocab`)
+    and `DEFAULT_SEQ_LEN` where not; a shape has its own."""
     fitted = load_law(law)
     law = fitted.law
     name, shape, components = None, None, None
@@ -216,7 +217,7 @@ def judge(model: float | str | ModelShape, tokens: float, law: Law | FittedLaw |
         params, vocab_size, seq_len, components = shape.params, shape.vocab_size, shape.seq_len, shape.components
     else:
         params = check_positive(model, "--params", "parameters")
-        vocab_size = DEFAULT_VOCAB if vocab_size is None else vocab_size
+        vocab_size = style_vocab(style, vocab_size)
         seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
     tokens = check_positive(tokens, "--tokens", "tokens")
     if unique_tokens is not None:

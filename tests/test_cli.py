@@ -42,6 +42,19 @@ def test_count_from_flags_matches_gpt2_without_biases():
 
 
 
+def test_a_shape_takes_its_styles_published_vocabulary_where_none_is_given():
+    # GPT-2 small (Radford et al. 2019): 124,439,808 parameters with GPT-2's 50,257-token BPE, context 1024;
+    # the llama style's default stays LLaMA's 32,000 (LLaMA-7B's shape gives the published 6,738,415,616)
+    gpt2 = json.loads(run("count", "--d-model", "768", "--n-layers", "12", "--n-heads", "12", "--seq-len", "1024",
+                          "--style", "gpt3", "--json").stdout)
+    assert gpt2["params"] == 124_439_808 and gpt2["shape"]["vocab_size"] == 50257
+    llama = json.loads(run("count", "--d-model", "4096", "--n-layers", "32", "--n-heads", "32", "--ffn-hidden",
+                           "11008", "--json").stdout)
+    assert llama["params"] == 6_738_415_616
+    planned = json.loads(run("plan", "--flops", "1e21", "--style", "gpt3", "--json").stdout)
+    assert planned["vocab_size"] == 50257 and {a["shape"]["vocab_size"] for a in planned["allocations"]} == {50257}
+
+
 def test_a_presets_vocabulary_and_context_can_be_replaced_and_its_style_cannot():
     # LLaMA-7B under a 50,000-token vocabulary: the published 6,738,415,616 with 18,000 more rows in its untied
     # embedding and output layer (d 4096 each); a longer context adds nothing to a RoPE model's count
