@@ -13,6 +13,11 @@ def human(x: float) -> str:
     return f"{rounded:.3g}"
 
 
+def share(x: float) -> str:
+    """A fraction as a percentage to two significant figures below 10% (0.0033 -> '0.33%', not '0%')."""
+    return f"{x:.0%}" if abs(x) >= 0.1 else f"{100 * x:.2g}%"
+
+
 def _times(ratio: float) -> str:
     """A multiple of the budget: 1.46x, or 1.71e+22x where two decimals would print 23 digits."""
     return f"{ratio:.2f}x" if ratio < 1000 else f"{ratio:.3g}x"
@@ -122,7 +127,7 @@ def _repetition_note(rep: dict, flops: float) -> list[str]:
             f"{rep['fresh_optimal_loss']:.4f} on fresh data); the data-constrained optimum, {human(c['params'])} "
             f"params on {human(c['tokens'])} tokens ({epochs:.3g} epochs), reaches {c['loss']:.4f}: the data limit "
             f"costs {rep['data_limit_cost']:+.4f} nats, the loss unlimited fresh data reaches with "
-            f"{rep['compute_equivalent'] / flops:.0%} of the compute; {regime}.",
+            f"{share(rep['compute_equivalent'] / flops)} of the compute; {regime}.",
             f"Repeated data as Muennighoff et al. 2023 (Sec. 3) model it: effective tokens D' = U + U R*_D "
             f"(1 - exp(-R_D/R*_D)), R_D = D/U - 1, and effective parameters likewise; R*_D = "
             f"{rep['r_star_tokens']:.4g}, R*_N = {rep['r_star_params']:.4g} are their fitted values (with their "
@@ -221,7 +226,7 @@ def judge_text(runs: list[dict]) -> str:
                      f"-> {o['loss']:.4f}")
         lines.append(f"  left on the table    {r['loss_gap']:+.4f} nats")
         lines.append(f"  compute-equivalent   {r['compute_equivalent']:.4g} FLOPs: the optimal split reaches "
-                     f"{r['predicted_loss']:.4f} with {r['compute_fraction']:.0%} of this run's compute")
+                     f"{r['predicted_loss']:.4f} with {share(r['compute_fraction'])} of this run's compute")
         if r.get("unique_tokens"):
             rep = r["repetition"]
             c = rep["constrained"]
@@ -239,15 +244,16 @@ def judge_text(runs: list[dict]) -> str:
         for r in judged:
             if r is low:
                 continue
-            share = r["flops"] / low["flops"]
+            ratio = r["flops"] / low["flops"]
             better = r["compute_fraction"] > low["compute_fraction"]
-            line = (f"{label[id(r)]} against {label[id(low)]}: {share:.0%} of the compute, "
+            line = (f"{label[id(r)]} against {label[id(low)]}: {share(ratio)} of the compute, "
                     f"{r['predicted_loss'] - low['predicted_loss']:+.4f} nats ({r['predicted_loss']:.4f} against "
-                    f"{low['predicted_loss']:.4f}). The optimal split matches it with {r['compute_fraction']:.0%} of "
-                    f"its compute ({label[id(low)]}: {low['compute_fraction']:.0%}), so its split uses compute "
+                    f"{low['predicted_loss']:.4f}). The optimal split matches it with "
+                    f"{share(r['compute_fraction'])} of its compute ({label[id(low)]}: "
+                    f"{share(low['compute_fraction'])}), so its split uses compute "
                     f"{'better' if better else 'no better'}")
-            if share < 1:
-                line += (f", but the law does not predict it to beat {label[id(low)]}: a lead on {share:.0%} of the "
+            if ratio < 1:
+                line += (f", but the law does not predict it to beat {label[id(low)]}: a lead on {share(ratio)} of the "
                          f"compute comes from what the law does not see, not from the split")
             lines.append(line + ".")
     if judged:

@@ -486,3 +486,10 @@ def test_a_judged_run_whose_optimum_has_no_shape_says_so_once():
     line = next(x for x in text.splitlines() if "law-optimal split" in x)
     assert "/param; no shape: " in line and "is below the smallest shape with vocab 32000" in line
     assert "no no shape" not in line
+
+
+def test_a_small_share_of_the_compute_is_printed_to_two_figures_not_as_0_percent():
+    args = ("plan", "--flops", "1e30", "--law", "epoch", "--unique-tokens", "1e13")
+    fraction = json.loads(run(*args, "--json").stdout)["repetition"]["compute_equivalent"] / 1e30
+    assert 0.001 < fraction < 0.01  # the case: a share '.0%' prints as 0%
+    assert f"with {100 * fraction:.2g}% of the compute" in run(*args).stdout
