@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from scaling.atomic import atomic_path
-from scaling.errors import first_line
+from scaling.errors import ScalingError, first_line
 from scaling.rundir import CHECKPOINT
 
 
@@ -27,7 +27,11 @@ def save(run_dir: Path, *, model, optimizer, step: int, elapsed: float, fingerpr
         **extra,
     }
     with atomic_path(run_dir / CHECKPOINT) as tmp:
-        torch.save(state, tmp)
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as err:  # torch's writer reports a failed write (a full disk) as a RuntimeError
+            raise ScalingError(f"cannot write {run_dir / CHECKPOINT}: {first_line(err)} (is the disk full?); the "
+                               f"last checkpoint is kept") from None
 
 
 REQUIRED = ("model", "optimizer", "step", "elapsed", "fingerprint", "rng")

@@ -179,6 +179,21 @@ class TrainConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # trackers that mirror metrics.jsonl
 
 
+def unknown_keys(cfg, schema=None, prefix: str = "") -> list[str]:
+    """The keys of a composed config that the schema (`TrainConfig`) does not have: Hydra lets `+key=value` add
+    one, and nothing would read it, while the run's name would carry it."""
+    schema = OmegaConf.structured(TrainConfig) if schema is None else schema
+    out = []
+    for key in cfg:
+        name = f"{prefix}{key}"
+        if key not in schema:
+            out.append(name)
+        elif OmegaConf.is_dict(cfg[key]) and OmegaConf.is_dict(schema[key]) and \
+                OmegaConf.get_type(schema[key]) not in (dict, None):  # a structured node: its keys are fixed
+            out += unknown_keys(cfg[key], schema[key], f"{name}.")
+    return out
+
+
 def model_components(model: ModelConfig) -> Components:
     """The switches a run builds: its style's, with each switch the config sets in their place."""
     base = style_components(model.style)

@@ -18,6 +18,7 @@ validation on a fixed set of evenly spaced windows, the same for every run of a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -32,7 +33,7 @@ import numpy as np
 
 from experiments.corpora import CORPORA, Document, Source, load_documents, text_files
 from experiments.tokenizer import BPETokenizer, ByteTokenizer
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, first_line
 
 SEPARATOR = b"\n\n"  # between documents in the token stream
 # BPE merges are learnt from at most this many bytes of the training split, taken evenly from every document:
@@ -184,15 +185,48 @@ def cache_key(name: str, tokenizer: str, vocab_size: int, split: str, val_fracti
     return key
 
 
+def _matches(path: Path, checksum: str) -> bool:
+    """Whether `path`'s sha256 is `checksum`. A match is stamped beside it with the file's size and modification
+    time (`.<name>.verified`), so that later runs hash a large cache again only once it has been written to."""
+    from scaling.atomic import atomic_write_text
+
+    stat = path.stat()
+    seen = f"{checksum} {stat.st_size} {stat.st_mtime_ns}"
+    stamp = path.with_name(f".{path.name}.verified")
+    with contextlib.suppress(OSError):
+        if stamp.read_text() == seen:
+            return True
+    with path.open("rb") as f:
+        if hashlib.file_digest(f, "sha256").hexdigest() != checksum:
+            return False
+    with contextlib.suppress(OSError, ScalingError):  # a read-only cache is checked again next time
+        atomic_write_text(stamp, seen)
+    return True
+
+
 def _load(root: Path) -> Corpus:
-    manifest = json.loads((root / "manifest.json").read_text())
-    dtype = np.dtype(manifest["dtype"])
+    """The cache at `root`, checked against its manifest: each file's length and sha256 (a file damaged in place
+    would otherwise train to the end on the wrong tokens); a damaged cache is one line saying to rebuild it."""
+    def damaged(what: str) -> ScalingError:
+        return ScalingError(f"the token cache {root} is damaged ({what}): delete that folder and rerun to "
+                            f"prepare it again")
+
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+        dtype = np.dtype(manifest["dtype"])
+        lengths, checksums = manifest["tokens"], manifest.get("checksum")  # caches from before checksums: none
+    except FileNotFoundError:
+        raise damaged("manifest.json is missing") from None
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise damaged(f"manifest.json: {type(err).__name__}: {first_line(err)}") from None
     arrays = {}
     for split in ("train", "val"):
         path = root / f"{split}.bin"
-        n = path.stat().st_size // dtype.itemsize if path.exists() else -1
-        if n != manifest["tokens"][split]:
-            raise ScalingError(f"the token cache {root} is damaged ({split}.bin): delete that folder and rerun")
+        n = path.stat().st_size // dtype.itemsize if path.is_file() else -1
+        if n != lengths.get(split):
+            raise damaged(f"{split}.bin's length")
+        if checksums is not None and not _matches(path, checksums.get(f"{split}.bin")):
+            raise damaged(f"{split}.bin's contents differ from its checksum")
         arrays[split] = np.memmap(path, dtype=dtype, mode="r")
     warn_not_text(manifest)
     return Corpus(root, manifest, arrays["train"], arrays["val"])
@@ -219,7 +253,7 @@ def prepare(name: str, *, cache_dir: str | Path, tokenizer: str = "byte", vocab_
         library = Library.build(list(sources or []), cache_dir, progress)
         extra = library.key
     root = cache_dir / cache_key(name, tokenizer, vocab_size, split, val_fraction, extra)
-    if (root / "manifest.json").exists():
+    if root.exists():  # a complete cache, or one _load names as damaged
         return _load(root)
 
     start = time.perf_counter()

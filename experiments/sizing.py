@@ -171,6 +171,12 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     components = model_components(m)
     shape_rule = getattr(m.shape_rule, "value", m.shape_rule)  # an Enum in a structured config, else a string
     fixed = [m.d_model, m.n_layers, m.n_heads]
+    if all(v is None for v in fixed):
+        given = [f"model.{k}={getattr(m, k)}" for k in ("n_kv_heads", "ffn_hidden") if getattr(m, k) is not None]
+        if given:  # the planner's shapes take their style's FFN and one key-value head per head
+            raise ScalingError(f"{' and '.join(given)} would change a shape the planner sizes, which it would "
+                               f"ignore: fix the shape (model.d_model, model.n_layers, model.n_heads) or drop "
+                               f"{'them' if len(given) > 1 else 'it'}")
     if any(v is not None for v in fixed):
         if any(v is None for v in fixed):
             raise ScalingError("a fixed shape needs model.d_model, model.n_layers and model.n_heads together "
@@ -202,6 +208,9 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
         shape = _with_head_dim(shape, m.head_dim)
         if flops is not None:  # the exact convention's tokens follow the softmax's share of the new heads
             tokens = flops / flops_per_token(shape, method)
+    if components.position == "rope" and shape.head_dim % 2:  # RoPE turns pairs of a head's dimensions
+        raise ScalingError(f"rotary positions need an even head size, and this shape's is {shape.head_dim}: set "
+                           f"model.head_dim (or d_model / n_heads) to an even number, or model.position=learned")
     off = shape.params / target
     # ladder rungs are up to ~2.6x apart, so its nearest rung may be ~1.6x off by design; "exact" aims within 2%
     if max(off, 1 / off) > (1.05 if shape_rule == "exact" else 1.65):
@@ -237,8 +246,13 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
         if not lo <= value <= hi:
             raise ScalingError(f"{name} must be between {lo} and {hi}, got {value}")
     for name, value in (("optim.weight_decay", o.weight_decay), ("optim.grad_clip", o.grad_clip)):
-        if value < 0:
-            raise ScalingError(f"{name} must be >= 0, got {value}")
+        if not (math.isfinite(value) and value >= 0):  # NaN passes `< 0`, and NaN clipping trains otherwise
+            raise ScalingError(f"{name} must be a finite number >= 0, got {value}")
+    for name, value in (("optim.eps", o.eps), ("model.init_std", m.init_std), ("model.norm_eps", m.norm_eps),
+                        ("model.rope_theta", m.rope_theta)):
+        _positive(name, value, allow_none=False)
+    if o.min_steps < 0:
+        raise ScalingError(f"optim.min_steps must be >= 0 (0: no floor), got {o.min_steps}")
     lr = (o.lr if o.lr is not None else peak_lr(shape.params, batch * seq_len)) * o.lr_scale
     plan_tokens = steps * batch * seq_len
     return RunPlan(shape=shape, rule=rule, size_factor=a.size_factor, law=law.name, target_params=target,

@@ -36,6 +36,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from experiments.config import CONF_DIR, TrainConfig, register
 from experiments.trainer import RunInterrupted, check, train
@@ -270,6 +271,8 @@ def validate_args(overrides: list[str]) -> str | None:
             check(cfg)
     except ScalingError as err:
         return str(err)
+    except OmegaConfBaseException as err:  # read when checked: a value left ??? or an interpolation that fails
+        return config_error(err)
     return None
 
 

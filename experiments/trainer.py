@@ -42,7 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from experiments import checkpoint, distributed, tracking
-from experiments.config import ADDED_AT_DEFAULT, identity_excluded_keys, model_components
+from experiments.config import ADDED_AT_DEFAULT, identity_excluded_keys, model_components, unknown_keys
 from experiments.data import Corpus, prepare
 from experiments.distributed import SINGLE, World
 from experiments.model import Transformer
@@ -192,9 +192,17 @@ def check(cfg: DictConfig) -> Checked:
         for w in done.warnings:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return done
+    unknown = unknown_keys(cfg)
+    if unknown:
+        raise ScalingError(f"unknown setting {', '.join(unknown)} (added with +): no part of a run reads it; check "
+                           f"the spelling against conf/config.yaml and drop the +")
+    name = Path(cfg.experiment_name)
+    if not cfg.experiment_name or name.is_absolute() or ".." in name.parts:
+        raise ScalingError(f"experiment_name must be a relative name without '..' (results go to "
+                           f"<results_dir>/<experiment_name>), got {cfg.experiment_name!r}")
     if cfg.eval.count < 1 or cfg.data.val_windows < 1 or cfg.eval.batch_size < 1:
         raise ScalingError("eval.count, eval.batch_size and data.val_windows must be >= 1")
-    if cfg.divergence_factor <= 1:
+    if not cfg.divergence_factor > 1:  # NaN too: it would switch the divergence check off
         raise ScalingError(f"divergence_factor must be > 1, got {cfg.divergence_factor}")
     if cfg.precision not in ("auto", "fp32", "bf16"):
         raise ScalingError(f"precision must be auto, fp32 or bf16, got {cfg.precision!r}")
@@ -202,7 +210,7 @@ def check(cfg: DictConfig) -> Checked:
         raise ScalingError(f"threads must be >= 1, got {cfg.threads}")
     if cfg.seed < 0:  # the data sampler's numpy generator takes none
         raise ScalingError(f"seed must be a whole number >= 0, got {cfg.seed}")
-    if cfg.log_every_steps is not None and cfg.log_every_steps < 0:
+    if cfg.log_every_steps is not None and cfg.log_every_steps < 1:
         raise ScalingError(f"log_every_steps must be >= 1 (or null for about 200 log points), got "
                            f"{cfg.log_every_steps}")
     if cfg.checkpoint.every_steps < 0 or cfg.checkpoint.every_minutes < 0:
@@ -217,6 +225,9 @@ def check(cfg: DictConfig) -> Checked:
         warnings.simplefilter("always")
         corpus = load_corpus(cfg)
         val = corpus.val_windows(cfg.model.seq_len, cfg.data.val_windows)
+        if len(corpus.train) <= cfg.model.seq_len:  # refused here, before a run directory exists
+            raise ScalingError(f"model.seq_len {cfg.model.seq_len} is longer than the training split "
+                               f"({len(corpus.train)} tokens): lower model.seq_len or data.val_fraction")
         plan = resolve(cfg, corpus.vocab_size)
     world = distributed.from_env()
     if plan.micro_batch_size % world.size:
@@ -365,9 +376,9 @@ def _fresh(cfg: DictConfig, plan: RunPlan, device: torch.device):
     return model, optimizer
 
 
-def _set_aside(run_dir: Path, names: tuple[str, ...], why: str, then: str) -> None:
-    """Move the named files aside (never delete) and say so in one line."""
-    moved = [f"{name} -> {move_aside(run_dir / name).name}" for name in names if (run_dir / name).exists()]
+def _set_aside(run_dir: Path, names: tuple[str, ...], why: str, then: str, tag: str = "damaged") -> None:
+    """Move the named files aside (never delete: `move_aside`) and say so in one line."""
+    moved = [f"{name} -> {move_aside(run_dir / name, tag).name}" for name in names if (run_dir / name).exists()]
     warnings.warn(f"{run_dir}: {why}: moved aside ({'; '.join(moved) or 'nothing to move'}); {then}", stacklevel=2)
 
 
@@ -382,6 +393,11 @@ def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> tupl
         _set_aside(run_dir, (CHECKPOINT, METRICS), f"{CHECKPOINT} is damaged ({err})", "the run starts over")
         return None, []
     if state is None:
+        log = run_dir / METRICS
+        if log.is_file() and log.stat().st_size:  # an earlier start's curve with nothing to resume it from (killed
+            # before its first checkpoint, or completed with checkpoint.keep=false and its summary since lost)
+            _set_aside(run_dir, (METRICS,), f"{METRICS} holds an earlier start's curve and there is no {CHECKPOINT} "
+                       f"to resume it from", "the run starts over", tag="earlier")
         return None, []
     if state.get("fingerprint") != fp:
         raise ScalingError(f"{run_dir / CHECKPOINT} belongs to another configuration: delete it to start over, or "

@@ -110,24 +110,32 @@ class MetricsLog:
         self.file = self.path.open("a")
 
     def append(self, record: dict) -> None:
-        self.file.write(json.dumps(json_ready(record)) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(json_ready(record)) + "\n")
+            self.file.flush()
+        except OSError as err:  # a full disk: one line; the rows written so far stay (a torn last one is dropped
+            # when the run resumes)
+            raise ScalingError(f"cannot write {self.path}: {err.strerror or err}") from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as err:
+            raise ScalingError(f"cannot write {self.path}: {err.strerror or err}") from None
 
 
 def write_summary(run_dir: Path, summary: dict) -> None:
     atomic_write_json(Path(run_dir) / SUMMARY, summary)
 
 
-def move_aside(path: Path) -> Path:
-    """Rename a damaged file to `<name>.damaged-<UTC time>` beside it (never deleted); returns the new path."""
+def move_aside(path: Path, tag: str = "damaged") -> Path:
+    """Rename a file the run cannot use (damaged, or an earlier start's) to `<name>.<tag>-<UTC time>` beside it
+    (never deleted); returns the new path."""
     path = Path(path)
-    target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+    target = path.with_name(f"{path.name}.{tag}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
     n = 1
     while target.exists():
-        target = target.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{n}")
+        target = target.with_name(f"{path.name}.{tag}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{n}")
         n += 1
     os.replace(path, target)
     return target

@@ -44,6 +44,33 @@ def test_damaged_cache_is_reported(tmp_path):
         prepare("tiny", cache_dir=tmp_path)
 
 
+def _damage(root, how: str) -> None:
+    if how == "zeros of the same length":  # a run would train to the end on them, at a loss above ln 256
+        size = (root / "train.bin").stat().st_size
+        (root / "train.bin").write_bytes(bytes(size))
+    elif how == "one flipped byte":
+        data = bytearray((root / "val.bin").read_bytes())
+        data[len(data) // 2] ^= 1
+        (root / "val.bin").write_bytes(bytes(data))
+    elif how == "garbled manifest":
+        (root / "manifest.json").write_text("{oops")
+    elif how == "empty manifest":
+        (root / "manifest.json").write_text("{}")
+    else:
+        (root / "manifest.json").unlink()
+
+
+@pytest.mark.parametrize("how", ["zeros of the same length", "one flipped byte", "garbled manifest",
+                                 "empty manifest", "missing manifest"])
+def test_a_cache_damaged_in_place_is_one_line_naming_it(tmp_path, how):
+    corpus = prepare("tiny", cache_dir=tmp_path)
+    assert prepare("tiny", cache_dir=tmp_path).root == corpus.root  # sound: loads (and stamps its check)
+    _damage(corpus.root, how)
+    with pytest.raises(ScalingError, match=f"the token cache {corpus.root} is damaged") as err:
+        prepare("tiny", cache_dir=tmp_path)
+    assert "\n" not in str(err.value) and "delete that folder and rerun" in str(err.value)
+
+
 def test_tail_split_holds_out_the_end_of_every_document_at_a_line_break():
     docs = [("a", b"line one\n" * 200), ("b", b"other text\n" * 100)]
     train, val = split_documents(docs, 0.1, "tail")

@@ -4,6 +4,7 @@ the message is one line (no traceback), and that a resumed run matches an uninte
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -219,6 +220,46 @@ def test_a_damaged_file_is_named_moved_aside_and_the_run_ends_sound(interrupted,
     if damaged is not None:  # never deleted: the damaged bytes are kept beside the run
         kept = list(run_dir.glob(f"{name}.damaged-*"))
         assert len(kept) == 1 and kept[0].read_bytes() == damaged
+
+
+def test_a_curve_with_no_checkpoint_to_resume_it_is_kept_aside_not_written_over(interrupted, tmp_path, reference):
+    """A log and no checkpoint: a run killed before its first checkpoint, or a completed run with
+    checkpoint.keep=false whose summary was lost. The run starts over; the earlier curve is moved aside (on a
+    machine that does not repeat a run bit for bit it is the only record of that training)."""
+    run_dir = tmp_path / "run"
+    cfg = interrupted_run(interrupted, run_dir)
+    (run_dir / CHECKPOINT).unlink()
+    earlier = (run_dir / METRICS).read_bytes()
+    with pytest.warns(UserWarning) as caught:
+        summary = trainer.train(cfg, run_dir)
+    notes = [str(w.message) for w in caught if "moved aside" in str(w.message)]
+    assert len(notes) == 1 and f"{METRICS} holds an earlier start's curve" in notes[0], notes
+    assert summary["status"] == "completed"
+    same_curve(curve(run_dir), reference[0])
+    (kept,) = run_dir.glob(f"{METRICS}.earlier-*")
+    assert kept.read_bytes() == earlier
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_last(tmp_path, monkeypatch):
+    """torch.save reports a full disk as a RuntimeError from its zip writer, not an OSError."""
+    import torch
+
+    from experiments import checkpoint
+
+    model = torch.nn.Linear(4, 4)
+    optimizer = torch.optim.AdamW(model.parameters())
+    checkpoint.save(tmp_path, model=model, optimizer=optimizer, step=10, elapsed=1.0, fingerprint="f")
+    before = (tmp_path / CHECKPOINT).read_bytes()
+
+    def full_disk(state, path):
+        Path(path).write_bytes(b"PK partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4096 vs 4000")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    with pytest.raises(ScalingError, match=re.escape(f"cannot write {tmp_path / CHECKPOINT}: ")) as err:
+        checkpoint.save(tmp_path, model=model, optimizer=optimizer, step=20, elapsed=2.0, fingerprint="f")
+    assert "\n" not in str(err.value) and "(is the disk full?); the last checkpoint is kept" in str(err.value)
+    assert (tmp_path / CHECKPOINT).read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT]
 
 
 def test_a_metrics_file_that_is_a_directory_is_moved_aside_and_the_run_ends_sound(interrupted, tmp_path, reference):

@@ -74,6 +74,17 @@ def test_budget_tokens_and_fixed_shapes(compose):
     (["budget.flops=3e11", "optim.batch_size=6", "optim.micro_batch_size=4"], "must divide"),
     (["budget.flops=3e11", "optim.batch_size=1000"], "min_steps"),
     (["budget.flops=1e8"], "no shape near"),
+    # values the optimizer or model would take and train with otherwise
+    (["budget.flops=3e11", "optim.grad_clip=nan"], "optim.grad_clip must be a finite number >= 0, got nan"),
+    (["budget.flops=3e11", "optim.eps=-1"], "optim.eps must be a finite positive number"),
+    (["budget.flops=3e11", "model.init_std=-1"], "model.init_std must be a finite positive number"),
+    (["budget.flops=3e11", "optim.min_steps=-5"], "optim.min_steps must be >= 0"),
+    # settings of a fixed shape that a planned one would drop
+    (["budget.flops=3e11", "model.ffn_hidden=999"], "model.ffn_hidden=999 would change a shape the planner sizes"),
+    (["budget.flops=3e11", "model.n_kv_heads=7"], "model.n_kv_heads=7 would change a shape the planner sizes"),
+    # rotary positions turn pairs of dimensions: an odd head size would fail inside the model
+    (["budget.flops=3e11", "model.d_model=16", "model.n_layers=2", "model.n_heads=4", "model.head_dim=3"],
+     "rotary positions need an even head size"),
 ])
 def test_impossible_runs_are_refused(compose, overrides, message):
     with pytest.raises(ScalingError, match=message):

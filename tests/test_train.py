@@ -239,6 +239,30 @@ def test_bad_input_is_refused_with_one_line_before_training(tmp_path, case):
     assert not (tmp_path / "results").exists()  # nothing was started
 
 
+@pytest.mark.parametrize("override,message", [
+    ("+foo=1", "unknown setting foo (added with +)"),
+    ("+model.dmodel=64", "unknown setting model.dmodel (added with +)"),
+    ("divergence_factor=nan", "divergence_factor must be > 1, got nan"),
+    ("log_every_steps=0", "log_every_steps must be >= 1"),
+    ("experiment_name=../elsewhere", "experiment_name must be a relative name without '..'"),
+    ("experiment_name=", "experiment_name must be a relative name without '..'"),
+    ("data.val_windows=???", "Missing mandatory value: data.val_windows"),
+    ("results_dir=${oops}", "Interpolation key 'oops' not found"),
+    # a context the validation split holds but the training split does not: refused before any directory
+    ("data.val_fraction=0.999", "model.seq_len 1024 is longer than the training split"),
+])
+def test_settings_nothing_would_read_or_that_would_fail_later_are_one_line(tmp_path, override, message):
+    from experiments.train import validate_args
+
+    args = ["data=tiny", "budget.flops=3e11", f"data.cache_dir={tmp_path / 'cache'}",
+            f"results_dir={tmp_path / 'results'}", override]
+    if "val_fraction" in override:
+        args.append("model.seq_len=1024")
+    line = validate_args(args)
+    assert line is not None and message in line and "\n" not in line, line
+    assert not (tmp_path / "results").exists()
+
+
 def test_the_launchers_check_is_the_runs_check(compose, tmp_path, monkeypatch):
     """`scaling-train` checks a single run before Hydra starts; the run then reuses that check (corpus loaded
     and plan resolved once), and replays its warnings."""
