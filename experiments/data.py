@@ -156,6 +156,15 @@ class Corpus:
         return self.manifest["vocab_size"]
 
     @property
+    def digest(self) -> str | None:
+        """The tokens' identity: a hash of the two files' sha256 (None for a cache from before checksums). Runs
+        and checkpoints record it, so that a corpus whose files changed is not taken for the one they trained
+        on."""
+        checksum = self.manifest.get("checksum")
+        return None if checksum is None else hashlib.sha256(json.dumps(checksum, sort_keys=True).encode()
+                                                            ).hexdigest()[:16]
+
+    @property
     def val_bytes_per_token(self) -> float:
         return self.manifest["bytes"]["val"] / self.manifest["tokens"]["val"]
 

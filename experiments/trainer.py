@@ -361,7 +361,8 @@ class Run:
         checkpoint.save(self.run_dir, model=self.model, optimizer=self.optimizer, step=self.step,
                         elapsed=self.elapsed, fingerprint=self.fingerprint, first_loss=self.first_loss,
                         log_state={"loss_sum": float(self.loss_sum), "loss_count": self.loss_count},
-                        train_time=(self.train_time_before or 0.0) + self.train_time)
+                        train_time=(self.train_time_before or 0.0) + self.train_time,
+                        tokens_sha256=self.corpus.digest)
 
 
 def _fresh(cfg: DictConfig, plan: RunPlan, device: torch.device):
@@ -382,7 +383,14 @@ def _set_aside(run_dir: Path, names: tuple[str, ...], why: str, then: str, tag: 
     warnings.warn(f"{run_dir}: {why}: moved aside ({'; '.join(moved) or 'nothing to move'}); {then}", stacklevel=2)
 
 
-def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> tuple[dict | None, list[dict]]:
+def _other_tokens(recorded: str | None, corpus: Corpus) -> bool:
+    """Whether a run or checkpoint that recorded `recorded` (its corpus's `digest`) trained on other tokens than
+    `corpus` holds now; records from before the digest existed cannot say, and pass."""
+    return recorded is not None and corpus.digest is not None and recorded != corpus.digest
+
+
+def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str,
+                 corpus: Corpus) -> tuple[dict | None, list[dict]]:
     """The checkpoint to resume from and the metrics rows up to its step, if both are sound; damaged files are
     moved aside (the run then starts over: same seed, same batches, the same curve). A checkpoint of another
     configuration is refused, not moved: it is someone's run."""
@@ -402,6 +410,10 @@ def _sound_state(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> tupl
     if state.get("fingerprint") != fp:
         raise ScalingError(f"{run_dir / CHECKPOINT} belongs to another configuration: delete it to start over, or "
                            f"choose another experiment name")
+    if _other_tokens(state.get("tokens_sha256"), corpus):
+        raise ScalingError(f"{run_dir / CHECKPOINT} was trained on other tokens than the corpus now gives (its "
+                           f"files have changed since): move the run away to start over, or choose another "
+                           f"experiment name")
     rows = [r for r in read_metrics(run_dir) if isinstance(r.get("step"), int) and r["step"] <= state["step"]]
     logged = sorted({r["step"] for r in rows})
     expected = expected_rows(cfg, plan, state["step"])
@@ -430,7 +442,7 @@ def build(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> Run:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     def resume_state():  # rank 0 decides what to resume from, moving damaged files aside
-        state, rows = _sound_state(cfg, run_dir, plan, fp)
+        state, rows = _sound_state(cfg, run_dir, plan, fp, checked.corpus)
         model, optimizer = _fresh(cfg, plan, device)
         if state is not None:
             try:
@@ -679,7 +691,8 @@ def summarise(run: Run) -> dict:
                  "vocab_size": corpus.vocab_size, "tokens_available": train_tokens,
                  "epochs": tokens_done / train_tokens, "val_tokens": corpus.manifest["tokens"]["val"],
                  "unigram_entropy_nats": corpus.manifest["unigram_entropy_nats"]["val"],
-                 "source": corpus.manifest["source"], "version": corpus.manifest["version"]},
+                 "source": corpus.manifest["source"], "version": corpus.manifest["version"],
+                 "tokens_sha256": corpus.digest},
         "optim": {"lr": plan.lr, "lr_scale": cfg.optim.lr_scale, "batch_size": plan.batch_size,
                   "micro_batch_size": plan.micro_batch_size, "seq_len": plan.seq_len,
                   "warmup_steps": plan.warmup_steps, "schedule": cfg.schedule.name.value},
@@ -699,7 +712,7 @@ def _request(cfg: DictConfig, plan: RunPlan, run_dir: Path, fp: str, tokens_done
     }
 
 
-def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict | None:
+def _reuse_twin(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str) -> dict | None:
     """Where a completed run in the same experiment directory did this run's training under another name (the
     same `computation`), its curve and results are copied here instead of training again, and the summary names
     it (`reused_from`); None otherwise. Only into a fresh directory, or one where such a copy was cut short (the
@@ -712,6 +725,7 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
     except (OSError, UnicodeDecodeError):
         return None
     own = own or None  # an empty log (a run stopped before its first log point) holds nothing of its own
+    plan = checked.plan
     wanted = computation(cfg, plan)
     try:  # an unreadable sibling is no twin: looking for one must never stop a run
         siblings = sorted(p for p in run_dir.parent.iterdir() if p != run_dir and (p / SUMMARY).is_file())
@@ -719,7 +733,8 @@ def _reuse_twin(cfg: DictConfig, run_dir: Path, plan: RunPlan, fp: str) -> dict 
         return None
     for other in siblings:
         done = read_summary(other, warn=False)
-        if not done or done.get("status") != "completed" or done.get("computation") != wanted:
+        if not done or done.get("status") != "completed" or done.get("computation") != wanted or \
+                _other_tokens((done.get("data") or {}).get("tokens_sha256"), checked.corpus):
             continue
         try:
             curve = (other / METRICS).read_text()
@@ -760,7 +775,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     world = distributed.from_env()
     done = read_summary(run_dir, warn=False)
     # read only, before the lock: a completed run's files stay untouched
-    if _completed(done, fp, run_dir, checked.plan, say=world.main):
+    if _completed(done, fp, run_dir, checked, say=world.main):
         return done
     distributed.setup(world, pick_device(cfg.device, world))
     lock = None
@@ -808,14 +823,20 @@ class _NoMetrics:
         pass
 
 
-def _completed(done: dict | None, fp: str, run_dir: Path, plan: RunPlan, say: bool = True) -> bool:
+def _completed(done: dict | None, fp: str, run_dir: Path, checked: Checked, say: bool = True) -> bool:
     """Whether `done` (a summary) is this configuration's completed run, to be skipped; one of another
-    configuration, or of this one planned by rules that have changed since, is refused."""
+    configuration, of this one planned by rules that have changed since, or on tokens the corpus no longer
+    gives, is refused."""
+    plan = checked.plan
     if not (done and done.get("status") == "completed"):
         return False
     if done.get("fingerprint") != fp:
         raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
                            f"another experiment name")
+    if _other_tokens((done.get("data") or {}).get("tokens_sha256"), checked.corpus):
+        raise ScalingError(f"{run_dir} holds a completed run of this configuration on other tokens than the corpus "
+                           f"now gives (its files have changed since): move it away or choose another experiment "
+                           f"name")
     drift = _plan_drift(done, plan)
     if drift:
         raise ScalingError(f"{run_dir} holds a completed run of this configuration, but the planner's rules now "
@@ -829,9 +850,9 @@ def _train_locked(cfg: DictConfig, run_dir: Path, checked: Checked, fp: str, loc
                   stop: StopSignals, world: World = SINGLE) -> dict:
     def finished() -> dict | None:  # again under the lock: another writer may have finished meanwhile
         done = _previous_summary(run_dir)
-        if _completed(done, fp, run_dir, checked.plan):
+        if _completed(done, fp, run_dir, checked):
             return done
-        return _reuse_twin(cfg, run_dir, checked.plan, fp)
+        return _reuse_twin(cfg, run_dir, checked, fp)
 
     done = _on_main(world, finished)
     if distributed.broadcast(world, done is not None):

@@ -240,6 +240,40 @@ def test_a_curve_with_no_checkpoint_to_resume_it_is_kept_aside_not_written_over(
     assert kept.read_bytes() == earlier
 
 
+def test_a_run_on_text_that_has_changed_since_is_refused_not_skipped_or_resumed(tmp_path, monkeypatch):
+    """data=text: the same configuration on a file whose contents changed is another run. A completed run is not
+    skipped as if it were this one's, and a checkpoint is not resumed on the new tokens."""
+    from hydra import compose, initialize_config_dir
+
+    text = tmp_path / "book.txt"
+    lines = [f"Line {i}: the quick brown fox jumps over the lazy dog, and the dog sleeps on.\n" for i in range(400)]
+    text.write_text("".join(lines))
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"data.cache_dir={tmp_path / 'cache'}", f"results_dir={tmp_path / 'results'}", "progress=false",
+            "data=text", f"data.paths=[{text}]", *RUN[1:]])
+
+    def rewrite(old: str, new: str) -> None:  # the same length: only the contents differ
+        text.write_text(text.read_text().replace(old, new))
+        monkeypatch.setattr(trainer, "_CHECKED", {})  # a new process would check the corpus again
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the small file is read for several epochs
+        done = trainer.train(cfg, tmp_path / "done")
+        assert done["status"] == "completed" and done["data"]["tokens_sha256"]
+        rewrite("fox", "cat")
+        with pytest.raises(ScalingError, match="holds a completed run of this configuration on other tokens"):
+            trainer.train(cfg, tmp_path / "done")
+        with pytest.MonkeyPatch.context() as m:
+            stop_at(m, 50)
+            with pytest.raises(trainer.RunInterrupted):
+                trainer.train(cfg, tmp_path / "cut")
+        rewrite("dog", "cow")
+        with pytest.raises(ScalingError, match="was trained on other tokens than the corpus now gives"):
+            trainer.train(cfg, tmp_path / "cut")
+        assert (tmp_path / "cut" / CHECKPOINT).exists()  # refused, not moved: it is that run's state
+
+
 def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_last(tmp_path, monkeypatch):
     """torch.save reports a full disk as a RuntimeError from its zip writer, not an OSError."""
     import torch

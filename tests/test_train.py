@@ -97,11 +97,11 @@ def test_a_run_whose_training_a_sibling_did_copies_it_and_matches_training_it(co
 
 def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp_path):
     """Only a completed sibling with its metrics is copied; anything else leaves the run to train (nothing written)."""
-    from experiments.sizing import resolve
-    from experiments.trainer import _reuse_twin, computation, fingerprint
+    from experiments.trainer import _reuse_twin, check, computation, fingerprint
 
     cfg = compose(*LADDER_3E10, "allocation=llama")
-    plan = resolve(cfg, 256)
+    checked = check(cfg)
+    plan = checked.plan
     twin = tmp_path / "sweep" / "twin"
     twin.mkdir(parents=True)
     run_dir = tmp_path / "sweep" / "llama"
@@ -109,19 +109,20 @@ def test_a_twin_without_its_curve_or_in_another_state_is_not_copied(compose, tmp
     base = {"status": "completed", "computation": computation(cfg, plan), "tokens": plan.tokens,
             "final_val_loss": 2.0}
     for summary, metrics in ((base, None), ({**base, "status": "diverged"}, "{}\n"),
-                             ({**base, "computation": "0" * 16}, "{}\n")):
+                             ({**base, "computation": "0" * 16}, "{}\n"),
+                             ({**base, "data": {"tokens_sha256": "0" * 16}}, "{}\n")):  # trained on other tokens
         (twin / "summary.json").write_text(json.dumps(summary))
         (twin / "metrics.jsonl").unlink(missing_ok=True)
         if metrics is not None:
             (twin / "metrics.jsonl").write_text(metrics)
-        assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
+        assert _reuse_twin(cfg, run_dir, checked, fingerprint(cfg)) is None
         assert list(run_dir.iterdir()) == []
     (twin / "summary.json").write_text(json.dumps(base))
     (run_dir / "metrics.jsonl").write_text('{"step": 5}\n')  # this run's own log (trained before a kill): kept
-    assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg)) is None
+    assert _reuse_twin(cfg, run_dir, checked, fingerprint(cfg)) is None
     assert (run_dir / "metrics.jsonl").read_text() == '{"step": 5}\n' and len(list(run_dir.iterdir())) == 1
     (run_dir / "metrics.jsonl").write_text("")  # an empty log (stopped before its first point) holds nothing
-    assert _reuse_twin(cfg, run_dir, plan, fingerprint(cfg))["reused_from"] == "twin"  # the control: a sound twin
+    assert _reuse_twin(cfg, run_dir, checked, fingerprint(cfg))["reused_from"] == "twin"  # the control: a sound twin
     assert (run_dir / "metrics.jsonl").read_text() == "{}\n"
 
 
