@@ -172,9 +172,11 @@ def select_runs(path: str | Path) -> RunSelection:
     return RunSelection(runs, loss, tuple(skipped), total)
 
 
-# What makes two runs' losses one quantity: the text (its name, source, version and validation split) and the
-# tokenizer. `data.name` alone is the config's name, which corpora can share (data=library and data=library_prose).
-CORPUS_KEYS = ("data.name", "data.source", "data.version", "data.val_tokens", "data.tokenizer", "data.vocab_size")
+# What makes two runs' losses one quantity: the text (its name, source, version and validation split), the
+# tokenizer, and the tokens themselves (their digest: a text file edited in place keeps its name and source).
+# `data.name` alone is the config's name, which corpora can share (data=library and data=library_prose).
+CORPUS_KEYS = ("data.name", "data.source", "data.version", "data.val_tokens", "data.tokenizer", "data.vocab_size",
+               "data.tokens_sha256")
 
 
 def _shown(value) -> str:

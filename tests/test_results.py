@@ -127,6 +127,15 @@ def test_runs_of_two_corpora_are_refused_and_two_sweeps_fitted_as_one_are_named(
             pytest.raises(ScalingError, match=r"val_tokens \(none\) \(1 run\); val_tokens 2000 \(1 run\); "
                                               r"val_tokens 1000 \(1 run\)"):
         select_runs(tmp_path)
+    # one text file edited in place between runs: its name, source and lengths agree, its tokens do not
+    for name, params, digest in (("r1", 12345, "aaaa"), ("r2", 23456, "bbbb")):
+        write_run(tmp_path / "a" / name, {**gutenberg, "params": params,
+                                          "data": {**gutenberg["data"], "val_tokens": 1000, "tokens_sha256": digest}},
+                  METRICS)
+    with pytest.warns(UserWarning, match="not completed"), \
+            pytest.raises(ScalingError, match=r"tokens_sha256 aaaa \(1 run\); tokens_sha256 bbbb \(1 run\)"):
+        select_runs(tmp_path / "a")
+    write_run(tmp_path / "a" / "r1", {**gutenberg, "data": {**gutenberg["data"], "val_tokens": 1000}}, METRICS)
     # the control: one corpus (a summary without val_tokens, as older ones are, is not judged on it)
     write_run(tmp_path / "a" / "r2", {**gutenberg, "params": 23456,
                                       "data": {**gutenberg["data"], "val_tokens": 1000}}, METRICS)
