@@ -4,7 +4,9 @@
 - ``chinchilla`` / ``gpt3`` / ``llama``: a fixed ratio r = D/N, so N = sqrt(C / 6r), D = r N. Chinchilla's ~20
   (Hoffmann et al. 2022, Table 3), GPT-3's 300B tokens on 175B parameters (1.7), LLaMA-7B's 1T tokens on its
   6.74B parameters (~148).
-- ``kaplan``: N_opt = 1.3e9 (C / 1 PF-day)^0.73 (Kaplan et al. 2020, Eq. 6.1 / Fig. 14), D = C / 6N.
+- ``kaplan``: N_opt = 1.3e9 (C / 1 PF-day)^0.73 (Kaplan et al. 2020, Eq. 6.1 / Fig. 14), D = C / 6N. Their N
+  counts no embeddings: a planned shape (`scaling.planning.plan_point`) has that many non-embedding parameters,
+  and its total N, embeddings added, is the run's.
 - ``inference``: Sardana & Frankle 2023: minimise 6 N D_train + 2 N D_inference subject to
   L(N, D_train) = the loss the optimal allocation reaches with C. Its training compute is >= C by design.
 - ``data-constrained``: with U unique tokens, the N minimising L(N', D') at C = 6ND, N' and D' the effective

@@ -64,21 +64,38 @@ def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_f
     law = get_law(law)
     alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens,
                      unique_tokens=unique_tokens)
-    common = dict(size_factor=size_factor, target_params=alloc.params, flops_method=flops_method)
+    context = dict(vocab_size=vocab_size, seq_len=seq_len, components=components)
+    target = alloc.params
+    if rule == "kaplan" and no_shape_reason(target, style, **context) is None:
+        target = _with_embeddings(target, style, shape_rule, **context)
+    common = dict(size_factor=size_factor, target_params=target, flops_method=flops_method)
     if allow_no_shape:
-        reason = no_shape_reason(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components)
+        reason = no_shape_reason(target, style, **context)
         if reason is not None:
             if flops_method != "6N":
-                raise ScalingError(f"no shape for {alloc.params:.4g} parameters ({reason}): D = C / {flops_method} "
+                raise ScalingError(f"no shape for {target:.4g} parameters ({reason}): D = C / {flops_method} "
                                    f"needs one")
-            return PlannedRun(**{**alloc.__dict__, **common}, shape_note=f"no shape: {alloc.params:.3g} "
+            return PlannedRun(**{**alloc.__dict__, **common}, shape_note=f"no shape: {target:.3g} "
                                                                          f"parameters is {reason}")
-    shape = solve_shape(alloc.params, style, vocab_size=vocab_size, seq_len=seq_len, components=components,
-                        rule=shape_rule)
+    shape = solve_shape(target, style, rule=shape_rule, **context)
     tokens = alloc.flops / flops_per_token(shape, flops_method)
     return PlannedRun(**{**alloc.__dict__, "params": shape.params, "tokens": tokens,
                          "predicted_loss": law.loss(shape.params, tokens, alloc.unique_tokens)},
                       **common, shape=shape)
+
+
+def _with_embeddings(non_embedding: float, style: str, shape_rule: str, **context) -> float:
+    """The total N whose shape has `non_embedding` parameters besides its embeddings: Kaplan et al.'s N counts
+    none (their Eq. 6.1 sizes non-embedding N), while the planner's N is total. A fixed point: the shape for a
+    total T has embeddings e(T), and T = N + e(T); widths grow slowly with N, so a few rounds settle it."""
+    total = non_embedding
+    for _ in range(8):
+        shape = solve_shape(total, style, rule=shape_rule, **context)
+        now = non_embedding + shape.params - shape.non_embedding_params
+        if abs(now - total) <= 1e-6 * total or no_shape_reason(now, style, **context) is not None:
+            break
+        total = now
+    return total
 
 
 def uniform_loss(vocab_size: int) -> float:

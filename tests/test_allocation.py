@@ -95,3 +95,16 @@ def test_gpu_hours_turn_into_flops():
 def test_bad_allocation_input_raises_one_clear_error(call, message):
     with pytest.raises(ScalingError, match=message):
         call()
+
+
+@pytest.mark.parametrize("flops", [1e18, 1e21])
+def test_kaplans_rule_sizes_non_embedding_parameters_as_his_n_counts_them(flops):
+    """Kaplan et al. 2020 (Eq. 6.1) size N without embeddings: the planned shape has 1.3e9 (C / PF-day)^0.73
+    parameters besides its embeddings (within the solver's 2% of its total), and its total N is more."""
+    from scaling.planning import plan_point
+
+    kaplan = 1.3e9 * (flops / 8.64e19) ** 0.73  # one PF-day: 1e15 FLOP/s for 86,400 s
+    run = plan_point(flops, "kaplan", LAW)
+    assert run.shape.non_embedding_params == pytest.approx(kaplan, rel=0.03)
+    assert run.params > 1.03 * kaplan  # embeddings (a 32,000-token vocabulary) on top
+    assert run.tokens == pytest.approx(flops / (6 * run.params), rel=1e-9)
