@@ -195,12 +195,14 @@ def cache_key(name: str, tokenizer: str, vocab_size: int, split: str, val_fracti
 
 
 def _matches(path: Path, checksum: str) -> bool:
-    """Whether `path`'s sha256 is `checksum`. A match is stamped beside it with the file's size and modification
-    time (`.<name>.verified`), so that later runs hash a large cache again only once it has been written to."""
+    """Whether `path`'s sha256 is `checksum`. A match is stamped beside it (`.<name>.verified`) with the file's
+    inode, size, modification and change times, so that later runs hash a large cache again only once it has been
+    written to: any write moves the change time, which no tool sets back. A file written in the last seconds is
+    not stamped (as git treats a racily clean index): a write within the same clock tick would not show."""
     from scaling.atomic import atomic_write_text
 
     stat = path.stat()
-    seen = f"{checksum} {stat.st_size} {stat.st_mtime_ns}"
+    seen = f"{checksum} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns}"
     stamp = path.with_name(f".{path.name}.verified")
     with contextlib.suppress(OSError):
         if stamp.read_text() == seen:
@@ -208,8 +210,9 @@ def _matches(path: Path, checksum: str) -> bool:
     with path.open("rb") as f:
         if hashlib.file_digest(f, "sha256").hexdigest() != checksum:
             return False
-    with contextlib.suppress(OSError, ScalingError):  # a read-only cache is checked again next time
-        atomic_write_text(stamp, seen)
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > 2_000_000_000:
+        with contextlib.suppress(OSError, ScalingError):  # a read-only cache is hashed again next time
+            atomic_write_text(stamp, seen)
     return True
 
 
@@ -224,6 +227,8 @@ def _load(root: Path) -> Corpus:
         manifest = json.loads((root / "manifest.json").read_text())
         dtype = np.dtype(manifest["dtype"])
         lengths, checksums = manifest["tokens"], manifest.get("checksum")  # caches from before checksums: none
+        if not isinstance(lengths, dict) or not isinstance(checksums, dict | None):
+            raise TypeError("tokens and checksum must be objects")
     except FileNotFoundError:
         raise damaged("manifest.json is missing") from None
     except (OSError, ValueError, TypeError, KeyError) as err:

@@ -20,12 +20,12 @@ import warnings
 from dataclasses import asdict, dataclass, replace
 
 from experiments.config import model_components
-from scaling.allocation import TOKENS_PER_PARAM, allocate
-from scaling.architecture import ModelShape, _positive_int, solve_shape, width_quantum
+from scaling.allocation import NON_EMBEDDING_RULES, TOKENS_PER_PARAM, allocate
+from scaling.architecture import ModelShape, _positive_int, width_quantum
 from scaling.errors import ScalingError
 from scaling.flops import COMPUTE_CONVENTIONS, flops_per_token
 from scaling.laws import get_law
-from scaling.planning import plan_point
+from scaling.planning import plan_point, rule_shape
 
 TINY_LR_LIMIT = 60e6  # parameters: above it the OLMo ladder's rule takes over
 
@@ -197,9 +197,9 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
         shape, tokens, target, rule = point.shape, point.tokens, point.target_params, a.rule
     else:
         target = _rule_params_for_tokens(a.rule, tokens, law, a.size_factor, a.inference_tokens)
-        try:
-            shape = solve_shape(target, vocab_size=vocab_size, seq_len=seq_len, components=components,
-                                rule=shape_rule)
+        try:  # rule_shape: as plan_point sizes it (Kaplan's N counts no embeddings)
+            shape = rule_shape(a.rule, target, shape_rule=shape_rule, vocab_size=vocab_size, seq_len=seq_len,
+                               components=components)
         except ScalingError as err:
             raise ScalingError(f"budget.tokens={tokens:g} under allocation {a.rule} asks for a {target:.3g}-parameter "
                                f"model: {err}") from None
@@ -211,7 +211,8 @@ def resolve(cfg, vocab_size: int) -> RunPlan:
     if components.position == "rope" and shape.head_dim % 2:  # RoPE turns pairs of a head's dimensions
         raise ScalingError(f"rotary positions need an even head size, and this shape's is {shape.head_dim}: set "
                            f"model.head_dim (or d_model / n_heads) to an even number, or model.position=learned")
-    off = shape.params / target
+    # the count the rule's N is (Kaplan's counts no embeddings) against that N
+    off = (shape.non_embedding_params if rule in NON_EMBEDDING_RULES else shape.params) / target
     # ladder rungs are up to ~2.6x apart, so its nearest rung may be ~1.6x off by design; "exact" aims within 2%
     if max(off, 1 / off) > (1.05 if shape_rule == "exact" else 1.65):
         warnings.warn(f"the nearest shape has {shape.params:,} parameters, {off - 1:+.0%} off the "

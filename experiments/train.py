@@ -35,11 +35,11 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from experiments.config import CONF_DIR, TrainConfig, register
-from experiments.trainer import RunInterrupted, check, train
+from experiments.trainer import RunInterrupted, check, check_settings, train
 from scaling.errors import ScalingError, first_line
 from scaling.rundir import CHECKPOINT, SUMMARY, RunLocked, write_summary
 
@@ -248,8 +248,14 @@ def validate_sweep(overrides: list[str]) -> str | None:
             else:
                 first.append(o.input_line)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            compose(config_name="config", overrides=first, return_hydra_config=True)
+            cfg = compose(config_name="config", overrides=first, return_hydra_config=True)
     except Exception as err:  # Hydra and OmegaConf raise many types; each becomes one line
+        return config_error(err)
+    try:  # before Hydra makes the sweep's directory, and once rather than in every job
+        check_settings(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+    except ScalingError as err:
+        return str(err)
+    except OmegaConfBaseException as err:
         return config_error(err)
     return None
 

@@ -183,6 +183,18 @@ class Checked:
 _CHECKED: dict[str, Checked] = {}  # config hash -> result: the launcher's check is the run's check
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """What a sweep can refuse once for all its jobs: settings nothing reads, and where the results go."""
+    unknown = unknown_keys(cfg)
+    if unknown:
+        raise ScalingError(f"unknown setting {', '.join(unknown)} (added with +): no part of a run reads it; check "
+                           f"the spelling against conf/config.yaml and drop the +")
+    name = Path(cfg.experiment_name)
+    if not cfg.experiment_name or name.is_absolute() or ".." in name.parts:
+        raise ScalingError(f"experiment_name must be a relative name without '..' (results go to "
+                           f"<results_dir>/<experiment_name>), got {cfg.experiment_name!r}")
+
+
 def check(cfg: DictConfig) -> Checked:
     """Everything that can be refused before training: data, budget, shape, optimizer settings, logger. Runs
     once per configuration in a process; a second call replays the first's warnings and returns its result."""
@@ -192,14 +204,7 @@ def check(cfg: DictConfig) -> Checked:
         for w in done.warnings:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return done
-    unknown = unknown_keys(cfg)
-    if unknown:
-        raise ScalingError(f"unknown setting {', '.join(unknown)} (added with +): no part of a run reads it; check "
-                           f"the spelling against conf/config.yaml and drop the +")
-    name = Path(cfg.experiment_name)
-    if not cfg.experiment_name or name.is_absolute() or ".." in name.parts:
-        raise ScalingError(f"experiment_name must be a relative name without '..' (results go to "
-                           f"<results_dir>/<experiment_name>), got {cfg.experiment_name!r}")
+    check_settings(cfg)
     if cfg.eval.count < 1 or cfg.data.val_windows < 1 or cfg.eval.batch_size < 1:
         raise ScalingError("eval.count, eval.batch_size and data.val_windows must be >= 1")
     if not cfg.divergence_factor > 1:  # NaN too: it would switch the divergence check off
@@ -803,8 +808,9 @@ def _plan_drift(done: dict, plan: RunPlan) -> str | None:
     configuration, not the planner's and size rules' answers to it: where those rules changed since (a new LR
     rule, a new shape solver), the same configuration now asks for another run."""
     recorded = done.get("optim") or {}
+    trained = done.get("steps") if done.get("status") == "completed" else None  # a diverged run stopped early
     diffs = [f"{name} {old} -> {new}" for name, old, new in (
-        ("params", done.get("params"), plan.params), ("steps", done.get("steps"), plan.steps),
+        ("params", done.get("params"), plan.params), ("steps", trained, plan.steps),
         ("batch", recorded.get("batch_size"), plan.batch_size))
         if old is not None and old != new]
     lr = recorded.get("lr")
@@ -823,26 +829,31 @@ class _NoMetrics:
         pass
 
 
+FINAL = ("completed", "diverged")  # statuses a rerun of the same run skips
+
+
 def _completed(done: dict | None, fp: str, run_dir: Path, checked: Checked, say: bool = True) -> bool:
-    """Whether `done` (a summary) is this configuration's completed run, to be skipped; one of another
+    """Whether `done` (a summary) is this configuration's completed (or diverged: `FINAL`) run, to be skipped;
+    one of another
     configuration, of this one planned by rules that have changed since, or on tokens the corpus no longer
     gives, is refused."""
     plan = checked.plan
-    if not (done and done.get("status") == "completed"):
+    # a diverged run is final too: its training is deterministic, so it would diverge again at the same step
+    if not (done and done.get("status") in FINAL):
         return False
     if done.get("fingerprint") != fp:
-        raise ScalingError(f"{run_dir} holds a completed run of another configuration: move it away or choose "
+        raise ScalingError(f"{run_dir} holds a {done['status']} run of another configuration: move it away or choose "
                            f"another experiment name")
     if _other_tokens((done.get("data") or {}).get("tokens_sha256"), checked.corpus):
-        raise ScalingError(f"{run_dir} holds a completed run of this configuration on other tokens than the corpus "
-                           f"now gives (its files have changed since): move it away or choose another experiment "
-                           f"name")
+        raise ScalingError(f"{run_dir} holds a {done['status']} run of this configuration on other tokens than the "
+                           f"corpus now gives (its files have changed since): move it away or choose another "
+                           f"experiment name")
     drift = _plan_drift(done, plan)
     if drift:
-        raise ScalingError(f"{run_dir} holds a completed run of this configuration, but the planner's rules now "
+        raise ScalingError(f"{run_dir} holds a {done['status']} run of this configuration, but the planner's rules now "
                            f"plan it otherwise ({drift}): move it away or choose another experiment name")
     if say:
-        print(f"{run_dir}: completed already, skipping", file=sys.stderr)
+        print(f"{run_dir}: {done['status']} already, skipping", file=sys.stderr)
     return True
 
 

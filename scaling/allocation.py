@@ -40,6 +40,9 @@ TOKENS_PER_PARAM: dict[str, float] = {
 RULES = ("optimal", "chinchilla", "gpt3", "llama", "kaplan", "inference", "data-constrained")
 # The rules that need more than a budget, and what they need (`plan` leaves them out without it).
 RULE_NEEDS = {"inference": "inference_tokens", "data-constrained": "unique_tokens"}
+# Rules whose N counts no embeddings (Kaplan et al. 2020 size non-embedding N): a shape for one has that many
+# parameters besides its embeddings (`scaling.planning.shape_target`)
+NON_EMBEDDING_RULES = ("kaplan",)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         # a negative number in any notation is a value (argparse before 3.13 took -1e12 for an option, and the
         # user heard "expected one argument" instead of why the value is refused); no option here starts "-digit"
-        self._negative_number_matcher = re.compile(r"^-\.?\d")
+        self._negative_number_matcher = re.compile(r"^-(\.?\d|inf|nan)", re.IGNORECASE)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from scaling.allocation import RULE_NEEDS, RULES, Allocation, allocate, check_budget, check_positive
+from scaling.allocation import (
+    NON_EMBEDDING_RULES,
+    RULE_NEEDS,
+    RULES,
+    Allocation,
+    allocate,
+    check_budget,
+    check_positive,
+)
 from scaling.architecture import (
     DEFAULT_SEQ_LEN,
     DEFAULT_STYLE,
@@ -19,6 +27,7 @@ from scaling.architecture import (
     ModelShape,
     no_shape_reason,
     preset,
+    shape_limits,
     solve_shape,
     style_vocab,
 )
@@ -38,16 +47,22 @@ class PlannedRun(Allocation):
     shape: ModelShape | None = None
     flops_method: str = "6N"
     shape_note: str | None = None
+    counts_embeddings: bool = True  # False for NON_EMBEDDING_RULES: target_params is a non-embedding count
 
     @property
     def shape_deviation(self) -> float | None:
-        """The shape's count over the rule's N, minus 1 (the solver aims for |x| <= 2%)."""
-        return self.params / self.target_params - 1.0 if self.shape is not None else None
+        """The shape's count (non-embedding where the rule's N is) over the rule's N, minus 1 (the solver aims for
+        |x| <= 2%)."""
+        if self.shape is None:
+            return None
+        have = self.params if self.counts_embeddings else self.shape.non_embedding_params
+        return have / self.target_params - 1.0
 
     def to_dict(self) -> dict:
         out = super().to_dict()
         out.update(shape=self.shape.to_dict() if self.shape is not None else None,
-                   shape_deviation=self.shape_deviation)
+                   shape_deviation=self.shape_deviation,
+                   non_embedding_params=self.shape.non_embedding_params if self.shape is not None else None)
         return out
 
 
@@ -65,37 +80,56 @@ def plan_point(flops: float, rule: str, law: Law | str = "chinchilla", *, size_f
     alloc = allocate(rule, flops, law, size_factor=size_factor, inference_tokens=inference_tokens,
                      unique_tokens=unique_tokens)
     context = dict(vocab_size=vocab_size, seq_len=seq_len, components=components)
-    target = alloc.params
-    if rule == "kaplan" and no_shape_reason(target, style, **context) is None:
-        target = _with_embeddings(target, style, shape_rule, **context)
-    common = dict(size_factor=size_factor, target_params=target, flops_method=flops_method)
+    common = dict(size_factor=size_factor, target_params=alloc.params, flops_method=flops_method,
+                  counts_embeddings=rule not in NON_EMBEDDING_RULES)
     if allow_no_shape:
-        reason = no_shape_reason(target, style, **context)
+        reason = rule_no_shape_reason(rule, alloc.params, style, **context)
         if reason is not None:
             if flops_method != "6N":
-                raise ScalingError(f"no shape for {target:.4g} parameters ({reason}): D = C / {flops_method} "
+                raise ScalingError(f"no shape for {alloc.params:.4g} parameters ({reason}): D = C / {flops_method} "
                                    f"needs one")
-            return PlannedRun(**{**alloc.__dict__, **common}, shape_note=f"no shape: {target:.3g} "
+            return PlannedRun(**{**alloc.__dict__, **common}, shape_note=f"no shape: {alloc.params:.3g} "
                                                                          f"parameters is {reason}")
-    shape = solve_shape(target, style, rule=shape_rule, **context)
+    shape = rule_shape(rule, alloc.params, style, shape_rule, **context)
     tokens = alloc.flops / flops_per_token(shape, flops_method)
     return PlannedRun(**{**alloc.__dict__, "params": shape.params, "tokens": tokens,
                          "predicted_loss": law.loss(shape.params, tokens, alloc.unique_tokens)},
                       **common, shape=shape)
 
 
-def _with_embeddings(non_embedding: float, style: str, shape_rule: str, **context) -> float:
-    """The total N whose shape has `non_embedding` parameters besides its embeddings: Kaplan et al.'s N counts
-    none (their Eq. 6.1 sizes non-embedding N), while the planner's N is total. A fixed point: the shape for a
-    total T has embeddings e(T), and T = N + e(T); widths grow slowly with N, so a few rounds settle it."""
-    total = non_embedding
-    for _ in range(8):
-        shape = solve_shape(total, style, rule=shape_rule, **context)
-        now = non_embedding + shape.params - shape.non_embedding_params
-        if abs(now - total) <= 1e-6 * total or no_shape_reason(now, style, **context) is not None:
-            break
-        total = now
-    return total
+def _sized_as(rule: str, context: dict) -> dict:
+    """The solver's context for `rule`'s N: for NON_EMBEDDING_RULES a one-token vocabulary and context, under
+    which a shape's count is its non-embedding count (bar one embedding row and, if learned, one position)."""
+    return {**context, "vocab_size": 1, "seq_len": 1} if rule in NON_EMBEDDING_RULES else context
+
+
+def rule_no_shape_reason(rule: str, params: float, style: str = DEFAULT_STYLE, **context) -> str | None:
+    """Why `rule_shape` has no shape for `rule`'s N = `params` (one line), or None where it has one."""
+    if rule not in NON_EMBEDDING_RULES:
+        return no_shape_reason(params, style, **context)
+    smallest, largest = shape_limits(style, **_sized_as(rule, context))
+    if smallest / 2 <= params <= largest:
+        return None
+    return (f"{'below' if params < smallest else 'above'} the solver's shapes, which have {smallest:,} to "
+            f"{largest:.3g} parameters besides their embeddings (the {rule} rule's N counts none)")
+
+
+def rule_shape(rule: str, params: float, style: str = DEFAULT_STYLE, shape_rule: str = "exact", *,
+               vocab_size: int | None = None, seq_len: int = DEFAULT_SEQ_LEN,
+               components: Components | None = None) -> ModelShape:
+    """The shape for `rule`'s N = `params` (`solve_shape`). For the rules whose N counts no embeddings
+    (`NON_EMBEDDING_RULES`: Kaplan et al. 2020, Eq. 6.1) the shape is solved as if its vocabulary and context
+    were one token, so that its non-embedding count is N and its aspect follows N, and then given the real
+    vocabulary and context: its embeddings come on top."""
+    vocab_size = style_vocab(style, vocab_size)
+    context = dict(vocab_size=vocab_size, seq_len=seq_len, components=components)
+    if rule not in NON_EMBEDDING_RULES:
+        return solve_shape(params, style, rule=shape_rule, **context)
+    reason = rule_no_shape_reason(rule, params, style, **context)
+    if reason is not None:
+        raise ScalingError(f"no shape for {params:.4g} parameters: {reason}")
+    shape = solve_shape(params, style, rule=shape_rule, **_sized_as(rule, context))
+    return replace(shape, vocab_size=vocab_size, seq_len=seq_len)
 
 
 def uniform_loss(vocab_size: int) -> float:

@@ -173,6 +173,11 @@ def plan_text(payload: dict, style: str, compute_note: str = "") -> str:
         if a["shape"] is None:
             lines.append(f"{a['rule']}: {a['shape_note']}; its N and D = C / 6N are the law's split, without a "
                          f"shape.")
+        elif not a["counts_embeddings"]:
+            lines.append(f"{a['rule']}: its N, {human(a['target_params'])}, counts no embeddings (Kaplan et al. "
+                         f"2020): the shape has {a['non_embedding_params']:,} parameters besides them "
+                         f"({a['shape_deviation']:+.0%}) and {a['params']:,} in all, the N its tokens are planned "
+                         f"on.")
         elif a["shape_deviation"] is not None and abs(a["shape_deviation"]) > 0.02:
             lines.append(f"{a['rule']}: the nearest shape has {a['params']:,} parameters, "
                          f"{a['shape_deviation']:+.0%} off the rule's {human(a['target_params'])} (with vocab "

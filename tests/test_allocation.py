@@ -97,14 +97,17 @@ def test_bad_allocation_input_raises_one_clear_error(call, message):
         call()
 
 
-@pytest.mark.parametrize("flops", [1e18, 1e21])
-def test_kaplans_rule_sizes_non_embedding_parameters_as_his_n_counts_them(flops):
+@pytest.mark.parametrize("flops,context", [(1e18, {}), (1e21, {}), (1e16, {"style": "gpt3"}),
+                                           (1e14, {"vocab_size": 8192, "seq_len": 512})])
+def test_kaplans_rule_sizes_non_embedding_parameters_as_his_n_counts_them(flops, context):
     """Kaplan et al. 2020 (Eq. 6.1) size N without embeddings: the planned shape has 1.3e9 (C / PF-day)^0.73
-    parameters besides its embeddings (within the solver's 2% of its total), and its total N is more."""
+    parameters besides its embeddings (within the solver's 2%), and its total N, on which D spends C, is more;
+    also at small budgets, where embeddings are most of a model."""
     from scaling.planning import plan_point
 
     kaplan = 1.3e9 * (flops / 8.64e19) ** 0.73  # one PF-day: 1e15 FLOP/s for 86,400 s
-    run = plan_point(flops, "kaplan", LAW)
-    assert run.shape.non_embedding_params == pytest.approx(kaplan, rel=0.03)
-    assert run.params > 1.03 * kaplan  # embeddings (a 32,000-token vocabulary) on top
+    run = plan_point(flops, "kaplan", LAW, **context)
+    assert run.shape.non_embedding_params == pytest.approx(kaplan, rel=0.02)
+    assert run.shape_deviation == pytest.approx(run.shape.non_embedding_params / kaplan - 1, rel=1e-12)
+    assert run.params > 1.03 * kaplan  # embeddings on top
     assert run.tokens == pytest.approx(flops / (6 * run.params), rel=1e-9)

@@ -128,6 +128,7 @@ BAD_INPUT = {
     "inference tokens an isoFLOP grid does not use": ["grid", "--flops", "1e18", "--inference-tokens", "1e12"],
     "a negative budget in e-notation": ["plan", "--flops", "-1e12"],
     "a list that starts with a negative budget": ["grid", "--flops", "-1e12,1e13"],
+    "minus infinity": ["plan", "--flops", "-inf"],
 }
 
 
@@ -138,8 +139,9 @@ def test_bad_input_is_one_line_and_exit_2(case):
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
-    if "-1e12" in " ".join(BAD_INPUT[case]):  # the value is refused for what it is, not taken for an unknown option
-        assert "must be a finite positive number of FLOPs, got '-1e12'" in proc.stderr
+    for value in ("-1e12", "-inf"):  # the value is refused for what it is, not taken for an unknown option
+        if value in BAD_INPUT[case] or f"{value},1e13" in BAD_INPUT[case]:
+            assert f"must be a finite positive number of FLOPs, got '{value}'" in proc.stderr
     if "overflows" in case:  # says which input overflowed, not a budget of inf the user never typed
         assert "overflows (inf FLOPs)" in proc.stderr and ("--gpu-hours 1e+300" in proc.stderr
                                                            or "1e+300 parameters" in proc.stderr)

@@ -3,6 +3,7 @@
 import io
 import math
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,12 +57,14 @@ def _damage(root, how: str) -> None:
         (root / "manifest.json").write_text("{oops")
     elif how == "empty manifest":
         (root / "manifest.json").write_text("{}")
+    elif how == "manifest of the wrong shape":
+        (root / "manifest.json").write_text('{"dtype": "uint8", "tokens": 5, "checksum": "x"}')
     else:
         (root / "manifest.json").unlink()
 
 
 @pytest.mark.parametrize("how", ["zeros of the same length", "one flipped byte", "garbled manifest",
-                                 "empty manifest", "missing manifest"])
+                                 "empty manifest", "manifest of the wrong shape", "missing manifest"])
 def test_a_cache_damaged_in_place_is_one_line_naming_it(tmp_path, how):
     corpus = prepare("tiny", cache_dir=tmp_path)
     assert prepare("tiny", cache_dir=tmp_path).root == corpus.root  # sound: loads (and stamps its check)
@@ -186,3 +189,26 @@ def test_default_corpus_is_the_18_gutenberg_books(data_cache):
     m = corpus.manifest
     assert m["documents"] == 18 and m["license"].startswith("CC0")
     assert m["bytes"]["train"] + m["bytes"]["val"] == pytest.approx(11.8e6, rel=0.02)
+
+
+def test_a_verified_cache_is_hashed_again_only_after_a_write(tmp_path, monkeypatch):
+    """The sha256 check is stamped beside each file; a load trusts the stamp while the file is as it was, and
+    hashes it again once anything has written to it (its change time moves), even the same bytes."""
+    import hashlib
+    import time
+
+    from experiments import data
+
+    corpus = prepare("tiny", cache_dir=tmp_path)
+    hashed = []
+    digest = hashlib.file_digest
+    monkeypatch.setattr(data.hashlib, "file_digest", lambda f, name: hashed.append(f.name) or digest(f, name))
+    later = time.time_ns() + 10_000_000_000  # the files are no longer racily new
+    monkeypatch.setattr(data.time, "time_ns", lambda: later)
+    prepare("tiny", cache_dir=tmp_path)
+    assert len(hashed) == 2 and (corpus.root / ".train.bin.verified").is_file()  # hashed once, then stamped
+    prepare("tiny", cache_dir=tmp_path)
+    assert len(hashed) == 2  # trusted
+    (corpus.root / "val.bin").write_bytes((corpus.root / "val.bin").read_bytes())  # the same bytes, written
+    prepare("tiny", cache_dir=tmp_path)
+    assert [Path(name).name for name in hashed[2:]] == ["val.bin"]

@@ -274,6 +274,23 @@ def test_a_run_on_text_that_has_changed_since_is_refused_not_skipped_or_resumed(
         assert (tmp_path / "cut" / CHECKPOINT).exists()  # refused, not moved: it is that run's state
 
 
+def test_a_diverged_run_is_final_a_rerun_skips_it_and_touches_nothing(tmp_path, data_cache, capsys):
+    """A diverged run would diverge again at the same step (its training is deterministic): a relaunched sweep
+    skips it as it skips a completed one, and its curve is neither trained again nor moved aside."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"data.cache_dir={data_cache}", f"results_dir={tmp_path}", "progress=false", *RUN,
+            "+arch=llama_post", "optim.lr_scale=5000"])
+    run_dir = tmp_path / "run"
+    assert trainer.train(cfg, run_dir)["status"] == "diverged"
+    before = snapshot(run_dir)
+    again = trainer.train(cfg, run_dir)
+    assert again["status"] == "diverged" and snapshot(run_dir) == before
+    assert f"{run_dir}: diverged already, skipping" in capsys.readouterr().err
+
+
 def test_a_checkpoint_that_cannot_be_written_is_one_line_and_keeps_the_last(tmp_path, monkeypatch):
     """torch.save reports a full disk as a RuntimeError from its zip writer, not an OSError."""
     import torch

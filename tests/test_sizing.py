@@ -66,6 +66,17 @@ def test_budget_tokens_and_fixed_shapes(compose):
     assert (fixed.shape.d_model, fixed.shape.n_layers) == (64, 2) and fixed.rule == "fixed-shape"
 
 
+def test_kaplans_rule_from_a_token_budget_sizes_non_embedding_parameters(compose):
+    """budget.tokens=D under allocation=kaplan: the N that Kaplan's rule pairs with D (N = 1.3e9 (6 N D /
+    PF-day)^0.73, solved for N here) is the shape's count besides its embeddings, as with budget.flops."""
+    tokens = 3e8  # Kaplan's rule pairs it with ~1e5 parameters besides the embeddings
+    kaplan = (1.3e9 * (6 * tokens / 8.64e19) ** 0.73) ** (1 / 0.27)
+    plan = resolve(compose("data=tiny", f"budget.tokens={tokens:g}", "allocation=kaplan"), 256)
+    assert plan.target_params == pytest.approx(kaplan, rel=1e-6)
+    assert plan.shape.non_embedding_params == pytest.approx(kaplan, rel=0.02)
+    assert plan.shape.params > plan.shape.non_embedding_params
+
+
 @pytest.mark.parametrize("overrides,message", [
     (["budget.flops=3e11", "budget.tokens=1e6"], "exactly one budget"),
     (["budget.flops=3e11", "model.d_model=64"], "together"),

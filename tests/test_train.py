@@ -264,6 +264,18 @@ def test_settings_nothing_would_read_or_that_would_fail_later_are_one_line(tmp_p
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("override,message", [
+    ("+foo=1", "unknown setting foo (added with +)"),
+    ("experiment_name=../elsewhere", "experiment_name must be a relative name without '..'"),
+])
+def test_a_sweep_with_a_setting_nothing_reads_is_one_line_before_any_job(tmp_path, override, message):
+    from experiments.train import validate_sweep
+
+    line = validate_sweep(["experiment=debug", "allocation.size_factor=1,2", f"results_dir={tmp_path}", override])
+    assert line is not None and message in line and "\n" not in line, line
+    assert validate_sweep(["experiment=debug", "allocation.size_factor=1,2", f"results_dir={tmp_path}"]) is None
+
+
 def test_the_launchers_check_is_the_runs_check(compose, tmp_path, monkeypatch):
     """`scaling-train` checks a single run before Hydra starts; the run then reuses that check (corpus loaded
     and plan resolved once), and replays its warnings."""
