@@ -122,6 +122,24 @@ def check_logger(cfg: LoggerConfig) -> None:
     module = _MODULES.get(cfg.name)
     if module is not None and _find_spec(module) is None:
         raise _missing(cfg.name)
+    if cfg.name == "mlflow":
+        _check_reachable(cfg.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def _check_reachable(uri: str | None, timeout: float = 3.0) -> None:
+    """An MLflow server that does not answer is refused up front: mlflow's own client retries for minutes, inside
+    the training loop, where it also holds off SIGTERM."""
+    import socket
+
+    parsed = urlparse(uri or "")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return  # a file store (the default) or another scheme: nothing to reach
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        raise ScalingError(f"logger=mlflow: the tracking server {uri} cannot be reached ({err.strerror or err}): "
+                           f"start it, or set logger.mlflow_tracking_uri (or use logger=jsonl)") from None
 
 
 def open_tracker(cfg: LoggerConfig, run_dir: Path, run_name: str, config: dict, resume_step: int = 0) -> Tracker:

@@ -291,3 +291,15 @@ def test_a_training_run_with_logger_tensorboard_mirrors_metrics_jsonl(compose, t
     expected = series(read_metrics(run_dir), "train_loss")
     assert [s for s, _ in logged] == [s for s, _ in expected]
     assert [v for _, v in logged] == pytest.approx([v for _, v in expected], rel=1e-6)
+
+
+def test_an_mlflow_server_that_does_not_answer_is_refused_before_training():
+    """mlflow's client retries an unreachable server for minutes inside the training loop: it is refused up front
+    in one line (a closed local port refuses at once); file stores and unset URIs are not probed."""
+    from experiments.tracking import _check_reachable
+
+    with pytest.raises(ScalingError, match=r"logger=mlflow: the tracking server http://127\.0\.0\.1:9 cannot be "
+                                           r"reached"):
+        _check_reachable("http://127.0.0.1:9")
+    _check_reachable(None)
+    _check_reachable("file:///tmp/mlruns")
