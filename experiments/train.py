@@ -238,17 +238,22 @@ def validate_sweep(overrides: list[str]) -> str | None:
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
-        first = []
+        first, options = [], []
         for o in parsed:
             if o.value_type in (ValueType.GLOB_CHOICE_SWEEP, ValueType.INTERVAL_SWEEP):
                 continue  # needs the config loader (glob) or is drawn by a sweeper (interval): Hydra checks it
             if o.is_sweep_override():
-                value = next(iter(o.sweep_string_iterator()), None)
-                first.append(f"{o.get_key_element()}={value}")
+                values = list(o.sweep_string_iterator())
+                first.append(f"{o.get_key_element()}={values[0]}")
+                if (CONF_DIR / o.key_or_group.replace(".", "/")).is_dir():  # a config group: Hydra stops the whole
+                    # sweep on an option it lacks, so each option is tried here, where the error is one line
+                    options += [(len(first) - 1, f"{o.get_key_element()}={v}") for v in values[1:]]
             else:
                 first.append(o.input_line)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=first, return_hydra_config=True)
+            for at, option in options:
+                compose(config_name="config", overrides=[*first[:at], option, *first[at + 1:]])
     except Exception as err:  # Hydra and OmegaConf raise many types; each becomes one line
         return config_error(err)
     try:  # before Hydra makes the sweep's directory, and once rather than in every job

@@ -267,6 +267,7 @@ def test_settings_nothing_would_read_or_that_would_fail_later_are_one_line(tmp_p
 @pytest.mark.parametrize("override,message", [
     ("+foo=1", "unknown setting foo (added with +)"),
     ("experiment_name=../elsewhere", "experiment_name must be a relative name without '..'"),
+    ("data=tiny,foo", "unknown data 'foo': choose one of"),  # a later option of a swept group
 ])
 def test_a_sweep_with_a_setting_nothing_reads_is_one_line_before_any_job(tmp_path, override, message):
     from experiments.train import validate_sweep
