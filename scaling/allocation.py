@@ -41,7 +41,7 @@ RULES = ("optimal", "chinchilla", "gpt3", "llama", "kaplan", "inference", "data-
 # The rules that need more than a budget, and what they need (`plan` leaves them out without it).
 RULE_NEEDS = {"inference": "inference_tokens", "data-constrained": "unique_tokens"}
 # Rules whose N counts no embeddings (Kaplan et al. 2020 size non-embedding N): a shape for one has that many
-# parameters besides its embeddings (`scaling.planning.shape_target`)
+# parameters besides its embeddings (`scaling.planning.rule_shape`)
 NON_EMBEDDING_RULES = ("kaplan",)
 
 

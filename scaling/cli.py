@@ -343,6 +343,12 @@ def _add_shape_context(p) -> None:
     p.add_argument("--seq-len", type=int, help=f"context length T (default {DEFAULT_SEQ_LEN}; replaces a preset's)")
 
 
+def _add_no_plots(p) -> None:
+    """--no-plots of `report` and `ablation`, which remove an earlier run's figures with it."""
+    p.add_argument("--no-plots", action="store_true",
+                   help="skip the figures (an earlier run's figures in the dir are removed: they would not match)")
+
+
 def _shape_context(args, preset_given: bool = False, also: tuple[str, ...] = (), instead: str = "--params N") -> None:
     """Fills in --style, --vocab (the style's) and --seq-len where not given. A preset keeps its own style and
     components: --style (and the `also` options, which change a shape) are refused with one; --vocab and --seq-len
@@ -497,8 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=fit_defaults.bootstrap,
                    help="resamples for the CIs (default %(default)s)")
     p.add_argument("--seed", type=int, default=fit_defaults.seed)
-    p.add_argument("--no-plots", action="store_true",
-                   help="skip the figures (an earlier run's figures in the dir are removed: they would not match)")
+    _add_no_plots(p)
     p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
                    help="the main fits' and law.json's C: 6ND or exact (the report compares all four); default "
                         "%(default)s")
@@ -522,8 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="E of the per-architecture power law L = E + k C^-g (default %(default)s)")
     p.add_argument("--bootstrap", type=int, default=1000, help="seed resamples for the multipliers' intervals")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-plots", action="store_true",
-                   help="skip the figures (an earlier run's figures in the dir are removed: they would not match)")
+    _add_no_plots(p)
     p.set_defaults(func=cmd_ablation)
     return parser
 
