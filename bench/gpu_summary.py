@@ -17,6 +17,24 @@ def status(path: Path) -> str:
     return text.replace("exit 124", "TIMED OUT (exit 124)").replace("exit 0", "ok")
 
 
+def phase_tokens(sweep: Path) -> tuple[int, float]:
+    """How many runs a sweep started (a metrics log exists) and the tokens they trained in all: each log's last
+    row, so a run that the phase's time limit stopped counts what it had trained when last logged."""
+    started, tokens = 0, 0.0
+    for log in sweep.glob("**/metrics.jsonl"):
+        rows = [line for line in log.read_text().splitlines() if line.strip()]
+        started += 1
+        for line in reversed(rows):
+            try:
+                row = json.loads(line)
+            except ValueError:  # a line cut short by the kill
+                continue
+            if isinstance(row, dict) and row.get("tokens"):
+                tokens += float(row["tokens"])
+                break
+    return started, tokens
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_dir():
         print("usage: python bench/gpu_summary.py OUTDIR (a bench/gpu_check.sh directory)", file=sys.stderr)
@@ -44,8 +62,11 @@ def main(argv: list[str]) -> int:
     else:
         lines.append("No ladder figures (the phase did not finish).")
     lines += ["", "## Sweeps: the two smallest budgets, k jobs on the device at once", "",
-              "| k | status | runs completed | wall (s) | aggregate tokens/s | aggregate MFU |",
-              "|---|---|---|---|---|---|"]
+              "Aggregate tokens/s and MFU are over the completed runs, first start to last finish. The phase's "
+              "tokens/s counts every token trained in the phase, finished runs or not (each run's last logged "
+              "step), over the phase's whole wall time (start-up and compilation included).", "",
+              "| k | status | runs completed | runs started | wall (s) | aggregate tokens/s | aggregate MFU | "
+              "phase tokens/s |", "|---|---|---|---|---|---|---|---|"]
     for path in sorted(out.glob("sweep_k*.status"), key=lambda p: int(p.stem[7:])):
         k = path.stem[7:]
         runs = load_runs(out / f"sweep_k{k}") if (out / f"sweep_k{k}").is_dir() else None
@@ -54,8 +75,10 @@ def main(argv: list[str]) -> int:
         wall = path.read_text().split("wall")[-1].strip() if "wall" in path.read_text() else "?"
         rate = format(t["tokens_per_second"], ",.0f") if t else "n/a"
         mfu = format(t["mfu"], ".1%") if t and t["mfu"] is not None else "n/a"
-        lines.append(f"| {k} | {status(path).split(' wall')[0]} | {0 if done is None else len(done)} | {wall} | "
-                     f"{rate} | {mfu} |")
+        started, trained = phase_tokens(out / f"sweep_k{k}")
+        phase = format(trained / float(wall), ",.0f") if wall.isdigit() and float(wall) > 0 else "n/a"
+        lines.append(f"| {k} | {status(path).split(' wall')[0]} | {0 if done is None else len(done)} | {started} | "
+                     f"{wall} | {rate} | {mfu} | {phase} |")
     lines += ["", "Losses of these runs are not meaningful where data=tiny (the budgets repeat the corpus many "
               "times); they measure speed.", ""]
     (out / "summary.md").write_text("\n".join(lines))

@@ -184,8 +184,10 @@ def main() -> None:
                   f"{row['ratio'] or float('nan'):>6.3f} {gflops:>9.1f} {share or float('nan'):>8.1%} "
                   f"{(f'{memory / 2**30:.2f} GiB' if device.type == 'cuda' else '-'):>9} "
                   f"{row['trainer_wall_seconds']:>12.1f}s", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+            if args.json:  # after every size, so that a run stopped by a time limit keeps the sizes it finished
+                tmp = args.json.with_name(args.json.name + ".tmp")
+                tmp.write_text(json.dumps(rows, indent=1) + "\n")
+                tmp.replace(args.json)
 
 
 if __name__ == "__main__":
