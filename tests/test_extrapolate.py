@@ -42,10 +42,10 @@ def test_one_x_is_the_runs_own_evaluation_and_rope_extends_with_a_table_built_fo
     long = model_at_context(shape, weights, 2 * T, cfg.model)
     q = shape.head_dim
     angles = np.outer(np.arange(2 * T), cfg.model.rope_theta ** (-np.arange(0, q, 2) / q))  # Su et al. 2021
-    freqs = long.blocks[0].attn.rotary.freqs
-    assert freqs.shape == (2 * T, q // 2)
-    np.testing.assert_allclose(freqs.real.numpy(), np.cos(angles), atol=1e-5)
-    np.testing.assert_allclose(freqs.imag.numpy(), np.sin(angles), atol=1e-5)
+    rotary = long.blocks[0].attn.rotary
+    assert rotary.cos.shape == rotary.sin.shape == (2 * T, q // 2)
+    np.testing.assert_allclose(rotary.cos.numpy(), np.cos(angles), atol=1e-5)
+    np.testing.assert_allclose(rotary.sin.numpy(), np.sin(angles), atol=1e-5)
 
     # causal attention: the first T positions of a 2T window score exactly as the 1x model scores its prefix
     from experiments.trainer import load_corpus

@@ -3,6 +3,7 @@
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -75,3 +76,24 @@ def test_rope_scores_depend_only_on_relative_position():
     # <R(m) q, R(n) k> depends on m - n only
     assert torch.allclose(rq[5] @ rk[3], rq[12] @ rk[10], atol=1e-5)
     assert torch.allclose(rq[20] @ rk[20], q @ k, atol=1e-5)
+
+
+def test_rope_is_meta_llamas_complex_rotation_of_channel_pairs_in_real_arithmetic():
+    """The oracle is Meta's formulation, in numpy: pairs (x[2i], x[2i+1]) as complex numbers times
+    exp(i m theta^(-2i/Q)) at position m. The model computes it without complex tensors, which torch.compile's
+    inductor cannot generate code for (it falls back to eager kernels, with a warning): the traced graph holds
+    none."""
+    from experiments.model import Rotary
+
+    head_dim, seq_len, theta = 16, 24, 500.0
+    x = torch.randn(2, 3, seq_len, head_dim)
+    pairs = x.double().numpy().reshape(2, 3, seq_len, head_dim // 2, 2)
+    angles = np.outer(np.arange(seq_len), theta ** (-np.arange(0, head_dim, 2) / head_dim))
+    expected = (pairs[..., 0] + 1j * pairs[..., 1]) * np.exp(1j * angles)
+    expected = np.stack([expected.real, expected.imag], axis=-1).reshape(x.shape)
+    np.testing.assert_allclose(Rotary(head_dim, 32, theta)(x).numpy(), expected, atol=1e-5)
+    shape = ModelShape.of_style("llama", d_model=32, n_layers=2, n_heads=2, vocab_size=256, seq_len=16)
+    traced = torch._dynamo.explain(Transformer(shape))(torch.randint(0, 256, (2, 16)))
+    dtypes = {node.meta["example_value"].dtype for graph in traced.graphs for node in graph.graph.nodes
+              if isinstance(node.meta.get("example_value"), torch.Tensor)}
+    assert traced.graph_break_count == 0 and dtypes and not any(d.is_complex for d in dtypes)
