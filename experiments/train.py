@@ -137,6 +137,29 @@ def watch_parent(interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
+def _stop_marker() -> Path | None:
+    """Beside the sweep's ledger: written when the sweep's own process is stopped by a signal, so that jobs the
+    launcher has queued (joblib hands each worker its next job ahead of time; the basic launcher runs them in
+    turn) do not start after the running ones have saved their checkpoints."""
+    path = os.environ.get(LEDGER_ENV)
+    return Path(path + ".stop") if path else None
+
+
+def _stop_sweep(signum: int) -> None:
+    marker = _stop_marker()
+    if marker is not None:
+        with contextlib.suppress(OSError):
+            marker.write_text(signal.Signals(signum).name)
+
+
+def _sweep_stopped_by() -> str | None:
+    marker = _stop_marker()
+    try:
+        return marker.read_text().strip() or "a signal" if marker is not None else None
+    except OSError:
+        return None
+
+
 def _ledger(entry: dict) -> None:
     path = os.environ.get(LEDGER_ENV)
     if not path:
@@ -159,6 +182,14 @@ def hydra_app(cfg: DictConfig) -> None:
     if not rank0():  # under DDP, rank 0 speaks for the run
         warnings.simplefilter("ignore")
     outcome = {"run": run_dir.name, "status": "failed"}
+    stopped_by = _sweep_stopped_by() if multirun else None
+    if stopped_by:  # a job the launcher had queued before the sweep was stopped: leave it for the rerun
+        print(f"scaling-train: {run_dir.name}: not started, the sweep was stopped by {stopped_by}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only if Hydra made it and nothing was written
+        if rank0():
+            _ledger({"run": run_dir.name, "status": "interrupted", "error": f"{stopped_by}, not started"})
+        return
     try:
         summary = train(cfg, run_dir)
         outcome["status"] = summary.get("status", "unknown")
@@ -173,8 +204,10 @@ def hydra_app(cfg: DictConfig) -> None:
         outcome.update(status="interrupted", error=signal.Signals(err.signum).name)
         if not multirun:
             sys.exit(128 + err.signum)
-        if str(os.getpid()) == os.environ.get(SWEEP_PID_ENV) and err.signum == signal.SIGINT:
-            raise KeyboardInterrupt from None  # Ctrl-C of a sweep in this process (basic launcher): stop it all
+        if str(os.getpid()) == os.environ.get(SWEEP_PID_ENV):  # the basic launcher runs jobs in this process
+            if err.signum == signal.SIGINT:
+                raise KeyboardInterrupt from None  # Ctrl-C of the sweep: stop it all
+            _stop_sweep(err.signum)  # SIGTERM stops the sweep too: the next jobs do not start
         if os.getppid() != parent:  # orphaned (the sweep's process died): leave now, checkpoint saved
             _ledger(outcome)
             os._exit(128 + err.signum)
@@ -293,6 +326,15 @@ def _stopped_before_training(signum, _frame) -> None:
     sys.exit(128 + signum)
 
 
+def _sweep_signalled(signum, _frame) -> None:
+    """The sweep's own process under joblib: its jobs run in workers, which take the signal themselves (same
+    process group) and save their checkpoints; here the sweep only stops handing out jobs."""
+    if _sweep_stopped_by() is None:
+        print(f"scaling-train: stopped by {signal.Signals(signum).name}: running jobs save their checkpoints and "
+              "no new job starts; rerun the same command to go on", file=sys.stderr)
+    _stop_sweep(signum)
+
+
 def _results_dir(args: list[str]) -> Path:
     """results_dir as the command line sets it (the last `results_dir=` wins), else the schema's default."""
     given = [a.split("=", 1)[1] for a in args if a.startswith("results_dir=")]
@@ -349,16 +391,21 @@ def main() -> None:
             sys.exit(2)
         os.environ[LEDGER_ENV] = str(ledger)
         os.environ[SWEEP_PID_ENV] = str(os.getpid())
+        signal.signal(signal.SIGTERM, _sweep_signalled)
     try:
         hydra_app()
     except KeyboardInterrupt:
         print("scaling-train: interrupted; rerun the same command to resume (completed runs and saved checkpoints "
               "are kept)", file=sys.stderr)
         if ledger is not None:
+            _stop_marker().unlink(missing_ok=True)
             sweep_report(ledger)
         sys.exit(130)
     if ledger is not None:
-        sys.exit(sweep_report(ledger))
+        stopped_by = _sweep_stopped_by()
+        _stop_marker().unlink(missing_ok=True)
+        code = sweep_report(ledger)
+        sys.exit(128 + signal.Signals[stopped_by] if stopped_by in signal.Signals.__members__ else code)
 
 
 if __name__ == "__main__":
