@@ -79,8 +79,8 @@ def main(argv: list[str]) -> int:
         phase = format(trained / float(wall), ",.0f") if wall.isdigit() and float(wall) > 0 else "n/a"
         lines.append(f"| {k} | {status(path).split(' wall')[0]} | {0 if done is None else len(done)} | {started} | "
                      f"{wall} | {rate} | {mfu} | {phase} |")
-    lines += ["", "Losses of these runs are not meaningful where data=tiny (the budgets repeat the corpus many "
-              "times); they measure speed.", ""]
+    lines += ["", "These sweeps measure speed. Their losses say little about a law where the small sizes read the "
+              "corpus many times (each run's config.yaml names its data, and its log the epochs).", ""]
     (out / "summary.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
