@@ -11,6 +11,9 @@
 # phase has a time limit (LIMIT_TESTS, LIMIT_LADDER, LIMIT_SWEEP seconds); one that hits it is marked in summary.md
 # with what it finished, and the script goes on. Each sweep compiles into a fresh inductor/Triton cache, so k=1
 # and k=K both start cold, as a first sweep would.
+# Choices: PHASES (default "tests ladder sweeps"; "graphs" adds the ladder's 2M and 20M rungs under
+# compile_mode=reduce-overhead, i.e. CUDA graphs), MODES (the sweeps' compile modes, default "default"; e.g.
+# "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors, default the experiment's).
 #
 #   bench/gpu_check.sh OUTDIR            # on a GPU machine
 #   bench/gpu_check.sh OUTDIR --cpu      # the same pipeline at toy sizes on the CPU (checks the script itself)
@@ -28,6 +31,8 @@ PY=${PYTHON:-python3}
 WHEELS=${WHEELS:-$ROOT/bench/wheels}
 K=${K:-6}          # jobs on the GPU at once in the first sweep (the second runs one at a time)
 DATA=${DATA:-tiny}
+PHASES=${PHASES:-tests ladder sweeps}
+MODES=${MODES:-default}
 CACHE=${CACHE:-$OUT/cache}
 cd "$ROOT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
@@ -66,33 +71,56 @@ fi
 if (( CPU )); then
     DEVICE=cpu; LADDER=(--sizes 1e5,5e5 --seq-len 128 --batch 4 --steps 12 --threads 1)
     SWEEP=(experiment=debug device=cpu threads=1 budget.flops=1e9 "allocation.size_factor=1,2"); KS="2 1"
-    LIMIT_TESTS=120; LIMIT_LADDER=120; LIMIT_SWEEP=120
+    GRAPHS=(--sizes 1e5 --seq-len 128 --batch 4 --steps 12 --threads 1)
+    LIMIT_TESTS=120; LIMIT_LADDER=120; LIMIT_SWEEP=120; LIMIT_GRAPHS=120
 else
     DEVICE=cuda
     SWEEP=(experiment=isoflop_gpu "budget.flops='3e14','1e14'"); KS="$K 1"
     # the 124M rung first: its MFU is the ladder's headline, and the phase may hit its limit
     LADDER=(--ladder --sizes 1.24e8,2e7,2e6)
+    GRAPHS=(--ladder --sizes 2e7,2e6)
     LIMIT_TESTS=${LIMIT_TESTS:-100}; LIMIT_LADDER=${LIMIT_LADDER:-170}; LIMIT_SWEEP=${LIMIT_SWEEP:-140}
+    LIMIT_GRAPHS=${LIMIT_GRAPHS:-120}
 fi
-echo "phases: tests ${LIMIT_TESTS}s, ladder ${LIMIT_LADDER}s, sweeps ${LIMIT_SWEEP}s each for k in $KS"
+[[ -n "${SIZES:-}" ]] && SWEEP+=("allocation.size_factor=$SIZES")
+want() { [[ " $PHASES " == *" $1 "* ]]; }
+echo "phases: $PHASES (tests ${LIMIT_TESTS}s, ladder ${LIMIT_LADDER}s, graphs ${LIMIT_GRAPHS}s, sweeps" \
+     "${LIMIT_SWEEP}s each for k in $KS, compile modes $MODES)"
 
-phase "GPU tests (pytest -m gpu; skipped without CUDA)"
-timeout -k 15 "$LIMIT_TESTS" $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py --junitxml="$OUT/tests.xml"
-echo "exit $?" > "$OUT/tests.status"
+if want tests; then
+    phase "GPU tests (pytest -m gpu; skipped without CUDA)"
+    timeout -k 15 "$LIMIT_TESTS" $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py \
+        --junitxml="$OUT/tests.xml"
+    echo "exit $?" > "$OUT/tests.status"
+fi
 
-phase "throughput ladder: trainer vs plain loop on $DEVICE"
-timeout -k 15 "$LIMIT_LADDER" $PY bench/train_throughput.py --device "$DEVICE" --repeats 1 "${LADDER[@]}" \
-    --json "$OUT/ladder.json"
-echo "exit $?" > "$OUT/ladder.status"
+if want ladder; then
+    phase "throughput ladder: trainer vs plain loop on $DEVICE"
+    timeout -k 15 "$LIMIT_LADDER" $PY bench/train_throughput.py --device "$DEVICE" --repeats 1 "${LADDER[@]}" \
+        --json "$OUT/ladder.json"
+    echo "exit $?" > "$OUT/ladder.status"
+fi
 
-for k in $KS; do
-    phase "sweep: ${SWEEP[*]} with k=$k jobs on the device"
-    t0=$(date +%s)
-    compiled="${TMPDIR:-/tmp}/gpu_check_compile_k$k"; rm -rf "$compiled"
-    TORCHINDUCTOR_CACHE_DIR="$compiled/inductor" TRITON_CACHE_DIR="$compiled/triton" \
-    timeout -k 15 "$LIMIT_SWEEP" $PY -m experiments.train -m "${SWEEP[@]}" data="$DATA" data.cache_dir="$CACHE" \
-        results_dir="$OUT/sweep_k$k" hydra/launcher=joblib hydra.launcher.n_jobs="$k" progress=false
-    echo "exit $? wall $(( $(date +%s) - t0 ))" > "$OUT/sweep_k$k.status"
+if want graphs; then
+    phase "throughput ladder under compile_mode=reduce-overhead (CUDA graphs) on $DEVICE"
+    timeout -k 15 "$LIMIT_GRAPHS" $PY bench/train_throughput.py --device "$DEVICE" --repeats 1 "${GRAPHS[@]}" \
+        --compile true --compile-mode reduce-overhead --json "$OUT/ladder_graphs.json"
+    echo "exit $?" > "$OUT/ladder_graphs.status"
+fi
+
+for mode in $MODES; do
+    want sweeps || break
+    for k in $KS; do
+        name=sweep_k$k; [[ "$mode" == default ]] || name=sweep_k${k}_$mode
+        phase "sweep: ${SWEEP[*]} compile_mode=$mode with k=$k jobs on the device"
+        t0=$(date +%s)
+        compiled="${TMPDIR:-/tmp}/gpu_check_compile_$name"; rm -rf "$compiled"
+        TORCHINDUCTOR_CACHE_DIR="$compiled/inductor" TRITON_CACHE_DIR="$compiled/triton" \
+        timeout -k 15 "$LIMIT_SWEEP" $PY -m experiments.train -m "${SWEEP[@]}" compile_mode="$mode" data="$DATA" \
+            data.cache_dir="$CACHE" results_dir="$OUT/$name" hydra/launcher=joblib hydra.launcher.n_jobs="$k" \
+            progress=false
+        echo "exit $? wall $(( $(date +%s) - t0 ))" > "$OUT/$name.status"
+    done
 done
 
 phase "summary"

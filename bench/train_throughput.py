@@ -49,7 +49,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def plain_loop(shape, corpus, steps: int, batch: int, lr: float, device: torch.device, compile_: bool) -> float:
+def plain_loop(shape, corpus, steps: int, batch: int, lr: float, device: torch.device, compile_: bool,
+               mode: str = "default") -> float:
     """The baseline: nothing but forward, backward, clip, AdamW step, as a GPU user would write it (bf16
     autocast, fused AdamW, pinned non-blocking copies on CUDA). Returns steady-state tokens/s."""
     from experiments.model import Transformer
@@ -58,7 +59,7 @@ def plain_loop(shape, corpus, steps: int, batch: int, lr: float, device: torch.d
     torch.manual_seed(0)
     model = Transformer(shape).to(device)
     opt = torch.optim.AdamW(param_groups(model, 0.1), lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda")
-    fwd = torch.compile(model) if compile_ else model
+    fwd = torch.compile(model, mode=mode) if compile_ else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
     warmup = max(1, steps // 6)
     for step in range(steps):
@@ -88,7 +89,8 @@ def steady_rate(rows: list[dict], warmup: int) -> float:
     return tokens / seconds
 
 
-def trainer(shape, steps: int, batch: int, workdir: Path, tag: str, device: str, compile_: bool) -> dict:
+def trainer(shape, steps: int, batch: int, workdir: Path, tag: str, device: str, compile_: bool,
+            mode: str = "default") -> dict:
     """The harness's `train` on a fixed shape: steady-state tokens/s, whole wall seconds, its summary."""
     from hydra import compose, initialize_config_dir
 
@@ -103,7 +105,8 @@ def trainer(shape, steps: int, batch: int, workdir: Path, tag: str, device: str,
                  f"model.seq_len={shape.seq_len}", f"optim.batch_size={batch}",
                  f"budget.tokens={steps * batch * shape.seq_len}", f"optim.min_steps={steps}", "eval.count=1",
                  "data.val_windows=8", f"log_every_steps={warmup}", "checkpoint.keep=false",
-                 "checkpoint.every_minutes=1e9", f"device={device}", f"compile={str(compile_).lower()}"]
+                 "checkpoint.every_minutes=1e9", f"device={device}", f"compile={str(compile_).lower()}",
+                 f"compile_mode={mode}"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     start = time.perf_counter()
@@ -114,6 +117,8 @@ def trainer(shape, steps: int, batch: int, workdir: Path, tag: str, device: str,
 
 
 def main() -> None:
+    from experiments.trainer import COMPILE_MODES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N: both loops run here")
     parser.add_argument("--ladder", action="store_true", help=f"the GPU ladder: sizes {LADDER} at context 1024")
@@ -125,6 +130,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="target parameter counts (default 1e5,5e5,2e6,1e7)")
     parser.add_argument("--compile", default="auto", choices=["auto", "true", "false"],
                         help="torch.compile both loops (auto: on CUDA only, as the trainer)")
+    parser.add_argument("--compile-mode", default="default", choices=COMPILE_MODES,
+                        help="torch.compile's mode for both loops (reduce-overhead: CUDA graphs)")
     parser.add_argument("--plain", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the plain loop (--no-plain: the trainer's figures only)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -146,7 +153,8 @@ def main() -> None:
     peak = peak_flops(device)  # dense bf16 FLOP/s of a known GPU; None on the CPU
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     cpu_peak = None if device.type == "cuda" else matmul_peak_gflops()
-    print(f"torch {torch.__version__} on {name}; compile {compile_}; {args.steps} steps x {batch} x {seq_len} tokens "
+    print(f"torch {torch.__version__} on {name}; compile {compile_ and args.compile_mode}; {args.steps} steps x "
+          f"{batch} x {seq_len} tokens "
           f"per measurement (first {max(1, args.steps // 6)} left out), best of {args.repeats}"
           + (f"; fp32 matmul peak {cpu_peak:.1f} GFLOP/s" if cpu_peak else "") + "\n")
     print(f"{'params':>12} {'shape':<22} {'plain tok/s':>12} {'trainer tok/s':>14} {'ratio':>6} "
@@ -161,16 +169,17 @@ def main() -> None:
             plain, ours, walls, memory = [], [], [], 0
             for r in range(args.repeats):  # alternate which goes first: drift hits both alike
                 if r % 2 and args.plain:
-                    plain.append(plain_loop(shape, corpus, args.steps, batch, lr, device, compile_))
+                    plain.append(plain_loop(shape, corpus, args.steps, batch, lr, device, compile_, args.compile_mode))
                 if device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(device)
-                got = trainer(shape, args.steps, batch, workdir, f"{int(n)}-{r}", args.device, compile_)
+                got = trainer(shape, args.steps, batch, workdir, f"{int(n)}-{r}", args.device, compile_,
+                              args.compile_mode)
                 if device.type == "cuda":
                     memory = max(memory, torch.cuda.max_memory_allocated(device))
                 ours.append(got["tokens_per_second"])
                 walls.append(got["wall"])
                 if not r % 2 and args.plain:
-                    plain.append(plain_loop(shape, corpus, args.steps, batch, lr, device, compile_))
+                    plain.append(plain_loop(shape, corpus, args.steps, batch, lr, device, compile_, args.compile_mode))
             p, t = (max(plain) if plain else None), max(ours)
             gflops = flops_per_token(shape, "palm") * t / 1e9
             share = gflops * 1e9 / peak if peak else (gflops / cpu_peak if cpu_peak else None)
@@ -178,7 +187,8 @@ def main() -> None:
                    "batch": batch, "plain_tokens_per_second": p, "trainer_tokens_per_second": t,
                    "ratio": t / p if p else None, "gflops": gflops, "mfu": gflops * 1e9 / peak if peak else None,
                    "peak_memory_gib": memory / 2**30 if device.type == "cuda" else None,
-                   "trainer_wall_seconds": statistics.median(walls), "device": name, "compile": compile_}
+                   "trainer_wall_seconds": statistics.median(walls), "device": name, "compile": compile_,
+                   "compile_mode": args.compile_mode if compile_ else None}
             rows.append(row)
             print(f"{shape.params:>12,} {row['shape']:<22} {p or float('nan'):>12,.0f} {t:>14,.0f} "
                   f"{row['ratio'] or float('nan'):>6.3f} {gflops:>9.1f} {share or float('nan'):>8.1%} "

@@ -75,14 +75,23 @@ def test_the_gpu_check_summary_reports_what_its_phases_wrote_and_marks_what_time
             run = tmp_path / f"sweep_k{k}" / "gpu" / f"run{i}"
             run.mkdir(parents=True)
             (run / "summary.json").write_text(json.dumps({"status": "completed", **row.to_dict()}))
+    # the phase's tokens: each log's last row with tokens (a line cut by a kill and an eval-only row skipped)
+    logs = {"run0": '{"step": 1, "tokens": 100}\n{"step": 2, "tokens": 200}\n{"step": 3, "tok',
+            "run1": '{"step": 1, "tokens": 300}\n{"val_loss": 2.0}\n'}
+    for name, text in logs.items():
+        (tmp_path / "sweep_k1" / "gpu" / name / "metrics.jsonl").write_text(text)
+    (tmp_path / "sweep_k2_reduce-overhead.status").write_text("exit 124 wall 50\n")  # stopped before any run
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_summary.py"), str(tmp_path)],
                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "summary.md").read_text()
     assert "NVIDIA H100 80GB HBM3" in text and "Throughput ladder (TIMED OUT" in text
     assert "| 2,000,000 | d128 L8 | 1024 | 32 | 1,000,000 | 970,000 | 0.970 | 5.0% | 3.25 GiB |" in text
-    assert "| 1 | ok | 2 | 31 | 150,000 | 40.0% |" in text  # the overlapping pair of the hand-computed test
-    assert "| 4 | ok | 2 | 34 | 93,750 | 25.0% |" in text  # no time stamps: 32 s one after another, 8 / 32
+    assert "CUDA graphs" not in text  # that ladder phase was not asked for
+    # the overlapping pair of the hand-computed test; the phase: (200 + 300) tokens over 31 s
+    assert "| default | 1 | ok | 2 | 2 | 31 | 150,000 | 40.0% | 16 |" in text
+    assert "| default | 4 | ok | 2 | 0 | 34 | 93,750 | 25.0% | 0 |" in text  # no time stamps: 32 s in turn, 8 / 32
+    assert "| reduce-overhead | 2 | TIMED OUT (exit 124) | 0 | 0 | 50 | n/a | n/a | 0 |" in text
 
 
 def test_the_gpu_check_script_refuses_a_missing_outdir_in_one_line():
