@@ -355,6 +355,8 @@ def _shape_context(args, preset_given: bool = False, also: tuple[str, ...] = (),
     replace the preset's own and are left None where not given."""
     from scaling.architecture import DEFAULT_SEQ_LEN, DEFAULT_STYLE, style_vocab
 
+    if args.vocab == 1:  # 0 and below get the shape's own message; 1 is a shape, but of no language model
+        raise ScalingError("--vocab must be at least 2: one token leaves nothing to predict (its loss is ln 1 = 0)")
     if preset_given:
         given = [f"--{k.replace('_', '-')}" for k in ("style", *also) if getattr(args, k) is not None]
         if given:

@@ -129,6 +129,8 @@ BAD_INPUT = {
     "a negative budget in e-notation": ["plan", "--flops", "-1e12"],
     "a list that starts with a negative budget": ["grid", "--flops", "-1e12,1e13"],
     "minus infinity": ["plan", "--flops", "-inf"],
+    "a vocabulary of one token": ["plan", "--flops", "1e20", "--vocab", "1"],
+    "a preset with a vocabulary of one token": ["count", "--preset", "llama-7b", "--vocab", "1"],
 }
 
 
@@ -142,6 +144,8 @@ def test_bad_input_is_one_line_and_exit_2(case):
     for value in ("-1e12", "-inf"):  # the value is refused for what it is, not taken for an unknown option
         if value in BAD_INPUT[case] or f"{value},1e13" in BAD_INPUT[case]:
             assert f"must be a finite positive number of FLOPs, got '{value}'" in proc.stderr
+    if "one token" in case:
+        assert "--vocab must be at least 2" in proc.stderr
     if "overflows" in case:  # says which input overflowed, not a budget of inf the user never typed
         assert "overflows (inf FLOPs)" in proc.stderr and ("--gpu-hours 1e+300" in proc.stderr
                                                            or "1e+300 parameters" in proc.stderr)
