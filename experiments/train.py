@@ -39,12 +39,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from experiments.config import CONF_DIR, TrainConfig, register
-from experiments.trainer import RunInterrupted, check, check_settings, train
+from experiments.trainer import RunInterrupted, check, check_settings, note_stop, train
 from scaling.errors import ScalingError, first_line
 from scaling.rundir import CHECKPOINT, SUMMARY, RunLocked, write_summary
 
 LEDGER_ENV = "SCALING_SWEEP_LEDGER"  # the file a sweep's jobs append their outcome to
-SWEEP_PID_ENV = "SCALING_SWEEP_PID"  # the sweep's own process (jobs of the basic launcher run inside it)
+SWEEP_PID_ENV = "SCALING_SWEEP_PID"  # host:pid of the sweep's own process (basic and 1-job joblib run jobs in it)
 
 register()
 
@@ -145,6 +145,15 @@ def _stop_marker() -> Path | None:
     return Path(path + ".stop") if path else None
 
 
+def _this_process() -> str:
+    # with the host: a SLURM job inherits the sweep's environment and may have the same pid on its node
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _in_sweep_process() -> bool:
+    return os.environ.get(SWEEP_PID_ENV) == _this_process()
+
+
 def _stop_sweep(signum: int) -> None:
     marker = _stop_marker()
     if marker is not None:
@@ -178,6 +187,10 @@ def hydra_app(cfg: DictConfig) -> None:
     share_resources(cfg)
     if multirun and "Joblib" in str(HydraConfig.get().launcher.get("_target_", "")):
         watch_parent()
+        if not _in_sweep_process():
+            # a worker: a SIGTERM while a job starts up or between jobs is noted (the run then stops at once, the
+            # jobs queued behind it do not start) instead of killing the worker, which joblib reports as a crash
+            signal.signal(signal.SIGTERM, _worker_signalled)
     warnings.showwarning = _show_warning
     if not rank0():  # under DDP, rank 0 speaks for the run
         warnings.simplefilter("ignore")
@@ -204,7 +217,7 @@ def hydra_app(cfg: DictConfig) -> None:
         outcome.update(status="interrupted", error=signal.Signals(err.signum).name)
         if not multirun:
             sys.exit(128 + err.signum)
-        if str(os.getpid()) == os.environ.get(SWEEP_PID_ENV):  # the basic launcher runs jobs in this process
+        if _in_sweep_process():  # the basic launcher (and joblib with one job at a time) runs jobs in this process
             if err.signum == signal.SIGINT:
                 raise KeyboardInterrupt from None  # Ctrl-C of the sweep: stop it all
             _stop_sweep(err.signum)  # SIGTERM stops the sweep too: the next jobs do not start
@@ -326,13 +339,42 @@ def _stopped_before_training(signum, _frame) -> None:
     sys.exit(128 + signum)
 
 
-def _sweep_signalled(signum, _frame) -> None:
-    """The sweep's own process under joblib: its jobs run in workers, which take the signal themselves (same
-    process group) and save their checkpoints; here the sweep only stops handing out jobs."""
-    if _sweep_stopped_by() is None:
-        print(f"scaling-train: stopped by {signal.Signals(signum).name}: running jobs save their checkpoints and "
-              "no new job starts; rerun the same command to go on", file=sys.stderr)
+def _worker_signalled(signum, _frame) -> None:
+    note_stop(signum)
     _stop_sweep(signum)
+
+
+def _child_processes() -> list[int]:
+    """This process's children, from /proc (Linux; none found elsewhere)."""
+    pids = []
+    for path in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            pids += [int(pid) for pid in path.read_text().split()]
+    return pids
+
+
+def _sweep_signalled(signum, _frame) -> None:
+    """SIGTERM or a first Ctrl-C to the sweep's own process: no new job starts (the marker), a job starting up in
+    this process stops at once (note_stop), and running jobs save their checkpoints. SIGTERM goes on to the
+    joblib workers: a `kill` of the process group reaches them anyway, a `kill PID` would not (joblib's resource
+    tracker, also a child, ignores it). Ctrl-C reaches the workers from the terminal; a second one stops all at
+    once."""
+    if signum == signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    first = _sweep_stopped_by() is None
+    note_stop(signum)
+    _stop_sweep(signum)
+    # a worker still starting up dies of the signal, which joblib raises as an error: let it reach main() (Hydra
+    # would print its traceback and exit 1) to be reported in one line
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    if first:
+        again = "; Ctrl-C again stops them at once" if signum == signal.SIGINT else ""
+        print(f"scaling-train: stopped by {signal.Signals(signum).name}: running jobs save their checkpoints and "
+              f"no new job starts{again}; rerun the same command to go on", file=sys.stderr)
+        if signum == signal.SIGTERM:  # a second SIGINT would stop a worker's save half-way
+            for pid in _child_processes():
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signum)
 
 
 def _results_dir(args: list[str]) -> Path:
@@ -390,20 +432,30 @@ def main() -> None:
                   f"{err.strerror or err}: choose a writable results_dir", file=sys.stderr)
             sys.exit(2)
         os.environ[LEDGER_ENV] = str(ledger)
-        os.environ[SWEEP_PID_ENV] = str(os.getpid())
+        os.environ[SWEEP_PID_ENV] = _this_process()
         signal.signal(signal.SIGTERM, _sweep_signalled)
+        signal.signal(signal.SIGINT, _sweep_signalled)
     try:
         hydra_app()
     except KeyboardInterrupt:
         print("scaling-train: interrupted; rerun the same command to resume (completed runs and saved checkpoints "
               "are kept)", file=sys.stderr)
         if ledger is not None:
-            _stop_marker().unlink(missing_ok=True)
             sweep_report(ledger)
         sys.exit(130)
+    except Exception as err:
+        if ledger is None or _sweep_stopped_by() is None:
+            raise
+        # after the stop: a joblib worker that was still starting up was ended by the signal itself
+        print(f"scaling-train: the launcher stopped with the sweep ({type(err).__name__}: a job that had not "
+              f"started training was ended by the signal)", file=sys.stderr)
+    finally:
+        if ledger is not None:  # the sweep is over: a late signal must not leave a marker behind
+            signal.signal(signal.SIGTERM, _stopped_before_training)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            stopped_by = _sweep_stopped_by()
+            _stop_marker().unlink(missing_ok=True)
     if ledger is not None:
-        stopped_by = _sweep_stopped_by()
-        _stop_marker().unlink(missing_ok=True)
         code = sweep_report(ledger)
         sys.exit(128 + signal.Signals[stopped_by] if stopped_by in signal.Signals.__members__ else code)
 

@@ -256,13 +256,22 @@ class RunInterrupted(Exception):
         super().__init__(f"{run_dir.name}: stopped by {name} at step {step}; {what}")
 
 
+_PENDING_STOP: list[int] = []  # a stop signal this process took before a run's StopSignals was in place
+
+
+def note_stop(signum: int) -> None:
+    """For a handler that takes SIGINT/SIGTERM outside a run (a sweep job still starting up): the next
+    StopSignals starts stopped, so the run stops at its first step boundary instead of training on."""
+    _PENDING_STOP[:] = [signum]
+
+
 class StopSignals:
     """SIGINT and SIGTERM set `signum` instead of killing the process, so the loop can save and stop cleanly.
     A second SIGINT raises KeyboardInterrupt at once. Only the main thread can take signals; elsewhere this
-    does nothing."""
+    does nothing. A stop noted before (`note_stop`) is taken as received."""
 
     def __init__(self):
-        self.signum: int | None = None
+        self.signum: int | None = _PENDING_STOP[0] if _PENDING_STOP else None
         self.previous = {}
 
     def _handle(self, signum, _frame) -> None:

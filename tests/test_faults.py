@@ -456,16 +456,25 @@ def test_killing_a_joblib_sweep_stops_its_workers_with_their_checkpoints(tmp_pat
     assert relaunch.returncode == 0 and relaunch.stderr.count("resuming at step") == 2, relaunch.stderr[-2000:]
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])
-def test_sigterm_to_a_sweep_stops_it_running_jobs_save_and_queued_ones_do_not_start(tmp_path, data_cache, n_jobs):
-    """`kill -TERM -PGID` (a time limit, `timeout`, a scheduler): the running jobs save their checkpoints and no
-    queued job starts after them. joblib with n_jobs=1 runs the jobs in the sweep's own process, one after
-    another; with more, workers have their next job handed to them ahead of time. Either way a job started after
-    the signal would train on with no signal of its own, until a KILL. The relaunch finishes them all (checked
-    once: resuming is the signal test's subject)."""
-    sizes = "1,2,4"
-    args = ["-m", "experiment=debug", "budget.flops=1e11", f"allocation.size_factor={sizes}",
-            "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}", "checkpoint.every_minutes=60", *KILLABLE,
+STOPS = {  # how a sweep is stopped: jobs at once, the signal, sent to the process group or to the sweep's pid
+    "SIGTERM to the group, jobs in the sweep's process": (1, signal.SIGTERM, "group"),
+    "SIGTERM to the sweep's pid alone, jobs in workers": (2, signal.SIGTERM, "pid"),
+    "Ctrl-C to the group, jobs in workers": (2, signal.SIGINT, "group"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(STOPS))
+def test_a_stopped_sweep_saves_its_running_jobs_and_starts_no_queued_one(tmp_path, data_cache, how):
+    """`kill -TERM -PGID` (a time limit, `timeout`, a scheduler), `kill PID`, Ctrl-C: the running jobs save their
+    checkpoints and no queued job starts after them. joblib with n_jobs=1 runs the jobs in the sweep's own
+    process, one after another; with more, workers have their next job handed to them ahead of time, and a
+    `kill PID` reaches only the sweep's process. A job started after the signal would train on with no signal of
+    its own. The relaunch finishes them all (checked once: resuming is the signal test's subject)."""
+    n_jobs, signum, target = STOPS[how]
+    jobs = n_jobs + 1  # one queued behind the running ones
+    args = ["-m", "experiment=debug", "budget.flops=1e11", f"allocation.size_factor={','.join('124'[:jobs])}",
+            "hydra/launcher=joblib",
+            f"hydra.launcher.n_jobs={n_jobs}", "checkpoint.every_minutes=60", *KILLABLE,
             f"data.cache_dir={data_cache}", f"results_dir={tmp_path}"]
     sweep = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=tmp_path, env=ENV,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -473,21 +482,51 @@ def test_sigterm_to_a_sweep_stops_it_running_jobs_save_and_queued_ones_do_not_st
     deadline = time.time() + 180
     while time.time() < deadline and sum(len(read_metrics(p)) >= 3 for p in runs.glob("*/")) < n_jobs:
         time.sleep(0.05)
-    os.killpg(sweep.pid, signal.SIGTERM)
+    os.killpg(sweep.pid, signum) if target == "group" else os.kill(sweep.pid, signum)
     _, stderr = sweep.communicate(timeout=120)
-    assert sweep.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert sweep.returncode == 128 + signum, stderr[-2000:]
     assert "Traceback" not in stderr, stderr
     started = [p for p in runs.glob("*/") if (p / METRICS).exists()]
     assert len(started) == n_jobs, f"{len(started)} jobs trained, {n_jobs} were running at the signal"
     assert all((p / CHECKPOINT).exists() and not (p / SUMMARY).exists() for p in started), "saved, not finished"
-    assert stderr.count("not started, the sweep was stopped by SIGTERM") == 3 - n_jobs, stderr[-2000:]
-    assert "sweep: 0 completed, 3 interrupted, 0 failed" in stderr
+    assert stderr.count(f"not started, the sweep was stopped by {name}") == 1, stderr[-2000:]
+    assert f"sweep: 0 completed, {jobs} interrupted, 0 failed" in stderr
+    assert not list((tmp_path / ".sweeps").iterdir())  # ledger and stop marker gone
     if n_jobs > 1:
         return
     relaunch = command(*args, cwd=tmp_path)
     assert relaunch.returncode == 0, relaunch.stderr[-2000:]
     assert relaunch.stderr.count("resuming at step") == n_jobs, relaunch.stderr[-2000:]
-    assert one_line(relaunch.stderr).startswith("scaling-train: sweep: 3 completed, 0 failed")
+    assert one_line(relaunch.stderr).startswith(f"scaling-train: sweep: {jobs} completed, 0 failed")
+
+
+def test_a_sweep_stopped_while_its_workers_start_says_so_in_one_line(tmp_path, data_cache):
+    """A SIGTERM to the group before any worker runs a job: the workers die of it (nothing of the harness runs in
+    them yet), which joblib raises as an error; the sweep says what happened, with no traceback, and exits 143."""
+    args = ["-m", "experiment=debug", "allocation.size_factor=1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+            f"data.cache_dir={data_cache}", f"results_dir={tmp_path}"]
+    sweep = subprocess.Popen([sys.executable, "-m", "experiments.train", *args], cwd=tmp_path, env=ENV,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def workers() -> list[str]:  # the sweep's loky workers, by their command lines (Linux /proc)
+        found = []
+        for children in Path(f"/proc/{sweep.pid}/task").glob("*/children"):
+            for pid in children.read_text().split():
+                cmdline = Path(f"/proc/{pid}/cmdline")
+                if cmdline.exists() and b"popen_loky" in cmdline.read_bytes():
+                    found.append(pid)
+        return found
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not workers():  # spawned: they take seconds to import torch and take a job
+        time.sleep(0.01)
+    os.killpg(sweep.pid, signal.SIGTERM)
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr
+    assert not list((tmp_path / ".sweeps").iterdir())
+    assert not any((p / METRICS).exists() for p in (tmp_path / "debug").glob("*/"))
 
 
 def test_fit_refuses_to_write_through_a_scaling_error_not_a_traceback(tmp_path):
