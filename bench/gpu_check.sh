@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The CUDA path checked and measured on one GPU in about 7 minutes (412 s on an H200), everything under OUTDIR:
+# The CUDA path checked and measured on one GPU, each phase time-limited, everything under OUTDIR
+# (docs/gpu.md: what it measured on an H200, and how long it took):
 #   1. the GPU tests (pytest -m gpu: bf16, TF32, fused AdamW, compile, no host sync between log points);
-#   2. the throughput ladder (2M, 20M, 124M at context 1024): trainer vs plain loop, tokens/s, MFU, peak memory;
-#   3. isoflop_gpu's two smallest budgets (1e14, 3e14 FLOPs x 6 sizes) with k=1 and k=$K jobs on the GPU;
+#   2. the throughput ladder (124M, 20M, 2M at context 1024): trainer vs plain loop, tokens/s, MFU, peak memory;
+#   3. isoflop_gpu's two smallest budgets (3e14, 1e14 FLOPs x 6 sizes) with k=$K and then k=1 jobs on the GPU;
 #   4. summary.md: the figures above, as measured, with the card's name.
 # Offline: where hydra-core, omegaconf, antlr4 & co are missing, they are installed from a folder of wheels
 # ($WHEELS, default bench/wheels, made by bench/make_wheels.sh on a machine with network) into OUTDIR/pydeps.
@@ -76,8 +77,7 @@ if (( CPU )); then
 else
     DEVICE=cuda
     SWEEP=(experiment=isoflop_gpu "budget.flops='3e14','1e14'"); KS="$K 1"
-    # the 124M rung first: its MFU is the ladder's headline, and the phase may hit its limit
-    LADDER=(--ladder --sizes 1.24e8,2e7,2e6)
+    LADDER=(--ladder)
     GRAPHS=(--ladder --sizes 2e7,2e6)
     LIMIT_TESTS=${LIMIT_TESTS:-100}; LIMIT_LADDER=${LIMIT_LADDER:-170}; LIMIT_SWEEP=${LIMIT_SWEEP:-140}
     LIMIT_GRAPHS=${LIMIT_GRAPHS:-120}
@@ -115,6 +115,7 @@ for mode in $MODES; do
         phase "sweep: ${SWEEP[*]} compile_mode=$mode with k=$k jobs on the device"
         t0=$(date +%s)
         compiled="${TMPDIR:-/tmp}/gpu_check_compile_$name"; rm -rf "$compiled"
+        rm -rf "${OUT:?}/$name"  # a reused OUTDIR: runs done before would be skipped, and their tokens counted
         TORCHINDUCTOR_CACHE_DIR="$compiled/inductor" TRITON_CACHE_DIR="$compiled/triton" \
         timeout -k 15 "$LIMIT_SWEEP" $PY -m experiments.train -m "${SWEEP[@]}" compile_mode="$mode" data="$DATA" \
             data.cache_dir="$CACHE" results_dir="$OUT/$name" hydra/launcher=joblib hydra.launcher.n_jobs="$k" \
