@@ -447,8 +447,9 @@ def main() -> None:
         if ledger is None or _sweep_stopped_by() is None:
             raise
         # after the stop: a joblib worker that was still starting up was ended by the signal itself
-        print(f"scaling-train: the launcher stopped with the sweep ({type(err).__name__}: a job that had not "
-              f"started training was ended by the signal)", file=sys.stderr)
+        why = "a job that had not started training was ended by the signal" if "Terminated" in type(err).__name__ \
+            else first_line(str(err))
+        print(f"scaling-train: the launcher stopped with the sweep ({type(err).__name__}: {why})", file=sys.stderr)
     finally:
         if ledger is not None:  # the sweep is over: a late signal must not leave a marker behind
             signal.signal(signal.SIGTERM, _stopped_before_training)
