@@ -78,11 +78,11 @@ def test_rope_scores_depend_only_on_relative_position():
     assert torch.allclose(rq[20] @ rk[20], q @ k, atol=1e-5)
 
 
-def test_rope_is_meta_llamas_complex_rotation_of_channel_pairs_in_real_arithmetic():
+def test_rope_is_meta_llamas_complex_rotation_of_channel_pairs_eager_and_compiled():
     """The oracle is Meta's formulation, in numpy: pairs (x[2i], x[2i+1]) as complex numbers times
-    exp(i m theta^(-2i/Q)) at position m. The model computes it without complex tensors, which torch.compile's
-    inductor cannot generate code for (it falls back to eager kernels, with a warning): the traced graph holds
-    none."""
+    exp(i m theta^(-2i/Q)) at position m. Eager runs it as a complex product; under torch.compile the same in real
+    arithmetic, since inductor cannot generate code for complex tensors (it falls back to eager kernels, with a
+    warning): the traced graph holds none."""
     from experiments.model import Rotary
 
     head_dim, seq_len, theta = 16, 24, 500.0
@@ -91,7 +91,9 @@ def test_rope_is_meta_llamas_complex_rotation_of_channel_pairs_in_real_arithmeti
     angles = np.outer(np.arange(seq_len), theta ** (-np.arange(0, head_dim, 2) / head_dim))
     expected = (pairs[..., 0] + 1j * pairs[..., 1]) * np.exp(1j * angles)
     expected = np.stack([expected.real, expected.imag], axis=-1).reshape(x.shape)
-    np.testing.assert_allclose(Rotary(head_dim, 32, theta)(x).numpy(), expected, atol=1e-5)
+    rotary = Rotary(head_dim, 32, theta)
+    for form in (rotary, rotary.complex, rotary.real):
+        np.testing.assert_allclose(form(x).numpy(), expected, atol=1e-5)
     shape = ModelShape.of_style("llama", d_model=32, n_layers=2, n_heads=2, vocab_size=256, seq_len=16)
     traced = torch._dynamo.explain(Transformer(shape))(torch.randint(0, 256, (2, 16)))
     dtypes = {node.meta["example_value"].dtype for graph in traced.graphs for node in graph.graph.nodes
