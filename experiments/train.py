@@ -190,20 +190,20 @@ def hydra_app(cfg: DictConfig) -> None:
         if not _in_sweep_process():
             # a worker: a SIGTERM while a job starts up or between jobs is noted (the run then stops at once, the
             # jobs queued behind it do not start) instead of killing the worker, which joblib reports as a crash
-            signal.signal(signal.SIGTERM, _worker_signalled)
+            signal.signal(signal.SIGTERM, _note_stop)
     warnings.showwarning = _show_warning
     if not rank0():  # under DDP, rank 0 speaks for the run
         warnings.simplefilter("ignore")
     outcome = {"run": run_dir.name, "status": "failed"}
-    stopped_by = _sweep_stopped_by() if multirun else None
-    if stopped_by:  # a job the launcher had queued before the sweep was stopped: leave it for the rerun
-        print(f"scaling-train: {run_dir.name}: not started, the sweep was stopped by {stopped_by}", file=sys.stderr)
-        with contextlib.suppress(OSError):
-            run_dir.rmdir()  # only if Hydra made it and nothing was written
-        if rank0():
-            _ledger({"run": run_dir.name, "status": "interrupted", "error": f"{stopped_by}, not started"})
-        return
     try:
+        stopped_by = _sweep_stopped_by() if multirun else None
+        if stopped_by:  # a job the launcher had queued before the sweep was stopped: leave it for the rerun
+            print(f"scaling-train: {run_dir.name}: not started, the sweep was stopped by {stopped_by}",
+                  file=sys.stderr)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only if Hydra made it and nothing was written
+            outcome.update(status="interrupted", error=f"{stopped_by}, not started")
+            return
         summary = train(cfg, run_dir)
         outcome["status"] = summary.get("status", "unknown")
     except RunLocked as err:  # someone else's run: touch nothing in its directory
@@ -339,7 +339,9 @@ def _stopped_before_training(signum, _frame) -> None:
     sys.exit(128 + signum)
 
 
-def _worker_signalled(signum, _frame) -> None:
+def _note_stop(signum, _frame) -> None:
+    """A stop signal for this process (its next run starts stopped) and for the sweep (no queued job starts):
+    a worker's SIGTERM handler, and the first half of the sweep process's."""
     note_stop(signum)
     _stop_sweep(signum)
 
@@ -362,8 +364,7 @@ def _sweep_signalled(signum, _frame) -> None:
     if signum == signal.SIGINT:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     first = _sweep_stopped_by() is None
-    note_stop(signum)
-    _stop_sweep(signum)
+    _note_stop(signum, _frame)
     # a worker still starting up dies of the signal, which joblib raises as an error: let it reach main() (Hydra
     # would print its traceback and exit 1) to be reported in one line
     os.environ["HYDRA_FULL_ERROR"] = "1"
