@@ -14,7 +14,8 @@
 # and k=K both start cold, as a first sweep would.
 # Choices: PHASES (default "tests ladder sweeps"; "graphs" adds the ladder's 2M and 20M rungs under
 # compile_mode=reduce-overhead, i.e. CUDA graphs), MODES (the sweeps' compile modes, default "default"; e.g.
-# "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors, default the experiment's).
+# "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors, default the experiment's),
+# KS (the sweeps' job counts, default "$K 1").
 #
 #   bench/gpu_check.sh OUTDIR            # on a GPU machine
 #   bench/gpu_check.sh OUTDIR --cpu      # the same pipeline at toy sizes on the CPU (checks the script itself)
@@ -76,7 +77,7 @@ if (( CPU )); then
     LIMIT_TESTS=120; LIMIT_LADDER=120; LIMIT_SWEEP=120; LIMIT_GRAPHS=120
 else
     DEVICE=cuda
-    SWEEP=(experiment=isoflop_gpu "budget.flops='3e14','1e14'"); KS="$K 1"
+    SWEEP=(experiment=isoflop_gpu "budget.flops='3e14','1e14'"); KS=${KS:-"$K 1"}
     LADDER=(--ladder)
     GRAPHS=(--ladder --sizes 2e7,2e6)
     LIMIT_TESTS=${LIMIT_TESTS:-100}; LIMIT_LADDER=${LIMIT_LADDER:-170}; LIMIT_SWEEP=${LIMIT_SWEEP:-140}
