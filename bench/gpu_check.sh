@@ -6,7 +6,8 @@
 #   3. isoflop_gpu's two smallest budgets (3e14, 1e14 FLOPs x 6 sizes) with k=$K and then k=1 jobs on the GPU;
 #   4. summary.md: the figures above, as measured, with the card's name.
 # Offline: where hydra-core, omegaconf, antlr4 & co are missing, they are installed from a folder of wheels
-# ($WHEELS, default bench/wheels, made by bench/make_wheels.sh on a machine with network) into OUTDIR/pydeps.
+# ($WHEELS, default bench/wheels, made by bench/make_wheels.sh on a machine with network) into $TMPDIR/gpu_check_pydeps
+# (not under OUTDIR: a device tool that returns OUTDIR's files whole may limit their number).
 # Data: the committed tiny corpus (no download), or DATA=gutenberg with CACHE=a folder holding a prepared token
 # cache (`python -m experiments.data gutenberg --tokenizer bpe --vocab-size 8192 --cache-dir FOLDER` here). Each
 # phase has a time limit (LIMIT_TESTS, LIMIT_LADDER, LIMIT_SWEEP seconds); one that hits it is marked in summary.md
@@ -57,8 +58,9 @@ if (( ${#missing[@]} )); then
         echo "gpu_check: missing $dists and no wheel folder $WHEELS: run bench/make_wheels.sh there first" >&2
         exit 2
     fi
-    $PY -m pip install -q --no-index --no-deps --find-links "$WHEELS" --target "$OUT/pydeps" $dists || exit 2
-    export PYTHONPATH="$OUT/pydeps${PYTHONPATH:+:$PYTHONPATH}"
+    pydeps="${TMPDIR:-/tmp}/gpu_check_pydeps"; rm -rf "$pydeps"
+    $PY -m pip install -q --no-index --no-deps --find-links "$WHEELS" --target "$pydeps" $dists || exit 2
+    export PYTHONPATH="$pydeps${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 $PY -c "import torch, hydra, omegaconf; print('torch', torch.__version__, 'cuda', torch.version.cuda,
