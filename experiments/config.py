@@ -79,6 +79,8 @@ class ModelConfig:
     shape_rule: ShapeRule = ShapeRule.exact
     seq_len: int = 128  # context T; byte-level tiny models learn most within 128 bytes
     init_std: float = 0.02  # N(0, 0.02) as GPT-2/LLaMA; residual projections get 0.02 / sqrt(2 L)
+    # the initial weights' seed apart from the batches' (null: `seed` sets both): tells a seed's init from its data
+    init_seed: int | None = None
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
 
@@ -207,7 +209,8 @@ def model_components(model: ModelConfig) -> Components:
 
 # Keys added to the schema after runs were recorded: at these values they are left out of fingerprints, so
 # runs recorded before the key existed keep their identity (and a relaunched sweep still finds them).
-ADDED_AT_DEFAULT = {"budget.flops_method": "6nd", "model.shape_rule": "exact", "data.sources": []}
+ADDED_AT_DEFAULT = {"budget.flops_method": "6nd", "model.shape_rule": "exact", "data.sources": [],
+                    "model.init_seed": None}
 
 
 def identity_excluded_keys() -> list[str]:

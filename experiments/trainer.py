@@ -92,7 +92,7 @@ def _identity(cfg: DictConfig) -> dict:
     data["model"].update(model_components(cfg.model).__dict__)
     for key, default in ADDED_AT_DEFAULT.items():
         group, name = key.split(".")
-        if data.get(group, {}).get(name) == default:
+        if name in data.get(group, {}) and data[group][name] == default:
             del data[group][name]
     for key in identity_excluded_keys():
         *parents, last = key.split(".")
@@ -215,6 +215,8 @@ def check(cfg: DictConfig) -> Checked:
         raise ScalingError(f"threads must be >= 1, got {cfg.threads}")
     if cfg.seed < 0:  # the data sampler's numpy generator takes none
         raise ScalingError(f"seed must be a whole number >= 0, got {cfg.seed}")
+    if cfg.model.init_seed is not None and cfg.model.init_seed < 0:
+        raise ScalingError(f"model.init_seed must be a whole number >= 0 or null, got {cfg.model.init_seed}")
     if cfg.log_every_steps is not None and cfg.log_every_steps < 1:
         raise ScalingError(f"log_every_steps must be >= 1 (or null for about 200 log points), got "
                            f"{cfg.log_every_steps}")
@@ -380,8 +382,8 @@ class Run:
 
 
 def _fresh(cfg: DictConfig, plan: RunPlan, device: torch.device):
-    """The model and optimizer at step 0: the seed fixes the initial weights."""
-    torch.manual_seed(cfg.seed)
+    """The model and optimizer at step 0: model.init_seed (or, where null, the seed) fixes the initial weights."""
+    torch.manual_seed(cfg.seed if cfg.model.init_seed is None else cfg.model.init_seed)
     model = Transformer(plan.shape, cfg.model.init_std, cfg.model.rope_theta, cfg.model.norm_eps).to(device)
     if model.num_params() != plan.params:
         raise RuntimeError(f"the model has {model.num_params():,} parameters, the planner counted {plan.params:,}")

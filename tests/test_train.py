@@ -53,6 +53,32 @@ def test_same_seed_same_losses_other_seed_other_losses(compose, tmp_path):
     assert runs["a"] == runs["b"] and runs["a"] != runs["c"]
 
 
+def test_init_seed_sets_the_weights_and_seed_the_batches(compose, tmp_path):
+    """model.init_seed=1 with seed=0 starts from seed 1's initial weights, and trains to other losses than either
+    seed's own run (seed 1's weights on seed 0's batches)."""
+    import torch
+
+    from experiments.sizing import resolve
+    from experiments.trainer import _fresh, fingerprint
+
+    base = ("data=tiny", "budget.flops=3e10", "log_every_steps=1", *BRIEF)
+    weights = {}
+    for name, extra in (("s0", ["seed=0"]), ("s1", ["seed=1"]), ("i1s0", ["seed=0", "model.init_seed=1"])):
+        cfg = compose(*base, *extra)
+        model, _ = _fresh(cfg, resolve(cfg, 256), torch.device("cpu"))
+        weights[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert torch.equal(weights["i1s0"], weights["s1"]) and not torch.equal(weights["i1s0"], weights["s0"])
+    # a run's identity holds init_seed when it is set, and leaves it out when null (runs recorded before it)
+    assert fingerprint(compose(*base, "model.init_seed=1")) != fingerprint(compose(*base))
+    assert fingerprint(compose(*base, "model.init_seed=null")) == fingerprint(compose(*base))
+    # trained: the swapped run differs from both seeds' (weights of one, batches of the other)
+    losses = {}
+    for name, extra in (("s0", ["seed=0"]), ("s1", ["seed=1"]), ("i1s0", ["seed=0", "model.init_seed=1"])):
+        train(compose(*base, *extra), tmp_path / name / "run")
+        losses[name] = [r["train_loss"] for r in read_metrics(tmp_path / name / "run")]
+    assert losses["i1s0"] != losses["s0"] and losses["i1s0"] != losses["s1"]
+
+
 LADDER_3E10 = ("data=tiny", "model.shape_rule=ladder", "budget.flops=3e10", "log_every_steps=10", *BRIEF)
 
 
