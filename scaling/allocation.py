@@ -100,6 +100,16 @@ def check_positive(value, what: str, unit: str) -> float:
     return number
 
 
+def check_count(value, what: str, unit: str) -> float:
+    """A finite number of `unit` (parameters, tokens) of at least one, or a ScalingError: a count below one is
+    most often a size written in other units (0.5 meaning 0.5B)."""
+    number = check_positive(value, what, unit)
+    if number < 1:
+        raise ScalingError(f"{what} counts {unit}: {value!r} is less than one; write the whole count (5e8 for 0.5 "
+                           f"billion)")
+    return number
+
+
 def check_budget(flops, what: str = "compute budget") -> float:
     """A finite positive FLOP count, or a ScalingError saying what was given."""
     return check_positive(flops, what, "FLOPs")
@@ -183,7 +193,7 @@ def allocate(rule: str, flops: float, law: Law, *, size_factor: float = 1.0,
     if not (math.isfinite(size_factor) and size_factor > 0):
         raise ScalingError(f"size_factor must be a finite positive multiple of the rule's N, got {size_factor!r}")
     if unique_tokens is not None:
-        unique_tokens = check_positive(unique_tokens, "the number of unique tokens", "tokens")
+        unique_tokens = check_count(unique_tokens, "the number of unique tokens", "tokens")
         _needs_loss(law, "repeated data (unique tokens)")
     d_inf = 0.0
     if rule == "optimal":

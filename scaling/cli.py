@@ -40,9 +40,9 @@ def _emit(args, payload, text: str) -> None:
 # --- argument types ------------------------------------------------------------------------------------------------
 
 def _number(text: str, flag: str, unit: str) -> float:
-    from scaling.allocation import check_positive
+    from scaling.allocation import check_count
 
-    return check_positive(text, flag, unit)
+    return check_count(text, flag, unit)
 
 
 def _comma_list(text: str, flag: str, what: str) -> list[str]:

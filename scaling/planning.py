@@ -18,7 +18,7 @@ from scaling.allocation import (
     Allocation,
     allocate,
     check_budget,
-    check_positive,
+    check_count,
 )
 from scaling.architecture import (
     DEFAULT_SEQ_LEN,
@@ -219,7 +219,7 @@ def plan(flops: float, law: Law | FittedLaw | str = "chinchilla", *, rules=None,
     flops = check_budget(flops)
     vocab_size = style_vocab(style, vocab_size)
     if unique_tokens is not None:
-        unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")
+        unique_tokens = check_count(unique_tokens, "--unique-tokens", "tokens")
     given = {"inference_tokens": inference_tokens, "unique_tokens": unique_tokens}
     if rules is not None:
         rules = list(rules)
@@ -267,12 +267,12 @@ def judge(model: float | str | ModelShape, tokens: float, law: Law | FittedLaw |
     if shape is not None:
         params, vocab_size, seq_len, components = shape.params, shape.vocab_size, shape.seq_len, shape.components
     else:
-        params = check_positive(model, "--params", "parameters")
+        params = check_count(model, "--params", "parameters")
         vocab_size = style_vocab(style, vocab_size)
         seq_len = DEFAULT_SEQ_LEN if seq_len is None else seq_len
-    tokens = check_positive(tokens, "--tokens", "tokens")
+    tokens = check_count(tokens, "--tokens", "tokens")
     if unique_tokens is not None:
-        unique_tokens = check_positive(unique_tokens, "--unique-tokens", "tokens")
+        unique_tokens = check_count(unique_tokens, "--unique-tokens", "tokens")
         if not law.has_loss:
             raise ScalingError(f"repeated data (unique tokens) needs a law with a loss (Approach 3 or a named law); "
                                f"{law.name} is an Approach {law.approach} allocation with no L(N, D)")

@@ -131,6 +131,9 @@ BAD_INPUT = {
     "minus infinity": ["plan", "--flops", "-inf"],
     "a vocabulary of one token": ["plan", "--flops", "1e20", "--vocab", "1"],
     "a preset with a vocabulary of one token": ["count", "--preset", "llama-7b", "--vocab", "1"],
+    "half a parameter": ["plan", "--params", "0.5", "--tokens", "1e9"],
+    "a fifth of a token": ["plan", "--params", "5e8", "--tokens", "0.2"],
+    "half a unique token": ["plan", "--params", "5e8", "--tokens", "1e9", "--unique-tokens", "0.5"],
 }
 
 
@@ -146,6 +149,8 @@ def test_bad_input_is_one_line_and_exit_2(case):
             assert f"must be a finite positive number of FLOPs, got '{value}'" in proc.stderr
     if "one token" in case:
         assert "--vocab must be at least 2" in proc.stderr
+    if case.startswith(("half a", "a fifth")):  # a count below one: most often a size in billions
+        assert "is less than one; write the whole count" in proc.stderr
     if "overflows" in case:  # says which input overflowed, not a budget of inf the user never typed
         assert "overflows (inf FLOPs)" in proc.stderr and ("--gpu-hours 1e+300" in proc.stderr
                                                            or "1e+300 parameters" in proc.stderr)
