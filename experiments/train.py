@@ -12,7 +12,8 @@ run stopped by SIGINT/SIGTERM (its checkpoint saved: rerun to resume).
 A sweep ends with one line: "sweep: N completed, M failed (names: why)". Its jobs report to a ledger file the
 launcher reads at the end (`<results_dir>/.sweeps/`, on the results filesystem so SLURM jobs on other nodes
 reach it). Under joblib, each worker watches its parent: if the sweep's process dies (kill -9), the worker
-saves its checkpoint and exits instead of training on as an orphan.
+saves its checkpoint and exits instead of training on as an orphan; the next sweep in that results dir says
+what the dead one's jobs had recorded, and removes its ledger (`report_abandoned`).
 """
 
 from __future__ import annotations
@@ -384,24 +385,61 @@ def _results_dir(args: list[str]) -> Path:
     return Path(given[-1] if given else TrainConfig.results_dir).resolve()
 
 
-def sweep_report(ledger: Path) -> int:
-    """Read the jobs' outcomes, print "sweep: N completed, M failed (...)" and return the exit code: 1 if any
-    job failed or was interrupted, else 0."""
+def _read_ledger(ledger: Path) -> list[dict]:
+    """The jobs' outcomes, one per line; the ledger is removed once read."""
     rows = []
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         for line in ledger.read_text().splitlines():
             with contextlib.suppress(ValueError):
                 rows.append(json.loads(line))
     with contextlib.suppress(OSError):
         ledger.unlink()
+    return rows
+
+
+def _outcomes(rows: list[dict]) -> tuple[str, bool]:
+    """("N completed, M failed (names: why)", whether any job failed or was interrupted)."""
     counts = Counter(row.get("status", "unknown") for row in rows)
     bad = [r for r in rows if r.get("status") not in ("completed", "diverged")]
     parts = [f"{counts['completed']} completed"]
     parts += [f"{n} {status}" for status, n in sorted(counts.items()) if status not in ("completed", "failed")]
     parts.append(f"{counts['failed']} failed")
-    names = "; ".join(f"{r['run']}: {r.get('error', r.get('status'))}" for r in bad)
-    print(f"scaling-train: sweep: {', '.join(parts)}" + (f" ({names})" if names else ""), file=sys.stderr)
+    names = "; ".join(f"{r.get('run')}: {r.get('error', r.get('status'))}" for r in bad)
+    return ", ".join(parts) + (f" ({names})" if names else ""), bool(bad)
+
+
+def sweep_report(ledger: Path) -> int:
+    """Read the jobs' outcomes, print "sweep: N completed, M failed (...)" and return the exit code: 1 if any
+    job failed or was interrupted, else 0."""
+    line, bad = _outcomes(_read_ledger(ledger))
+    print(f"scaling-train: sweep: {line}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def report_abandoned(sweeps: Path) -> None:
+    """The ledgers of this host's sweeps that died before their report (kill -9, a crash of the machine): each
+    is told in one line (what its jobs had recorded) and removed, with its stop marker. A ledger whose process
+    still runs, or that another host wrote (a SLURM node cannot see this host's processes), is left alone."""
+    host = socket.gethostname()
+    for ledger in sorted(sweeps.glob("*.jsonl")):
+        name, pid, started = (ledger.stem.rsplit("-", 2) + ["", ""])[:3]
+        if name != host or not pid.isdigit() or not started.isdigit() or _alive(int(pid)):
+            continue
+        line, _ = _outcomes(_read_ledger(ledger))
+        Path(f"{ledger}.stop").unlink(missing_ok=True)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(int(started)))
+        print(f"scaling-train: an earlier sweep in this results dir (pid {pid}, started {when}) ended before its "
+              f"report; its jobs had recorded: {line}. Rerunning its command resumes what it left", file=sys.stderr)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def main() -> None:
@@ -432,6 +470,7 @@ def main() -> None:
             print(f"scaling-train: error: cannot write the results dir {ledger.parent.parent}: "
                   f"{err.strerror or err}: choose a writable results_dir", file=sys.stderr)
             sys.exit(2)
+        report_abandoned(ledger.parent)
         os.environ[LEDGER_ENV] = str(ledger)
         os.environ[SWEEP_PID_ENV] = _this_process()
         signal.signal(signal.SIGTERM, _sweep_signalled)

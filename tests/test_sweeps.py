@@ -121,6 +121,29 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+def test_only_the_ledgers_of_dead_sweeps_on_this_host_are_reported_and_cleared(tmp_path, capsys):
+    """A live sweep's ledger (this test's own pid), and one another host wrote, are left alone."""
+    import socket
+
+    from experiments.train import report_abandoned
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host, now = socket.gethostname(), int(time.time())
+    row = json.dumps({"run": "r1", "status": "completed"}) + "\n" + json.dumps(
+        {"run": "r2", "status": "failed", "error": "boom"}) + "\n"
+    ledgers = {who: tmp_path / f"{h}-{pid}-{now}.jsonl" for who, h, pid in (
+        ("dead", host, dead.pid), ("alive", host, os.getpid()), ("elsewhere", host + "x", dead.pid))}
+    for path in ledgers.values():
+        path.write_text(row)
+    Path(f"{ledgers['dead']}.stop").write_text("SIGTERM")
+    report_abandoned(tmp_path)
+    err = capsys.readouterr().err
+    assert err.count("an earlier sweep") == 1 and f"(pid {dead.pid}," in err
+    assert "its jobs had recorded: 1 completed, 1 failed (r2: boom)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ledgers[w].name for w in ("alive", "elsewhere"))
+
+
 def test_killed_sweep_relaunched_skips_completed_runs_and_resumes_the_interrupted_one(tmp_path, data_cache):
     args = ["experiment=debug", "allocation.size_factor=1,2,4", "checkpoint.every_steps=100", "threads=1",
             "hydra/launcher=basic", *KILLABLE, f"data.cache_dir={data_cache}"]
@@ -135,8 +158,14 @@ def test_killed_sweep_relaunched_skips_completed_runs_and_resumes_the_interrupte
     proc.wait()
     assert not (second / "summary.json").exists(), "the second run finished before the kill: lengthen it"
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in first.iterdir()}
+    abandoned = list((tmp_path / "cut" / ".sweeps").glob("*.jsonl"))  # the killed sweep never read its ledger
+    assert len(abandoned) == 1
     relaunch = sweep(*args, "results_dir=cut", cwd=tmp_path)
     assert "completed already, skipping" in relaunch.stderr and "resuming at step" in relaunch.stderr
+    # the relaunch says what the killed sweep's jobs had recorded (the first run), and clears its ledger
+    assert (f"an earlier sweep in this results dir (pid {proc.pid}," in relaunch.stderr
+            and "its jobs had recorded: 1 completed, 0 failed." in relaunch.stderr), relaunch.stderr
+    assert not list((tmp_path / "cut" / ".sweeps").iterdir())
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in first.iterdir()} == before
     whole, again = summaries(tmp_path / "whole" / "debug"), summaries(cut)
     assert sorted(whole) == sorted(again) and len(whole) == 3
