@@ -67,8 +67,9 @@ architecture: install
 lint: install
 	$(VENV)/bin/ruff check scaling experiments tests bench
 
-# pytest-xdist runs the suite in TEST_WORKERS processes (on 2 cores ~9 min, against ~13 in one). No test asserts a
-# time, so sharing the cores changes no outcome; TEST_WORKERS=0 runs the suite in this one process.
+# pytest-xdist runs the suite in TEST_WORKERS processes (the README gives its time). No test asserts a duration
+# (their time limits are minutes, for hangs), so sharing the cores changes no outcome; TEST_WORKERS=0 runs the
+# suite in one process.
 TEST_WORKERS ?= 2
 test: lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS)

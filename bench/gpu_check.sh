@@ -6,16 +6,16 @@
 #   3. isoflop_gpu's two smallest budgets (3e14, 1e14 FLOPs x 6 sizes) with k=$K and then k=1 jobs on the GPU;
 #   4. summary.md: the figures above, as measured, with the card's name.
 # Offline: where hydra-core, omegaconf, antlr4 & co are missing, they are installed from a folder of wheels
-# ($WHEELS, default bench/wheels, made by bench/make_wheels.sh on a machine with network) into $TMPDIR/gpu_check_pydeps
-# (not under OUTDIR: a device tool that returns OUTDIR's files whole may limit their number).
+# ($WHEELS, default bench/wheels, made by bench/make_wheels.sh on a machine with network) into a new folder
+# under $TMPDIR (else /tmp), not under OUTDIR: a device tool that returns OUTDIR's files may limit their number.
 # Data: the committed tiny corpus (no download), or DATA=gutenberg with CACHE=a folder holding a prepared token
 # cache (`python -m experiments.data gutenberg --tokenizer bpe --vocab-size 8192 --cache-dir FOLDER` here). Each
 # phase has a time limit (LIMIT_TESTS, LIMIT_LADDER, LIMIT_SWEEP seconds); one that hits it is marked in summary.md
 # with what it finished, and the script goes on. Each sweep compiles into a fresh inductor/Triton cache, so k=1
 # and k=K both start cold, as a first sweep would.
 # Choices: PHASES (default "tests ladder sweeps"; "graphs" adds the ladder's 2M and 20M rungs under
-# compile_mode=reduce-overhead, i.e. CUDA graphs), MODES (the sweeps' compile modes, default "default"; e.g.
-# "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors, default the experiment's),
+# compile_mode=reduce-overhead, i.e. CUDA graphs), MODES (the sweeps' compile modes, default "reduce-overhead",
+# conf/hardware/gpu's; "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors, default the experiment's),
 # KS (the sweeps' job counts, default "$K 1").
 #
 #   bench/gpu_check.sh OUTDIR            # on a GPU machine
@@ -35,7 +35,7 @@ WHEELS=${WHEELS:-$ROOT/bench/wheels}
 K=${K:-6}          # jobs on the GPU at once in the first sweep (the second runs one at a time)
 DATA=${DATA:-tiny}
 PHASES=${PHASES:-tests ladder sweeps}
-MODES=${MODES:-default}
+MODES=${MODES:-reduce-overhead}  # conf/hardware/gpu's; "default reduce-overhead" compares the two
 CACHE=${CACHE:-$OUT/cache}
 cd "$ROOT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
@@ -58,7 +58,7 @@ if (( ${#missing[@]} )); then
         echo "gpu_check: missing $dists and no wheel folder $WHEELS: run bench/make_wheels.sh there first" >&2
         exit 2
     fi
-    pydeps="${TMPDIR:-/tmp}/gpu_check_pydeps"; rm -rf "$pydeps"
+    pydeps=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_pydeps.XXXXXX")
     $PY -m pip install -q --no-index --no-deps --find-links "$WHEELS" --target "$pydeps" $dists || exit 2
     export PYTHONPATH="$pydeps${PYTHONPATH:+:$PYTHONPATH}"
 fi
@@ -74,7 +74,7 @@ fi
 
 if (( CPU )); then
     DEVICE=cpu; LADDER=(--sizes 1e5,5e5 --seq-len 128 --batch 4 --steps 12 --threads 1)
-    SWEEP=(experiment=debug device=cpu threads=1 budget.flops=1e9 "allocation.size_factor=1,2"); KS="2 1"
+    SWEEP=(experiment=debug device=cpu threads=1 budget.flops=1e9 "allocation.size_factor=1,2"); KS=${KS:-"2 1"}
     GRAPHS=(--sizes 1e5 --seq-len 128 --batch 4 --steps 12 --threads 1)
     LIMIT_TESTS=120; LIMIT_LADDER=120; LIMIT_SWEEP=120; LIMIT_GRAPHS=120
 else

@@ -13,7 +13,8 @@ A sweep ends with one line: "sweep: N completed, M failed (names: why)". Its job
 launcher reads at the end (`<results_dir>/.sweeps/`, on the results filesystem so SLURM jobs on other nodes
 reach it). Under joblib, each worker watches its parent: if the sweep's process dies (kill -9), the worker
 saves its checkpoint and exits instead of training on as an orphan; the next sweep in that results dir says
-what the dead one's jobs had recorded, and removes its ledger (`report_abandoned`).
+what the dead one's jobs had recorded, and removes its ledger (`report_abandoned`: basic and joblib sweeps
+only, whose jobs die with them).
 """
 
 from __future__ import annotations
@@ -275,10 +276,10 @@ def config_error(err: Exception) -> str:
     return f"{key}: {message}" if key and key not in message else message or first_line(err)
 
 
-def validate_sweep(overrides: list[str]) -> str | None:
+def validate_sweep(overrides: list[str], found: dict | None = None) -> str | None:
     """Compose a sweep's first point, Hydra's own settings included (launcher, sweeper), so that a misspelt
     group or key is one line before any job starts; the jobs' values are checked by each job (one bad job must
-    not stop the others). The error line, or None."""
+    not stop the others). The error line, or None; `found["launcher"]` gets the launcher's class path."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ValueType
@@ -301,6 +302,8 @@ def validate_sweep(overrides: list[str]) -> str | None:
             cfg = compose(config_name="config", overrides=first, return_hydra_config=True)
             for at, option in options:
                 compose(config_name="config", overrides=[*first[:at], option, *first[at + 1:]])
+        if found is not None:
+            found["launcher"] = str(OmegaConf.select(cfg, "hydra.launcher._target_", default=""))
     except Exception as err:  # Hydra and OmegaConf raise many types; each becomes one line
         return config_error(err)
     try:  # before Hydra makes the sweep's directory, and once rather than in every job
@@ -416,30 +419,75 @@ def sweep_report(ledger: Path) -> int:
     return 1 if bad else 0
 
 
+# Launchers whose jobs run in the sweep's own process or in workers that stop when it dies (joblib's watch
+# their parent): once such a sweep's process is gone, its ledger holds all it will ever hold. Jobs of submitit's
+# launchers (local or SLURM) outlive it, so their ledgers are never taken for abandoned.
+JOBS_DIE_WITH_THE_SWEEP = ("BasicLauncher", "JoblibLauncher")
+
+
+def ledger_path(results_dir: Path, launcher: str) -> Path:
+    """`<results_dir>/.sweeps/<host>-<pid>-<start>[.local-<pid namespace>].jsonl`; the tag marks a sweep whose
+    jobs die with it (`JOBS_DIE_WITH_THE_SWEEP`), the only ledgers `report_abandoned` may read."""
+    name = f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}"
+    if launcher.endswith(JOBS_DIE_WITH_THE_SWEEP):
+        name += f".local-{_pid_namespace()}"
+    return results_dir / ".sweeps" / f"{name}.jsonl"
+
+
+def _pid_namespace() -> int:
+    """The inode of this process's pid namespace (containers on one host share its name, not their pids)."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
 def report_abandoned(sweeps: Path) -> None:
-    """The ledgers of this host's sweeps that died before their report (kill -9, a crash of the machine): each
-    is told in one line (what its jobs had recorded) and removed, with its stop marker. A ledger whose process
-    still runs, or that another host wrote (a SLURM node cannot see this host's processes), is left alone."""
-    host = socket.gethostname()
-    for ledger in sorted(sweeps.glob("*.jsonl")):
-        name, pid, started = (ledger.stem.rsplit("-", 2) + ["", ""])[:3]
-        if name != host or not pid.isdigit() or not started.isdigit() or _alive(int(pid)):
+    """The ledgers of sweeps that died before their report (kill -9, a crash of the machine): each is told in
+    one line (what its jobs had recorded) and removed, with its stop marker. Only ledgers of this host and pid
+    namespace, of launchers whose jobs die with the sweep, whose process is gone; each is first renamed to a
+    name of this sweep's, so two sweeps starting at once cannot both report it."""
+    host, namespace = socket.gethostname(), _pid_namespace()
+    for ledger in sorted(sweeps.glob("*.local-*.jsonl")):
+        base, _, tag = ledger.name[:-len(".jsonl")].rpartition(".local-")
+        name, pid, started = (base.rsplit("-", 2) + ["", ""])[:3]
+        if (name != host or tag != str(namespace) or not pid.isdigit() or not started.isdigit()
+                or _alive(int(pid), int(started))):
             continue
-        line, _ = _outcomes(_read_ledger(ledger))
+        claimed = ledger.with_name(f"{ledger.name}.claimed-{os.getpid()}")
+        try:
+            ledger.rename(claimed)
+        except OSError:  # another sweep claimed it first
+            continue
+        line, _ = _outcomes(_read_ledger(claimed))
         Path(f"{ledger}.stop").unlink(missing_ok=True)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(int(started)))
         print(f"scaling-train: an earlier sweep in this results dir (pid {pid}, started {when}) ended before its "
               f"report; its jobs had recorded: {line}. Rerunning its command resumes what it left", file=sys.stderr)
+    for marker in sweeps.glob("*.local-*.jsonl.stop"):  # a stop marker whose dead sweep's ledger was never made
+        ledger = marker.with_suffix("")
+        name, pid, started = (ledger.name.rpartition(".local-")[0].rsplit("-", 2) + ["", ""])[:3]
+        if (not ledger.exists() and name == host and pid.isdigit() and started.isdigit()
+                and not _alive(int(pid), int(started))):
+            marker.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: float) -> bool:
+    """Whether process `pid` runs and is the one that started at `started` (epoch seconds), not a later one
+    given the same pid (its start, from /proc, is after it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
-        return True
-    return True
+        pass
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK") <= started + 2  # the ledger is named after the start
+    except (OSError, ValueError, IndexError, StopIteration):
+        return True  # no /proc: take it for alive (the ledger stays)
 
 
 def main() -> None:
@@ -449,11 +497,12 @@ def main() -> None:
     multirun = any(a in ("-m", "--multirun") for a in args)
     # until a run takes over SIGTERM (to save its checkpoint), a stop says so in one line
     signal.signal(signal.SIGTERM, _stopped_before_training)
+    found: dict = {}  # what validate_sweep learns of the sweep (its launcher)
     try:
         if not any(a.startswith("-") for a in args):
             error = validate_args(args)
         elif multirun:
-            error = validate_sweep([a for a in args if not a.startswith("-")])
+            error = validate_sweep([a for a in args if not a.startswith("-")], found)
         else:
             error = None
     except KeyboardInterrupt:
@@ -463,7 +512,7 @@ def main() -> None:
         sys.exit(2)
     ledger = None
     if multirun:
-        ledger = _results_dir(args) / ".sweeps" / f"{socket.gethostname()}-{os.getpid()}-{int(time.time())}.jsonl"
+        ledger = ledger_path(_results_dir(args), found.get("launcher", ""))
         try:
             ledger.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -94,6 +94,8 @@ def _identity(cfg: DictConfig) -> dict:
         group, name = key.split(".")
         if name in data.get(group, {}) and data[group][name] == default:
             del data[group][name]
+    if data["model"].get("init_seed") == data.get("seed"):  # the weights' seed spelt out as the seed: one run
+        data["model"].pop("init_seed", None)
     for key in identity_excluded_keys():
         *parents, last = key.split(".")
         node = data
@@ -703,6 +705,7 @@ def summarise(run: Run) -> dict:
         "model": {"style": cfg.model.style, **plan.shape.to_dict()},
         **_request(cfg, plan, run.run_dir, run.fingerprint, tokens_done),
         "seed": cfg.seed,
+        **({} if cfg.model.init_seed is None else {"init_seed": cfg.model.init_seed}),  # the weights' own seed
         "data": {"name": cfg.data.name, "tokenizer": corpus.manifest["tokenizer"],
                  "vocab_size": corpus.vocab_size, "tokens_available": train_tokens,
                  "epochs": tokens_done / train_tokens, "val_tokens": corpus.manifest["tokens"]["val"],

@@ -206,6 +206,8 @@ def allocate(rule: str, flops: float, law: Law, *, size_factor: float = 1.0,
         if inference_tokens is None or not (math.isfinite(inference_tokens) and inference_tokens >= 0):
             raise ScalingError("the inference rule needs a finite, non-negative number of inference tokens "
                                f"(--inference-tokens), got {inference_tokens!r}")
+        if 0 < inference_tokens < 1:  # none is a choice (the plain optimum); a fraction of one is a slip of units
+            check_count(inference_tokens, "--inference-tokens", "tokens")
         if size_factor != 1.0:
             raise ScalingError("size_factor does not apply to the inference rule: it fixes the loss, not C")
         if unique_tokens is not None:

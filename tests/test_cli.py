@@ -134,6 +134,7 @@ BAD_INPUT = {
     "half a parameter": ["plan", "--params", "0.5", "--tokens", "1e9"],
     "a fifth of a token": ["plan", "--params", "5e8", "--tokens", "0.2"],
     "half a unique token": ["plan", "--params", "5e8", "--tokens", "1e9", "--unique-tokens", "0.5"],
+    "half a token of inference": ["plan", "--flops", "1e20", "--rules", "inference", "--inference-tokens", "0.5"],
 }
 
 

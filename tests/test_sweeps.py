@@ -121,27 +121,40 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-def test_only_the_ledgers_of_dead_sweeps_on_this_host_are_reported_and_cleared(tmp_path, capsys):
-    """A live sweep's ledger (this test's own pid), and one another host wrote, are left alone."""
+def test_only_the_ledgers_of_dead_local_sweeps_are_reported_and_cleared(tmp_path, capsys, monkeypatch):
+    """Left alone: a live sweep's ledger (this test's own pid), one another host wrote, one of a launcher whose
+    jobs outlive the sweep (submitit: no tag), and one of another pid namespace. Reported once, however many
+    sweeps look: a dead sweep's, and one whose pid now belongs to a process started after it (reused)."""
     import socket
 
-    from experiments.train import report_abandoned
+    from experiments import train as cli
 
+    monkeypatch.setattr(socket, "gethostname", lambda: "node-01.a-b")  # dashes in the host name
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    host, now = socket.gethostname(), int(time.time())
-    row = json.dumps({"run": "r1", "status": "completed"}) + "\n" + json.dumps(
+    now, ns = int(time.time()), cli._pid_namespace()
+    rows = json.dumps({"run": "r1", "status": "completed"}) + "\n" + json.dumps(
         {"run": "r2", "status": "failed", "error": "boom"}) + "\n"
-    ledgers = {who: tmp_path / f"{h}-{pid}-{now}.jsonl" for who, h, pid in (
-        ("dead", host, dead.pid), ("alive", host, os.getpid()), ("elsewhere", host + "x", dead.pid))}
-    for path in ledgers.values():
-        path.write_text(row)
-    Path(f"{ledgers['dead']}.stop").write_text("SIGTERM")
-    report_abandoned(tmp_path)
+    names = {"dead": f"node-01.a-b-{dead.pid}-{now}.local-{ns}",
+             "reused": f"node-01.a-b-{os.getpid()}-{now - 10 ** 6}.local-{ns}",  # this pid, started long after
+             "alive": f"node-01.a-b-{os.getpid()}-{now}.local-{ns}",
+             "elsewhere": f"node-02-{dead.pid}-{now}.local-{ns}",
+             "submitit": f"node-01.a-b-{dead.pid}-{now}",
+             "other namespace": f"node-01.a-b-{dead.pid}-{now}.local-{ns + 1}"}
+    for name in names.values():
+        (tmp_path / f"{name}.jsonl").write_text(rows)
+    (tmp_path / f"{names['dead']}.jsonl.stop").write_text("SIGTERM")
+    cli.report_abandoned(tmp_path)
+    cli.report_abandoned(tmp_path)  # a second sweep finds nothing left to report
     err = capsys.readouterr().err
-    assert err.count("an earlier sweep") == 1 and f"(pid {dead.pid}," in err
-    assert "its jobs had recorded: 1 completed, 1 failed (r2: boom)" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(ledgers[w].name for w in ("alive", "elsewhere"))
+    assert err.count("an earlier sweep") == 2 and f"(pid {dead.pid}," in err and f"(pid {os.getpid()}," in err
+    assert err.count("its jobs had recorded: 1 completed, 1 failed (r2: boom)") == 2
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(f"{names[w]}.jsonl" for w in ("alive", "elsewhere", "submitit", "other namespace"))
+    assert cli.ledger_path(tmp_path, "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+                           ).name.endswith(f".local-{ns}.jsonl")
+    assert ".local-" not in cli.ledger_path(
+        tmp_path, "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher").name
 
 
 def test_killed_sweep_relaunched_skips_completed_runs_and_resumes_the_interrupted_one(tmp_path, data_cache):

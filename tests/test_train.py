@@ -68,14 +68,16 @@ def test_init_seed_sets_the_weights_and_seed_the_batches(compose, tmp_path):
         model, _ = _fresh(cfg, resolve(cfg, 256), torch.device("cpu"))
         weights[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert torch.equal(weights["i1s0"], weights["s1"]) and not torch.equal(weights["i1s0"], weights["s0"])
-    # a run's identity holds init_seed when it is set, and leaves it out when null (runs recorded before it)
+    # a run's identity holds init_seed where it differs from the seed (runs recorded before the key keep theirs:
+    # test_fingerprints_of_the_committed_reference_runs_still_match)
     assert fingerprint(compose(*base, "model.init_seed=1")) != fingerprint(compose(*base))
-    assert fingerprint(compose(*base, "model.init_seed=null")) == fingerprint(compose(*base))
+    assert fingerprint(compose(*base, "model.init_seed=0")) == fingerprint(compose(*base))
     # trained: the swapped run differs from both seeds' (weights of one, batches of the other)
     losses = {}
     for name, extra in (("s0", ["seed=0"]), ("s1", ["seed=1"]), ("i1s0", ["seed=0", "model.init_seed=1"])):
-        train(compose(*base, *extra), tmp_path / name / "run")
+        summary = train(compose(*base, *extra), tmp_path / name / "run")
         losses[name] = [r["train_loss"] for r in read_metrics(tmp_path / name / "run")]
+        assert summary.get("init_seed") == (1 if name == "i1s0" else None)  # recorded where it is set
     assert losses["i1s0"] != losses["s0"] and losses["i1s0"] != losses["s1"]
 
 
