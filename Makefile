@@ -72,7 +72,7 @@ lint: install
 # suite in one process.
 TEST_WORKERS ?= 2
 test: lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test-slow: install  # the checks too long for every change (4,000-resample intervals, ...)
 	$(PY) -m pytest -q -m slow -n $(TEST_WORKERS)
