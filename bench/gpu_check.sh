@@ -15,8 +15,8 @@
 # and k=K both start cold, as a first sweep would.
 # Choices: PHASES (default "tests ladder sweeps"; "graphs" adds the ladder's 2M and 20M rungs under
 # compile_mode=reduce-overhead, i.e. CUDA graphs), MODES (the sweeps' compile modes, default "reduce-overhead",
-# conf/hardware/gpu's; "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors, default the experiment's),
-# KS (the sweeps' job counts, default "$K 1").
+# conf/hardware/gpu's; "default reduce-overhead" runs each k under both), SIZES (the sweeps' size factors,
+# default the experiment's), KS (the sweeps' job counts, default "$K 1").
 #
 #   bench/gpu_check.sh OUTDIR            # on a GPU machine
 #   bench/gpu_check.sh OUTDIR --cpu      # the same pipeline at toy sizes on the CPU (checks the script itself)

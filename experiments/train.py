@@ -444,15 +444,12 @@ def _pid_namespace() -> int:
 
 def report_abandoned(sweeps: Path) -> None:
     """The ledgers of sweeps that died before their report (kill -9, a crash of the machine): each is told in
-    one line (what its jobs had recorded) and removed, with its stop marker. Only ledgers of this host and pid
-    namespace, of launchers whose jobs die with the sweep, whose process is gone; each is first renamed to a
-    name of this sweep's, so two sweeps starting at once cannot both report it."""
-    host, namespace = socket.gethostname(), _pid_namespace()
+    one line (what its jobs had recorded) and removed, with its stop marker (a marker whose ledger was never
+    made goes too). Only those `_dead_local` takes; each is first renamed to a name of this sweep's, so two
+    sweeps starting at once cannot both report it."""
     for ledger in sorted(sweeps.glob("*.local-*.jsonl")):
-        base, _, tag = ledger.name[:-len(".jsonl")].rpartition(".local-")
-        name, pid, started = (base.rsplit("-", 2) + ["", ""])[:3]
-        if (name != host or tag != str(namespace) or not pid.isdigit() or not started.isdigit()
-                or _alive(int(pid), int(started))):
+        dead = _dead_local(ledger.name)
+        if dead is None:
             continue
         claimed = ledger.with_name(f"{ledger.name}.claimed-{os.getpid()}")
         try:
@@ -461,15 +458,24 @@ def report_abandoned(sweeps: Path) -> None:
             continue
         line, _ = _outcomes(_read_ledger(claimed))
         Path(f"{ledger}.stop").unlink(missing_ok=True)
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(int(started)))
+        pid, started = dead
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
         print(f"scaling-train: an earlier sweep in this results dir (pid {pid}, started {when}) ended before its "
               f"report; its jobs had recorded: {line}. Rerunning its command resumes what it left", file=sys.stderr)
-    for marker in sweeps.glob("*.local-*.jsonl.stop"):  # a stop marker whose dead sweep's ledger was never made
-        ledger = marker.with_suffix("")
-        name, pid, started = (ledger.name.rpartition(".local-")[0].rsplit("-", 2) + ["", ""])[:3]
-        if (not ledger.exists() and name == host and pid.isdigit() and started.isdigit()
-                and not _alive(int(pid), int(started))):
+    for marker in sweeps.glob("*.local-*.jsonl.stop"):
+        if not marker.with_suffix("").exists() and _dead_local(marker.with_suffix("").name) is not None:
             marker.unlink(missing_ok=True)
+
+
+def _dead_local(name: str) -> tuple[int, int] | None:
+    """(pid, start) of the sweep that `ledger_path` named `name`, if it ran on this host and in this pid
+    namespace under a launcher whose jobs die with it, and its process is gone; else None."""
+    base, tagged, namespace = name.removesuffix(".jsonl").rpartition(".local-")
+    host, pid, started = (base.rsplit("-", 2) + ["", ""])[:3]
+    if (not tagged or host != socket.gethostname() or namespace != str(_pid_namespace()) or not pid.isdigit()
+            or not started.isdigit() or _alive(int(pid), int(started))):
+        return None
+    return int(pid), int(started)
 
 
 def _alive(pid: int, started: float) -> bool:

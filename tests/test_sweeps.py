@@ -144,13 +144,17 @@ def test_only_the_ledgers_of_dead_local_sweeps_are_reported_and_cleared(tmp_path
     for name in names.values():
         (tmp_path / f"{name}.jsonl").write_text(rows)
     (tmp_path / f"{names['dead']}.jsonl.stop").write_text("SIGTERM")
+    # stop markers whose ledger was never made: a dead local sweep's goes, another namespace's stays
+    (tmp_path / f"node-01.a-b-{dead.pid}-{now + 1}.local-{ns}.jsonl.stop").write_text("SIGTERM")
+    (tmp_path / f"node-01.a-b-{dead.pid}-{now + 1}.local-{ns + 1}.jsonl.stop").write_text("SIGTERM")
     cli.report_abandoned(tmp_path)
     cli.report_abandoned(tmp_path)  # a second sweep finds nothing left to report
     err = capsys.readouterr().err
     assert err.count("an earlier sweep") == 2 and f"(pid {dead.pid}," in err and f"(pid {os.getpid()}," in err
     assert err.count("its jobs had recorded: 1 completed, 1 failed (r2: boom)") == 2
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted(f"{names[w]}.jsonl" for w in ("alive", "elsewhere", "submitit", "other namespace"))
+    assert left == sorted([*(f"{names[w]}.jsonl" for w in ("alive", "elsewhere", "submitit", "other namespace")),
+                           f"node-01.a-b-{dead.pid}-{now + 1}.local-{ns + 1}.jsonl.stop"])
     assert cli.ledger_path(tmp_path, "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
                            ).name.endswith(f".local-{ns}.jsonl")
     assert ".local-" not in cli.ledger_path(
