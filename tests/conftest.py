@@ -1,5 +1,6 @@
 """Shared fixtures: Hydra composition of the harness's config, and a token cache shared by the session."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,14 @@ BRIEF = ("optim.target_steps=150", "optim.max_steps=200")
 # ~400 steps instead of BRIEF's ~200 (experiment=debug's): for the tests that must catch a run mid-way (a kill, a
 # cancellation) at any machine's speed
 KILLABLE = ("optim.target_steps=300", "optim.max_steps=400")
+
+# Under pytest-xdist (`make test` runs TEST_WORKERS processes) each worker gets its share of the cores, as a sweep
+# gives each job its share (experiments.train): with torch's default of one thread per core in every worker, and in
+# every run a test starts, the machine is oversubscribed and the training tests slow down many times.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _SHARE = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    torch.set_num_threads(_SHARE)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_SHARE))  # the runs the tests start as processes
 
 
 @pytest.fixture(scope="session")
