@@ -260,6 +260,7 @@ def cmd_fit(args) -> int:
                  drop_highest_loss=args.drop_highest_loss, budget_tol=args.budget_tol, min_runs=args.min_runs,
                  window=_window(args.window), skew=args.skew, law_window=_window(args.law_window, "--law-window"),
                  tie_exponents=args.tie_exponents, form=args.form, compute=args.compute,
+                 min_tokens_per_param=args.min_tokens_per_param,
                  params=args.params, holdout_budget=holdout, progress=True, **columns)
     payload = result.to_dict()
     if args.out:
@@ -484,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--law-window", default="all", metavar="K|all",
                    help="Approach 3 on the runs of Approach 2's windows only (each isoFLOP budget's best size and K "
                         "either side), or on every run (default %(default)s, Chinchilla's practice)")
+    p.add_argument("--min-tokens-per-param", type=float, default=fit_defaults.min_tokens_per_param, metavar="T",
+                   help="Approach 3 without the runs trained on fewer than T tokens per parameter (the data-starved "
+                        "end of each isoFLOP profile); default: every run")
     p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
                    help="C = 6ND, or exact (Chinchilla App. F; results dirs' flops_exact); default %(default)s")
     p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,

@@ -338,6 +338,14 @@ def fit_text(out: dict) -> str:
                  f"{starts['grid']} starts ({starts['run']} run, {starts['reached_best']} reach the best)")
         lines += ["", f"Approach 3: L = {form}, {loss} delta {out['delta']:g} on log losses; {tried}; "
                       f"objective {out['objective']:.10f}"]
+        subset = [f"the runs of Approach 2's windows (best size +- {out['law_window']['k']})"
+                  if "law_window" in out else "",
+                  f"the runs with >= {out['min_tokens_per_param']['tokens_per_param']:g} tokens per parameter"
+                  if "min_tokens_per_param" in out else ""]
+        if any(subset):
+            last = out.get("min_tokens_per_param") or out["law_window"]
+            lines.append(f"fitted on {' among '.join(reversed([x for x in subset if x]))}: {last['points']} of "
+                         f"{out['n_points']}")
         ci = out.get("ci")
         terms = KAPLAN_KEYS if kaplan else LAW_KEYS
         tied = out.get("tie_exponents", False)  # alpha = beta makes a = b = 0.5 by construction: no interval

@@ -214,6 +214,18 @@ def test_a_dense_sweep_warns_of_nothing():
                     "column (--run-col)"]
 
 
+def test_an_exponent_the_runs_cannot_pin_is_named_in_a_warning():
+    """Two budgets a factor 2 apart: Approach 2's a comes with an interval wider than +-0.25 (every exponent
+    proposed for language models), and the fit says so in one warning; the dense sweep above says nothing."""
+    out, said = caught(lambda: fit(isoflop_sweep(0, budgets=(1e18, 2e18)), approach="2", bootstrap=200).to_dict())
+    lo, hi = out["approach2"]["ci"]["a"]
+    assert (hi - lo) / 2 > 0.25
+    assert [w for w in said if "do not pin" in w] == [
+        f"approach 2: a = {out['approach2']['a']:.3f}, but its 95% interval [{lo:.3f}, {hi:.3f}] is wider than +-0.25: "
+        f"these runs do not pin how N_opt grows with C; add budgets over a wider range of compute, or sizes and "
+        f"seeds around each optimum"]
+
+
 # --- 5. columns that disagree --------------------------------------------------------------------------------------
 
 def test_flops_far_from_6nd_warn_with_the_count_and_the_worst_ratio():

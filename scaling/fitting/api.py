@@ -126,6 +126,9 @@ from scaling.laws import KAPLAN_KEYS, LAW_KEYS, PLANNER_CONVENTIONS, KaplanLaw, 
 
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
 FAILED_SHARE = 0.1  # more failed bootstrap resamples than this share are flagged
+# An interval on a wider than +- this says nothing a planner can use: it spans every exponent proposed for language
+# models, Kaplan et al.'s 0.73 and Chinchilla's 0.46-0.50 alike, and more
+UNPINNED_HALF_WIDTH = 0.25
 NUMERIC_FAILURES = (OverflowError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
 PARAMS_3 = LAW_KEYS  # Approach 3's terms in Chinchilla's form
 PARAMS_12 = ("a", "params_coefficient", "b", "tokens_coefficient")
@@ -192,6 +195,16 @@ def _warn_outside(label: str, point: dict, ci: dict, rows: list[dict], level: fl
                       f"resamples disagree with the full-data fit, so read those intervals with care", stacklevel=4)
 
 
+def _warn_unpinned(label: str, a: float, ci: dict, level: float) -> None:
+    """Warn when a's interval is wider than +- UNPINNED_HALF_WIDTH: the fit then gives a number the runs do not
+    support, and the interval alone is easy to read past."""
+    lo, hi = ci.get("a", (np.nan, np.nan))
+    if np.isfinite(lo) and np.isfinite(hi) and (hi - lo) / 2 > UNPINNED_HALF_WIDTH:
+        warnings.warn(f"{label}: a = {a:.3f}, but its {level * 100:g}% interval [{lo:.3f}, {hi:.3f}] is wider than "
+                      f"+-{UNPINNED_HALF_WIDTH:g}: these runs do not pin how N_opt grows with C; add budgets over "
+                      f"a wider range of compute, or sizes and seeds around each optimum", stacklevel=4)
+
+
 def _warn_few(label: str, ok: int, k: int, level: float) -> None:
     """Warn when more than FAILED_SHARE of the resamples failed: the intervals then rest on the easy resamples."""
     if k - ok > FAILED_SHARE * k:
@@ -239,6 +252,31 @@ def frontier_runs(data: FitData, opts: FitOptions) -> FitData:
     return data.subset(np.flatnonzero(keep))
 
 
+def data_rich_runs(data: FitData, opts: FitOptions) -> FitData:
+    """The runs with at least `opts.min_tokens_per_param` tokens per parameter. The far, data-starved end of an
+    isoFLOP profile (large models trained for a few hundred steps on a fraction of a token per parameter) is where
+    a form fitted across the whole profile may not hold; leaving it out tests how far those runs set the law."""
+    keep = np.flatnonzero(data.tokens / data.params >= opts.min_tokens_per_param)
+    if len(keep) == len(data):
+        return data
+    if not len(keep):
+        raise ScalingError(f"approach 3 with --min-tokens-per-param {opts.min_tokens_per_param:g} leaves no run: the "
+                           f"most tokens per parameter here is {np.max(data.tokens / data.params):.3g}")
+    return data.subset(keep)
+
+
+def _restricted(data: FitData, opts: FitOptions) -> tuple[FitData, dict]:
+    """Approach 3's runs under --law-window and --min-tokens-per-param, and what each left, for the fit's record."""
+    said = {}
+    if opts.law_window is not None:
+        data = frontier_runs(data, opts)
+        said["law_window"] = {"k": opts.law_window, "points": len(data)}
+    if opts.min_tokens_per_param is not None:
+        data = data_rich_runs(data, opts)
+        said["min_tokens_per_param"] = {"tokens_per_param": opts.min_tokens_per_param, "points": len(data)}
+    return data, said
+
+
 def _law_of_fit(best):
     """The best fit's law, or one line saying why the data give none: a non-finite term, an exponent <= 0, or
     exponents so near 0 (losses that do not change with N and D) that the optimum has no finite split."""
@@ -260,10 +298,9 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     from scaling.fitting import parametric
     from scaling.fitting.bootstrap import progress, refit_in_chunks, resample_counts
 
-    if opts.law_window is not None:
-        data = frontier_runs(data, opts)
+    data, said = _restricted(data, opts)
     if opts.form == "kaplan":
-        return _approach3_kaplan(data, opts, budgets)
+        return _approach3_kaplan(data, opts, budgets, said)
     n_params = 4 if opts.tie_exponents else 5
     parametric.check_identifiable(data.params, data.tokens, duplicates=data.duplicates, n_params=n_params)
     for line in parametric.underdetermined(data.params, data.tokens, n_params):
@@ -271,9 +308,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
     best = parametric.fit_parametric(data.params, data.tokens, data.loss, loss_kind=opts.loss, delta=opts.delta,
                           asymmetry=opts.asymmetry, grid=opts.grid, engine=opts.engine, tie=opts.tie_exponents)
     law = _law_of_fit(best)
-    out = best.to_dict()
-    if opts.law_window is not None:
-        out["law_window"] = {"k": opts.law_window, "points": len(data)}
+    out = {**best.to_dict(), **said}
     per_token = parametric.per_token_compute(data.params, data.tokens, data.compute)
     if np.allclose(per_token, (6.0, 1.0), rtol=1e-9, atol=0):
         per_token = (6.0, 1.0)
@@ -303,6 +338,7 @@ def _approach3(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, 
                  **_intervals(scalars, opts.level)}
     out["draws"] = {name: samples[name][ok].tolist() for name in PARAMS_3}
     _warn_outside("approach 3", {name: out[name] for name in scalars}, out["ci"], out["budgets"], opts.level)
+    _warn_unpinned("approach 3", out["a"], out["ci"], opts.level)
     return best, out, samples
 
 
@@ -322,7 +358,7 @@ def _misfit(out: dict, data: FitData, law, n_params: int, form: str, label: str 
                       f"describe the form as much as the data; compare Approach 2", stacklevel=4)
 
 
-def _approach3_kaplan(data: FitData, opts: FitOptions, budgets) -> tuple[object, dict, dict | None]:
+def _approach3_kaplan(data: FitData, opts: FitOptions, budgets, said: dict) -> tuple[object, dict, dict | None]:
     """Approach 3 in Kaplan et al.'s form (`kaplan`; `opts.form` = "kaplan"): the law, a and b, the rows at
     `budgets` and, with a bootstrap, intervals and draws, in the keys of Chinchilla's form's section."""
     from scaling.fitting import kaplan, parametric
@@ -335,9 +371,8 @@ def _approach3_kaplan(data: FitData, opts: FitOptions, budgets) -> tuple[object,
     fitted = kaplan.fit_kaplan(data.params, data.tokens, data.loss, delta=opts.delta)
     law = fitted.law
     out = {"form": "kaplan", **{k: getattr(law, k) for k in KAPLAN_KEYS}, "a": law.a, "b": law.b,
-           "objective": fitted.objective, "loss": "huber", "delta": opts.delta, "starts": {"grid": len(kaplan.GRID)}}
-    if opts.law_window is not None:
-        out["law_window"] = {"k": opts.law_window, "points": len(data)}
+           "objective": fitted.objective, "loss": "huber", "delta": opts.delta, "starts": {"grid": len(kaplan.GRID)},
+           **said}
     _misfit(out, data, law, 5, "E + [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D", "approach 3 (Kaplan's form)")
     n_opt, d_opt = law.optimal_params(budgets), law.optimal_tokens(budgets)
     estimates = {"params": n_opt, "tokens": d_opt, "loss": law.loss(n_opt, d_opt)}
@@ -362,6 +397,7 @@ def _approach3_kaplan(data: FitData, opts: FitOptions, budgets) -> tuple[object,
     out["draws"] = {name: samples[name][ok].tolist() for name in KAPLAN_KEYS}
     _warn_outside("approach 3 (Kaplan's form)", {name: out[name] for name in samples}, out["ci"], out["budgets"],
                   opts.level)
+    _warn_unpinned("approach 3 (Kaplan's form)", out["a"], out["ci"], opts.level)
     return fitted, out, {**samples, **per_budget}
 
 
@@ -386,6 +422,7 @@ def _power_law_section(label: str, result, draw, opts: FitOptions, budgets) -> d
                      "failed": int((~ok).sum()), **_intervals({"a": samples["a"], "b": samples["b"]}, opts.level)}
         out["draws"] = {name: samples[name][ok].tolist() for name in PARAMS_12}
         _warn_outside(label, {"a": out["a"], "b": out["b"]}, out["ci"], out["budgets"], opts.level)
+        _warn_unpinned(label, out["a"], out["ci"], opts.level)
     return out, samples
 
 

@@ -55,6 +55,7 @@ class FitOptions:
     form: str = "chinchilla"  # Approach 3's law: chinchilla | kaplan (scaling.laws.LAW_FORMS)
     tie_exponents: bool = False  # Approach 3: alpha = beta (4 parameters)
     law_window: int | None = None  # Approach 3 on the runs of Approach 2's windows (best size +- K); None: all
+    min_tokens_per_param: float | None = None  # Approach 3 without the runs below this D/N; None: every run
     compute: str = "6nd"  # which C: 6ND, or "exact" (Appendix F; results dirs' flops_exact)
     params: str = "total"  # which N: "total" or "non-embedding" (Kaplan's; results dirs' non_embedding_params)
     progress: bool = False  # a progress bar for the bootstrap
@@ -94,6 +95,10 @@ class FitOptions:
         if self.law_window is not None and not _whole(self.law_window, 1):
             raise ScalingError(f"--law-window takes a whole number of neighbours >= 1 on each side of each budget's "
                                f"best size (or 'all' for every run), got {self.law_window!r}")
+        if self.min_tokens_per_param is not None and not (_finite(self.min_tokens_per_param)
+                                                          and self.min_tokens_per_param > 0):
+            raise ScalingError(f"--min-tokens-per-param takes a positive number of tokens per parameter, got "
+                               f"{self.min_tokens_per_param!r}")
         for name in ("tie_exponents", "skew"):
             if not isinstance(getattr(self, name), bool):
                 raise ScalingError(f"{name} takes True or False, got {getattr(self, name)!r}")
