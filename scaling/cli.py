@@ -486,8 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Approach 3 on the runs of Approach 2's windows only (each isoFLOP budget's best size and K "
                         "either side), or on every run (default %(default)s, Chinchilla's practice)")
     p.add_argument("--min-tokens-per-param", type=float, default=fit_defaults.min_tokens_per_param, metavar="T",
-                   help="Approach 3 without the runs trained on fewer than T tokens per parameter (the data-starved "
-                        "end of each isoFLOP profile); default: every run")
+                   help="Approach 3 without the runs trained on fewer than T tokens per parameter, D/N with N as "
+                        "--params counts it (the data-starved end of each isoFLOP profile); default: every run")
     p.add_argument("--compute", default=fit_defaults.compute, choices=COMPUTES,
                    help="C = 6ND, or exact (Chinchilla App. F; results dirs' flops_exact); default %(default)s")
     p.add_argument("--params", default=fit_defaults.params, choices=PARAMS,

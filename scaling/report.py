@@ -50,6 +50,9 @@ APPROACH_NAMES = {"1": "Approach 1 (envelope of curves)", "2": "Approach 2 (isoF
 CONVENTION_RESAMPLES = 200  # bootstrap resamples of each fit in the conventions table (the main fits keep theirs)
 CONVENTIONS = [(params, compute) for params in PARAMS for compute in COMPUTES]
 LAW_FILES = {"3": "law.json", "3k": "law_kaplan.json"}  # Approach 3's laws in Chinchilla's and Kaplan's form
+# Draws of runs from Kaplan's fitted law that Chinchilla's form is fitted to, where the runs favour Kaplan's form
+# (~0.25 s each on 70 runs): a value the shape alone sets falls outside their range 2 times in READING_DRAWS + 1
+READING_DRAWS = 40
 FIGURES = ("loss_curves.png", "isoflop.png", "optimal_scaling.png", "allocations.png", "backtest.png")
 PLANNER_CONVENTION = (PLANNER_CONVENTIONS["params"], PLANNER_CONVENTIONS["compute"])  # (params, compute)
 CONVENTION_NAMES = {"total": "total (with embeddings)", "non-embedding": "non-embedding (Kaplan)",
@@ -274,6 +277,8 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits["3k"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3k"] = str(err)
+    if "3k" in report.fits and _favoured(report.fits["3k"], report.fits["3"]) == "3k":
+        report.fits["3k"]["chinchilla_reading"] = _chinchilla_reading(data, opts, report.fits["3k"], report.fits["3"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -424,15 +429,52 @@ def _kaplan_note(kaplan: dict, chinchilla: dict, directory, plannable: bool) -> 
             f"{floor}); objective {kaplan['objective']:.4g} against {chinchilla['objective']:.4g} for "
             f"Chinchilla's form, both with 5 parameters; {_misfit(kaplan)}. It is saved as `{LAW_FILES['3k']}`: "
             f"{_plans_with(directory, LAW_FILES['3k'], plannable)}")
+    favoured = _favoured(kaplan, chinchilla)
+    if favoured is None:
+        return text
+    name = "Kaplan et al.'s" if favoured == "3k" else "Chinchilla's"
+    text += (f" Both measures favour {name} form on these runs (lower objective, smaller lack of fit): plan "
+             f"with `{LAW_FILES[favoured]}`.")
+    reading = kaplan.get("chinchilla_reading")
+    if reading and reading["fitted"]:
+        text += (f" Runs drawn from this law at the same N and D, with the seeds' scatter (sd "
+                 f"{reading['noise_sd']:.3f} in log loss), give Chinchilla's form a = {reading['median']:.3f} "
+                 f"({reading['range'][0]:.3f} to {reading['range'][1]:.3f} over {reading['fitted']} draws) where the "
+                 f"law's own is {kaplan['a']:.3f}: its {chinchilla['a']:.3f} on the real runs is "
+                 + ("what that form reads from a surface of this shape, not an optimum that differs."
+                    if reading["range"][0] <= chinchilla["a"] <= reading["range"][1] else
+                    f"outside that range (where the shape alone sets it, 2 times in {reading['draws'] + 1}), so the "
+                    f"shape of the surface may not account for it alone."))
+    return text
+
+
+def _favoured(kaplan: dict, chinchilla: dict) -> str | None:
+    """The form ("3k" or "3") both measures favour, a lower objective and a smaller lack of fit, or None where
+    they disagree or there are no seeds to test the fits against."""
     f_k, f_c = (s.get("lack_of_fit", {}).get("F") for s in (kaplan, chinchilla))
     if f_k is None or f_c is None:
-        return text
+        return None
     better = [kaplan["objective"] < chinchilla["objective"], f_k < f_c]
-    if all(better) or not any(better):
-        name, file = ("Kaplan et al.'s", LAW_FILES["3k"]) if all(better) else ("Chinchilla's", LAW_FILES["3"])
-        text += (f" Both measures favour {name} form on these runs (lower objective, smaller lack of fit): plan "
-                 f"with `{file}`.")
-    return text
+    return "3k" if all(better) else "3" if not any(better) else None
+
+
+def _chinchilla_reading(data, opts, kaplan: dict, chinchilla: dict) -> dict:
+    """What Chinchilla's form reads from runs drawn from Kaplan's fitted law at the runs' own N and D, with the
+    seeds' scatter (`kaplan.chinchilla_form_on`): its a's median and range over READING_DRAWS draws."""
+    from scaling.fitting.api import prepare
+    from scaling.fitting.kaplan import chinchilla_form_on
+    from scaling.laws import KAPLAN_KEYS, KaplanLaw
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the runs' warnings were given with the fits
+        every = prepare(data, opts)
+    noise = chinchilla["lack_of_fit"]["replicate_sd"]
+    law = KaplanLaw(**{k: kaplan[k] for k in KAPLAN_KEYS})
+    a = chinchilla_form_on(law, every.params, every.tokens, noise, READING_DRAWS, opts.seed, opts.delta)
+    a = a[np.isfinite(a)]
+    return {"draws": READING_DRAWS, "fitted": len(a), "noise_sd": noise,
+            "median": float(np.median(a)) if len(a) else None,
+            "range": [float(a.min()), float(a.max())] if len(a) else None}
 
 
 def _scatter_note(scatter: dict | None, who: str) -> str:

@@ -214,16 +214,20 @@ def test_a_dense_sweep_warns_of_nothing():
                     "column (--run-col)"]
 
 
-def test_an_exponent_the_runs_cannot_pin_is_named_in_a_warning():
-    """Two budgets a factor 2 apart: Approach 2's a comes with an interval wider than +-0.25 (every exponent
-    proposed for language models), and the fit says so in one warning; the dense sweep above says nothing."""
-    out, said = caught(lambda: fit(isoflop_sweep(0, budgets=(1e18, 2e18)), approach="2", bootstrap=200).to_dict())
-    lo, hi = out["approach2"]["ci"]["a"]
+@pytest.mark.parametrize("approach, form, label", [("2", "chinchilla", "approach 2"), ("3", "chinchilla", "approach 3"),
+                                                   ("3", "kaplan", "approach 3 (Kaplan's form)")])
+def test_an_exponent_the_runs_cannot_pin_is_named_in_a_warning(approach, form, label):
+    """Two budgets a factor 2 apart, 2% noise: a comes with an interval wider than +-0.25 (every exponent proposed
+    for language models), and each approach says so in one warning; the dense sweep above says nothing."""
+    out, said = caught(lambda: fit(isoflop_sweep(0, noise=0.02, budgets=(1e18, 2e18)), approach=approach, form=form,
+                                   bootstrap=200).to_dict())
+    section = out["approach2"] if approach == "2" else out
+    lo, hi = section["ci"]["a"]
     assert (hi - lo) / 2 > 0.25
     assert [w for w in said if "do not pin" in w] == [
-        f"approach 2: a = {out['approach2']['a']:.3f}, but its 95% interval [{lo:.3f}, {hi:.3f}] is wider than +-0.25: "
-        f"these runs do not pin how N_opt grows with C; add budgets over a wider range of compute, or sizes and "
-        f"seeds around each optimum"]
+        f"{label}: a = {section['a']:.3f}, but its 95% interval [{lo:.3f}, {hi:.3f}] is wider than +-0.25: these runs "
+        f"do not pin how N_opt grows with C; add budgets over a wider range of compute, or sizes and seeds around "
+        f"each optimum"]
 
 
 # --- 5. columns that disagree --------------------------------------------------------------------------------------

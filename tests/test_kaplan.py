@@ -167,3 +167,32 @@ def test_chinchillas_form_on_kaplan_shaped_runs_of_the_reference_design_is_low_a
                 assert out["a"] < true_a - 0.1 and hi < true_a and (hi - lo) / 2 > 0.08
             else:
                 assert lo <= true_a <= hi and (hi - lo) / 2 < 0.05
+
+
+def test_a_report_on_kaplan_shaped_runs_says_what_chinchillas_form_reads_there(tmp_path):
+    """A sweep drawn from Kaplan's form, two seeds per run: the report favours Kaplan's form and fits Chinchilla's
+    form to runs drawn from Kaplan's fitted law at the same N and D with the seeds' scatter; the real runs, drawn
+    from (nearly) that law, give a Chinchilla-form a near the draws' median, and the report's sentence says
+    whether it lies inside their range."""
+    from scaling.report import READING_DRAWS, build
+    from tests.synthetic_runs import write_sweep
+
+    frame = _sweep(KAPLAN, 0, noise=0.005, seeds=2)
+    frame["rule"] = "optimal"
+    frame["size_factor"] = [n / KAPLAN.compute_optimal(c)[0] for n, c in zip(frame["params"], frame["budget"],
+                                                                             strict=True)]
+    frame["run"] = [f"run{i:03d}" for i in range(len(frame))]
+    write_sweep(tmp_path, frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = build(tmp_path / "isoflop", bootstrap=200)
+    reading, chinchilla = report.fits["3k"]["chinchilla_reading"], report.fits["3"]
+    assert reading["fitted"] == reading["draws"] == READING_DRAWS
+    assert reading["noise_sd"] == chinchilla["lack_of_fit"]["replicate_sd"]
+    lo, hi = reading["range"]
+    assert abs(chinchilla["a"] - reading["median"]) < hi - lo  # near the draws (inside their range 39 times in 41)
+    text = (tmp_path / "isoflop" / "report.md").read_text()
+    assert f"give Chinchilla's form a = {reading['median']:.3f}" in text
+    inside = lo <= chinchilla["a"] <= hi
+    assert ("is what that form reads from a surface of this shape" in text) is inside
+    assert ("so the shape of the surface may not account for it alone" in text) is not inside

@@ -192,6 +192,8 @@ def test_report_checks_the_laws_curvature_against_the_profiles(report, sweep_dir
     # Kaplan's form cannot take a Chinchilla-form sweep's profiles: too sharp, flattening too slowly
     assert report.profiles["laws"]["3k"]["agrees"] is False and "Kaplan's form: its profiles are sharper" in text
     assert report.fits["3k"]["objective"] > report.fits["3"]["objective"]
+    # the runs favour Chinchilla's form, so the report draws no runs from Kaplan's law to read them by
+    assert "chinchilla_reading" not in report.fits["3k"] and "Runs drawn from this law" not in text
 
 
 def test_report_writes_both_forms_laws_for_the_planner_and_names_the_one_the_runs_favour(report, sweep_dir):

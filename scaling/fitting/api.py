@@ -31,6 +31,7 @@ and `scaling plan --law FIT.json` read it as they read any law:
      "starts": {"grid", "run", "reached_best", "engine"},
      ["lack_of_fit": {"residual_sd", "replicate_sd", "F", "dof": [misfit, pure error], "p"}],   with seeds
      ["law_window": {"k", "points"}],           fitted on Approach 2's windows only (`law_window`)
+     ["min_tokens_per_param": {"tokens_per_param", "points"}],   fitted on the runs with D/N >= it only
      "budgets": [{"flops", "params", "tokens", "loss", "ci": {"params": [lo, hi], "tokens": [..], "loss": [..]}}],
      "ci": {"level": 0.95, "resamples": K, "seed": 0, "failed": 0, "E": [lo, hi], "A", "B", "alpha", "beta",
             "a", "b"},
@@ -97,7 +98,8 @@ beyond the compute of the runs fitted (Chinchilla extrapolated 2.3: from ~3e21 t
 estimate outside its own bootstrap interval; more than 10% of the resamples failed (FAILED_SHARE); a long
 table cut to one final point per run (Approaches 2, 3); an isoFLOP vertex far from its budget's best run or
 outside its window (`isoflop`); Approach 3 under-determined (fewer than 2 points per parameter, or one
-tokens/param: `parametric.underdetermined`); conventions other than the planner's. A fit that overflows or
+tokens/param: `parametric.underdetermined`); an exponent a whose interval is wider than +-UNPINNED_HALF_WIDTH
+(0.25); conventions other than the planner's. A fit that overflows or
 divides by zero is refused in one line (a ScalingError), as is data that cannot identify the parameters
 (`parametric.check_identifiable`).
 """
@@ -127,7 +129,7 @@ from scaling.laws import KAPLAN_KEYS, LAW_KEYS, PLANNER_CONVENTIONS, KaplanLaw, 
 EXTRAPOLATION_DECADES = 3.0  # a budget this far beyond the data's compute range is flagged
 FAILED_SHARE = 0.1  # more failed bootstrap resamples than this share are flagged
 # An interval on a wider than +- this says nothing a planner can use: it spans every exponent proposed for language
-# models, Kaplan et al.'s 0.73 and Chinchilla's 0.46-0.50 alike, and more
+# models, Kaplan et al.'s and Chinchilla's alike, and more
 UNPINNED_HALF_WIDTH = 0.25
 NUMERIC_FAILURES = (OverflowError, ZeroDivisionError, FloatingPointError, np.linalg.LinAlgError)
 PARAMS_3 = LAW_KEYS  # Approach 3's terms in Chinchilla's form
@@ -256,12 +258,20 @@ def data_rich_runs(data: FitData, opts: FitOptions) -> FitData:
     """The runs with at least `opts.min_tokens_per_param` tokens per parameter. The far, data-starved end of an
     isoFLOP profile (large models trained for a few hundred steps on a fraction of a token per parameter) is where
     a form fitted across the whole profile may not hold; leaving it out tests how far those runs set the law."""
+    from scaling.fitting.parametric import check_identifiable
+
     keep = np.flatnonzero(data.tokens / data.params >= opts.min_tokens_per_param)
     if len(keep) == len(data):
         return data
     if not len(keep):
         raise ScalingError(f"approach 3 with --min-tokens-per-param {opts.min_tokens_per_param:g} leaves no run: the "
                            f"most tokens per parameter here is {np.max(data.tokens / data.params):.3g}")
+    try:
+        check_identifiable(data.params[keep], data.tokens[keep], n_params=4 if opts.tie_exponents else 5)
+    except ScalingError:
+        raise ScalingError(f"approach 3 with --min-tokens-per-param {opts.min_tokens_per_param:g} keeps {len(keep)} "
+                           f"of {len(data)} runs, too few (or too alike) to identify its law: lower the "
+                           f"threshold") from None
     return data.subset(keep)
 
 
@@ -531,6 +541,8 @@ def fit(source, *, approach: str | int = "3", budgets=(), drop_highest_loss: int
     if approach not in APPROACHES:
         raise ScalingError(f"unknown approach {approach!r}: choose 1, 2, 3 or all")
     opts = fit_options(options, **option_values)
+    if opts.min_tokens_per_param is not None and approach in ("1", "2"):
+        raise ScalingError("--min-tokens-per-param chooses Approach 3's runs: ask for --approach 3 or all")
     budgets = [check_budget(c, "every --budgets value") for c in budgets]
     if holdout_budget is not None:
         if approach == "1":

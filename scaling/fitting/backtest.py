@@ -8,8 +8,9 @@ there falls inside the predictions' intervals.
 - Predicted from the other budgets: Approach 2 (N_opt = k C^a; the minimum loss by L_min = E' + k C^-g through
   the fitted budgets' parabola minima, the form Chinchilla's law takes along its optimum: see `power_law`; its
   intervals hold the fitted budgets' scatter about those laws, `scatter`, once more for the new budget), and
-  Approach 3 fitted on every run not at the held-out budget (N_opt by its closed form under the conventions,
-  the loss its L(N_opt, D_opt)); each with its bootstrap interval, at the held-out budget's C.
+  Approach 3 fitted on its runs (every run, unless its options choose some) not at the held-out budget (N_opt by
+  its closed form under the conventions, the loss its L(N_opt, D_opt)); each with its bootstrap interval, at the
+  held-out budget's C.
 - Agreement (`within`): the observation and the prediction are both uncertain and independent (disjoint data),
   so their bootstrap draws are paired at random and a prediction agrees where the `level` interval of the
   difference covers 0: log N_opt predicted minus log N_opt observed; for the loss, the predicted minimum minus

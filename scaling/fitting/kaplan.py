@@ -223,6 +223,26 @@ def bootstrap_kaplan(law: KaplanLaw, params, tokens, loss, counts: np.ndarray, d
     return refit_in_chunks(counts, refit_block, bar)
 
 
+def chinchilla_form_on(law: KaplanLaw, params, tokens, noise_sd: float, draws: int = 20, seed: int = 0,
+                       delta: float = 1e-3) -> np.ndarray:
+    """Chinchilla's form's a (`parametric.fit_parametric`, Hoffmann et al.'s Huber fit) on `draws` sets of losses
+    drawn from `law` at the runs' (params, tokens), each times exp(noise_sd z): what that form reads from a surface
+    of this law's shape at this design and noise. NaN for a draw the form cannot fit."""
+    from scaling.fitting.parametric import fit_parametric
+
+    params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    clean = np.asarray(law.loss(params, tokens), dtype=float)
+    rng = np.random.default_rng([seed, 7])
+    out = np.full(draws, np.nan)
+    for i in range(draws):
+        loss = clean * np.exp(noise_sd * rng.standard_normal(len(clean)))
+        try:
+            out[i] = fit_parametric(params, tokens, loss, delta=delta).law.a
+        except ScalingError:  # exponents <= 0 or a degenerate split: no a for this draw
+            pass
+    return out
+
+
 def require_6nd(data) -> None:
     """Refuse runs whose C is not 6ND: this form's N_opt and a are derived under it."""
     if data.compute is not None:
