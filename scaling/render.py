@@ -338,13 +338,15 @@ def fit_text(out: dict) -> str:
                  f"{starts['grid']} starts ({starts['run']} run, {starts['reached_best']} reach the best)")
         lines += ["", f"Approach 3: L = {form}, {loss} delta {out['delta']:g} on log losses; {tried}; "
                       f"objective {out['objective']:.10f}"]
-        subset = [f"the runs of Approach 2's windows (best size +- {out['law_window']['k']})"
-                  if "law_window" in out else "",
-                  f"the runs with >= {out['min_tokens_per_param']['tokens_per_param']:g} tokens per parameter"
-                  if "min_tokens_per_param" in out else ""]
-        if any(subset):
-            last = out.get("min_tokens_per_param") or out["law_window"]
-            lines.append(f"fitted on {' among '.join(reversed([x for x in subset if x]))}: {last['points']} of "
+        kept = []  # the runs Approach 3 kept, the last choice first (`api._restricted` applies the window, then T)
+        if "min_tokens_per_param" in out:
+            rich = out["min_tokens_per_param"]
+            kept.append((f"the runs with >= {rich['tokens_per_param']:g} tokens per parameter", rich))
+        if "law_window" in out:
+            window = out["law_window"]
+            kept.append((f"the runs of Approach 2's windows (best size +- {window['k']})", window))
+        if kept:
+            lines.append(f"fitted on {' among '.join(what for what, _ in kept)}: {kept[0][1]['points']} of "
                          f"{out['n_points']}")
         ci = out.get("ci")
         terms = KAPLAN_KEYS if kaplan else LAW_KEYS

@@ -277,15 +277,17 @@ def build(directory: str | Path, *, bootstrap: int | None = None, seed: int | No
             report.fits["3k"] = {**payload, "warnings": said}
         except ScalingError as err:
             report.skipped["3k"] = str(err)
-    if "3k" in report.fits and _favoured(report.fits["3k"], report.fits["3"]) == "3k":
-        report.fits["3k"]["chinchilla_reading"] = _chinchilla_reading(data, opts, report.fits["3k"], report.fits["3"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        every = iso_data = None
         try:
             every = prepare(data, opts)  # every run, as Approach 3 reads them
             iso_data = profile_runs(every)  # the isoFLOP runs, once for both backtests
         except ScalingError as err:
-            iso_data, report.backtest_skipped = None, str(err)
+            report.backtest_skipped = str(err)
+        if every is not None and "3k" in report.fits and _favoured(report.fits["3k"], report.fits["3"]) == "3k":
+            report.fits["3k"]["chinchilla_reading"] = _chinchilla_reading(every, opts, report.fits["3k"],
+                                                                          report.fits["3"])
         if iso_data is not None:
             try:
                 approaches = ("2", "3", "3k") if "3k" in report.fits else ("2", "3")
@@ -458,16 +460,13 @@ def _favoured(kaplan: dict, chinchilla: dict) -> str | None:
     return "3k" if all(better) else "3" if not any(better) else None
 
 
-def _chinchilla_reading(data, opts, kaplan: dict, chinchilla: dict) -> dict:
-    """What Chinchilla's form reads from runs drawn from Kaplan's fitted law at the runs' own N and D, with the
-    seeds' scatter (`kaplan.chinchilla_form_on`): its a's median and range over READING_DRAWS draws."""
-    from scaling.fitting.api import prepare
+def _chinchilla_reading(every, opts, kaplan: dict, chinchilla: dict) -> dict:
+    """What Chinchilla's form reads from runs drawn from Kaplan's fitted law at the N and D of `every` (the runs
+    Approach 3 read), with the seeds' scatter (`kaplan.chinchilla_form_on`): its a's median and range over
+    READING_DRAWS draws."""
     from scaling.fitting.kaplan import chinchilla_form_on
     from scaling.laws import KAPLAN_KEYS, KaplanLaw
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the runs' warnings were given with the fits
-        every = prepare(data, opts)
     noise = chinchilla["lack_of_fit"]["replicate_sd"]
     law = KaplanLaw(**{k: kaplan[k] for k in KAPLAN_KEYS})
     a = chinchilla_form_on(law, every.params, every.tokens, noise, READING_DRAWS, opts.seed, opts.delta)
